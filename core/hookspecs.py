@@ -1,0 +1,128 @@
+"""Hook specifications: the whole contract between the core and its plugins.
+
+Grouped by phase. ``register_*`` hooks are pure and called once per process while the
+app (or worker) is built; they return lists of typed records. ``on_*`` hooks are async
+notifications that the core awaits. Every hook here has a section in ``docs/plugins.md``
+and a ``test_hook_<name>`` test (a contract test checks both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from core.plugin import hookspec
+
+if TYPE_CHECKING:
+    import click
+    import odmantic
+    import pluggy
+    from litestar.types import ControllerRouterHandler
+
+    from core.context import Keel
+    from core.events import Event
+    from core.records import DevService, HealthCheck, Job, Listener, Schedule
+
+
+# -- build phase ---------------------------------------------------------------------------
+
+
+@hookspec
+def add_hookspecs(plugin_manager: pluggy.PluginManager) -> None:
+    """Add a plugin's own hook specifications for other plugins to implement.
+
+    Called first, once per plugin, before any other hook and before
+    ``check_pending()``, so implementations of the new hooks validate normally.
+
+    Args:
+        plugin_manager: the pluggy manager; call ``plugin_manager.add_hookspecs(module)``.
+    """
+
+
+@hookspec
+def register_routes() -> Sequence[ControllerRouterHandler]:
+    """Return Litestar controllers, routers or handlers; mounted under ``/api``.
+
+    Called once while ``create_app`` builds the app. Paths are relative to ``/api``
+    (a controller with ``path = "/bookings"`` serves ``/api/bookings``). Routes are
+    tagged with the plugin's name in the OpenAPI document.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def register_models() -> Sequence[type[odmantic.Model]]:
+    """Return odmantic models whose indexes the core creates at startup."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_event_types() -> Sequence[type[Event]]:
+    """Return the event Structs this plugin publishes (the event catalog).
+
+    Called at build time; the names must be unique across plugins.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def register_listeners() -> Sequence[Listener]:
+    """Return :class:`core.records.Listener` subscriptions to events of any plugin.
+
+    Called at build time in API and worker processes alike, so durable listeners
+    can be delivered by any worker.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def register_jobs() -> Sequence[Job]:
+    """Return :class:`core.records.Job` handlers; the core names them ``<plugin>.<name>``."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_schedules() -> Sequence[Schedule]:
+    """Return :class:`core.records.Schedule` croniter schedules.
+
+    Validated at startup (bad cron, unknown job, unknown time zone are errors);
+    ``[scheduler.overrides."<plugin>.<name>"]`` may change the cron or switch it off.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def register_health_checks() -> Sequence[HealthCheck]:
+    """Return readiness probes that ``/health/ready`` and ``/health/detailed`` run."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_dev_services() -> Sequence[DevService]:
+    """Return embedded services to start in development and tests (``keel run``)."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_cli_commands() -> Sequence[click.Command]:
+    """Return click commands added to the ``keel`` CLI as sub-commands."""
+    raise NotImplementedError
+
+
+# -- lifespan phase ------------------------------------------------------------------------
+
+
+@hookspec
+async def on_startup(keel: Keel) -> None:
+    """Awaited once per process after connections are open and indexes exist.
+
+    Args:
+        keel: the runtime context (settings, db, valkey, events, queues, mail).
+    """
+
+
+@hookspec
+async def on_shutdown(keel: Keel) -> None:
+    """Awaited once per process before connections close, in reverse plugin order."""
+
+

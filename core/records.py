@@ -1,0 +1,101 @@
+"""Typed records that plugins return from ``register_*`` hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ListenerMode = Literal["inline", "durable"]
+JobFunction = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Subscribes ``handler`` to events named ``event``.
+
+    Attributes:
+        event: the event name, e.g. ``"booking.created"``, or ``"*"`` for every event.
+        handler: ``async def handler(ctx, event)``; ``ctx`` is the :class:`core.context.Keel`.
+        mode: ``inline`` runs in the emitting process as a background task (errors are
+            logged, never raised to the emitter); ``durable`` runs each delivery as a SAQ
+            job with retries, at least once, deduplicated per (event id, listener).
+        name: unique within the plugin; defaults to the handler's ``__name__``.
+        queue: the SAQ queue of durable deliveries.
+    """
+
+    event: str
+    handler: Callable[[Any, Any], Awaitable[None]]
+    mode: ListenerMode = "inline"
+    name: str = ""
+    queue: str = "default"
+
+    @property
+    def key(self) -> str:
+        """The listener's name within its plugin."""
+        return self.name or self.handler.__name__
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A SAQ job handler. The core names it ``<plugin>.<name>``.
+
+    Attributes:
+        name: the job's short name; the full name is ``<plugin>.<name>``.
+        function: ``async def fn(ctx, **kwargs)``; ``ctx["keel"]`` is the runtime context.
+        queue: the named queue it runs on (from ``[queue] names``).
+        timeout: seconds before the job is aborted; ``None`` takes ``[queue] timeout_s``.
+        retries: attempts in all; ``None`` takes ``[queue] retries``.
+    """
+
+    name: str
+    function: JobFunction
+    queue: str = "default"
+    timeout: int | None = None
+    retries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A croniter schedule that enqueues a job on each tick.
+
+    Attributes:
+        name: the short name; the full name is ``<plugin>.<name>``.
+        cron: a croniter expression (5 fields, or 6 with seconds last).
+        job: the short or full name of the job to enqueue.
+        tz: IANA time zone the expression is read in.
+        kwargs: keyword arguments passed to the job.
+        misfire: what to do with ticks missed while every scheduler was down.
+    """
+
+    name: str
+    cron: str
+    job: str
+    tz: str = "UTC"
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    misfire: Literal["run_once", "skip"] = "run_once"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """A readiness probe: ``check(ctx)`` returns normally when healthy, raises otherwise."""
+
+    name: str
+    check: Callable[[Any], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class DevService:
+    """An embedded service a plugin needs in development and tests.
+
+    The devstack starts ``command`` (``{port}`` and ``{data}`` are substituted with a
+    free port and the service's data directory) when ``needed(settings)`` is true,
+    waits until the port accepts connections, and applies ``settings_overrides``
+    (dotted setting path -> value template with the same placeholders).
+    """
+
+    name: str
+    command: Sequence[str]
+    settings_overrides: Mapping[str, str] = field(default_factory=dict)
+    needed: Callable[[Any], bool] | None = None
+    ready_timeout_s: float = 20.0

@@ -1,0 +1,35 @@
+"""Typed settings: ``config.toml`` + ``KEEL_<SECTION>__<KEY>`` environment overrides."""
+
+from core.settings._load import CONFIG_ENV, config_path, load_settings
+from core.settings._types import (
+    AppSettings,
+    DatabaseSettings,
+    DevstackSettings,
+    MailSettings,
+    PluginsSettings,
+    QueueSettings,
+    RateLimitSettings,
+    ScheduleOverride,
+    SchedulerSettings,
+    ServerSettings,
+    Settings,
+    ValkeySettings,
+)
+
+__all__ = [
+    "CONFIG_ENV",
+    "AppSettings",
+    "DatabaseSettings",
+    "DevstackSettings",
+    "MailSettings",
+    "PluginsSettings",
+    "QueueSettings",
+    "RateLimitSettings",
+    "ScheduleOverride",
+    "SchedulerSettings",
+    "ServerSettings",
+    "Settings",
+    "ValkeySettings",
+    "config_path",
+    "load_settings",
+]

@@ -1,0 +1,144 @@
+"""The typed settings tree decoded from ``config.toml``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every settings table: frozen, unknown keys rejected."""
+
+
+class AppSettings(_Section):
+    name: str = "keel"
+    """Service name, shown in logs, health and the OpenAPI title."""
+    env: Literal["development", "test", "production"] = "development"
+    """Deployment environment; ``development`` enables dev-only pages and readable logs."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Root log level."""
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """``auto`` is JSON in production and readable elsewhere."""
+    log_dir: str = ""
+    """When set, logs also go to rotating files in this directory."""
+    access_log: bool = True
+    """Log one line per HTTP request."""
+
+
+class RateLimitSettings(_Section):
+    enabled: bool = True
+    """Apply rate limits (shared by every process through Valkey)."""
+    default_per_minute: int = msgspec.field(default=600)
+    """Requests per minute per client IP on routes without their own limit."""
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    """Interface the API binds to."""
+    port: int = 8000
+    """Port the API listens on."""
+    workers: int = 1
+    """API worker processes for ``keel serve``."""
+    max_body_bytes: int = 1_048_576
+    """Largest accepted request body (uploads have their own limit)."""
+    cors_origins: list[str] = msgspec.field(default_factory=list)
+    """Origins allowed by CORS; empty disables CORS headers."""
+    grace_period_s: float = 30.0
+    """Time allowed for in-flight requests and jobs on shutdown."""
+    rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    """Rate limiting."""
+
+
+class DatabaseSettings(_Section):
+    url: str = ""
+    """MongoDB URL; empty starts the embedded SecantusDB (``keel run``)."""
+    name: str = "keel"
+    """Database name."""
+    timeout_ms: int = 2000
+    """Server selection and socket timeout; past it a request answers 503."""
+
+
+class ValkeySettings(_Section):
+    url: str = ""
+    """Valkey URL; empty starts the embedded valkey-server (``keel run``)."""
+    key_prefix: str = "keel"
+    """Prefix of every key keel writes."""
+    timeout_s: float = 2.0
+    """Connect and command timeout; past it a request answers 503."""
+
+
+class QueueSettings(_Section):
+    names: list[str] = msgspec.field(
+        default_factory=lambda: ["default", "email", "image", "notifications", "reports"]
+    )
+    """Named SAQ queues; every job and durable listener runs on one of them."""
+    concurrency: int = 10
+    """Jobs run at once per queue per worker process."""
+    retries: int = 5
+    """Attempts in all for a job (SAQ's own default is 1, i.e. no retry)."""
+    retry_delay_s: float = 1.0
+    """First retry delay; doubled each attempt."""
+    timeout_s: int = 60
+    """Default job timeout."""
+    heartbeat_s: int = 0
+    """Abort a job not heard from in this many seconds (0 = off)."""
+
+
+class ScheduleOverride(_Section):
+    cron: str = ""
+    """Replacement croniter expression; empty keeps the plugin's own."""
+    enabled: bool = True
+    """False switches the schedule off."""
+
+
+class SchedulerSettings(_Section):
+    enabled: bool = True
+    """Run the scheduler in worker processes (``keel run`` and ``keel worker``)."""
+    overrides: dict[str, ScheduleOverride] = msgspec.field(default_factory=dict)
+    """Per schedule (full name ``<plugin>.<name>``): cron or on/off."""
+
+
+class MailSettings(_Section):
+    host: str = ""
+    """SMTP host; empty uses the embedded sink under ``var/mail`` in development."""
+    port: int = 25
+    """SMTP port."""
+    username: str = ""
+    """SMTP user."""
+    password: str = ""
+    """SMTP password (from the environment: ``KEEL_MAIL__PASSWORD``)."""
+    starttls: bool = False
+    """Upgrade the connection with STARTTLS."""
+    sender: str = "keel <no-reply@keel.localhost>"
+    """The From address."""
+
+
+class DevstackSettings(_Section):
+    data_dir: str = "./var"
+    """Where embedded services keep their data."""
+
+
+class PluginsSettings(_Section):
+    enabled: list[str] = msgspec.field(default_factory=list)
+    """Plugins to load; when absent from the file every installed plugin is enabled."""
+    tables: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Each enabled or configured plugin's decoded ``[plugins.<name>]`` table."""
+
+    def get(self, name: str) -> Any:
+        """The decoded settings of plugin ``name``."""
+        return self.tables[name]
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    app: AppSettings = msgspec.field(default_factory=AppSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    valkey: ValkeySettings = msgspec.field(default_factory=ValkeySettings)
+    queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
+    scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    mail: MailSettings = msgspec.field(default_factory=MailSettings)
+    devstack: DevstackSettings = msgspec.field(default_factory=DevstackSettings)
+    plugins: PluginsSettings = msgspec.field(default_factory=PluginsSettings)

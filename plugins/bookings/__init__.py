@@ -1,0 +1,1 @@
+"""The bookings plugin: Services, bookings and reviews."""

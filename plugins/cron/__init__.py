@@ -1,0 +1,1 @@
+"""The cron plugin: Housekeeping jobs and the operator view of every schedule."""

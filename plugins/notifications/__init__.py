@@ -1,0 +1,1 @@
+"""The notifications plugin: In-app inbox, email on domain events, preferences."""

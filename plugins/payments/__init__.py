@@ -1,0 +1,1 @@
+"""The payments plugin: Stripe payment intents, webhooks and refunds."""

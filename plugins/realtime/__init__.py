@@ -1,0 +1,1 @@
+"""The realtime plugin: WebSocket typing indicators, presence and messages."""

@@ -1,0 +1,1 @@
+"""The search plugin: Global search, service search and autocomplete."""
