@@ -105,6 +105,7 @@ class PluginHost:
         settings: the decoded settings (``plugins.enabled`` and plugin tables).
         installed: the result of :func:`discover`.
         names: plugins to load; defaults to ``settings.plugins.enabled``.
+        check_requires: False only to describe plugins (``keel plugins``), never to run them.
     """
 
     def __init__(
@@ -112,6 +113,8 @@ class PluginHost:
         settings: Settings,
         installed: dict[str, InstalledPlugin],
         names: Sequence[str] | None = None,
+        *,
+        check_requires: bool = True,
     ) -> None:
         self.settings = settings
         self.installed = installed
@@ -119,7 +122,8 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, Plugin] = {}
         wanted = list(settings.plugins.enabled if names is None else names)
-        for name in _ordered(wanted, installed):
+        order = _ordered(wanted, installed) if check_requires else wanted
+        for name in order:
             cls = installed[name].cls
             self.plugins[name] = cls(settings.plugins.get(name), settings)
         for plugin in self.plugins.values():

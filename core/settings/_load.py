@@ -23,14 +23,16 @@ CONFIG_ENV = "KEEL_CONFIG"
 DEFAULT_CONFIG = "config.toml"
 
 
-def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+def config_path(
+    explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
     """The config file to read: ``explicit``, else ``$KEEL_CONFIG``, else ``./config.toml``.
 
     Returns None when no path was named and ``./config.toml`` does not exist (all defaults).
     """
     if explicit:
         return Path(explicit)
-    if env := os.environ.get(CONFIG_ENV):
+    if env := (os.environ if environ is None else environ).get(CONFIG_ENV):
         return Path(env)
     default = Path(DEFAULT_CONFIG)
     return default if default.exists() else None
@@ -85,7 +87,8 @@ def load_settings(
     Raises:
         ConfigError: listing every problem found, each with its dotted path.
     """
-    raw, errors = read_raw(config_path(path), os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    raw, errors = read_raw(config_path(path, environ), environ)
     for dotted, value in (overrides or {}).items():
         set_path(raw, dotted.split("."), value)
     plugins_raw = raw.pop("plugins", {})

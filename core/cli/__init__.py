@@ -1,0 +1,49 @@
+"""The ``keel`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from core.cli._common import load
+from core.cli._config import config_group
+from core.cli._plugins import plugins_command
+from core.cli._serve import run_command, serve_command, worker_command
+from core.errors import ConfigError, PluginError
+from core.pluginhost import PluginHost
+
+
+class KeelCLI(click.Group):
+    """The built-in commands plus those that enabled plugins add."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        if "_plugin_commands" not in ctx.meta:
+            commands: dict[str, click.Command] = {}
+            try:
+                settings, installed = load(None)
+                for _, command in PluginHost(settings, installed).cli_commands():
+                    if command.name:
+                        commands[command.name] = command
+            except (ConfigError, PluginError, SystemExit):
+                pass  # `keel config check` reports these; built-in commands still work
+            ctx.meta["_plugin_commands"] = commands
+        result: dict[str, click.Command] = ctx.meta["_plugin_commands"]
+        return result
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+
+
+@click.group(cls=KeelCLI)
+@click.version_option(package_name="keel")
+def main() -> None:
+    """keel: a plugin-based backend for service marketplaces."""
+
+
+main.add_command(run_command)
+main.add_command(serve_command)
+main.add_command(worker_command)
+main.add_command(plugins_command)
+main.add_command(config_group)

@@ -1,0 +1,119 @@
+"""``keel run`` (development, all in one), ``keel serve`` (API) and ``keel worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+import click
+import uvicorn
+
+from core.cli._common import config_option, fail, load
+from core.errors import ConfigError, PluginError
+from core.pluginhost import InstalledPlugin, PluginHost
+from core.settings import Settings
+
+
+def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:
+    return {
+        "host": settings.server.host,
+        "port": settings.server.port,
+        "log_config": None,
+        "access_log": False,  # keel's own middleware writes the access log
+        "timeout_graceful_shutdown": int(settings.server.grace_period_s),
+        "lifespan": "on",
+    }
+
+
+def _banner(settings: Settings, extra: dict[str, str]) -> None:
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    lines = {
+        "API": f"{base}/api",
+        "OpenAPI": f"{base}/schema (Swagger: {base}/schema/swagger)",
+        "Health": f"{base}/health/ready",
+        **extra,
+    }
+    width = max(map(len, lines))
+    click.echo("keel is starting:")
+    for label, url in lines.items():
+        click.echo(f"  {label:<{width}}  {url}")
+
+
+@click.command("run")
+@config_option
+def run_command(config: str | None) -> None:
+    """Development: embedded services + API + worker + scheduler in one process."""
+    from core.app import create_app  # noqa: PLC0415 - keeps `keel --help` fast
+    from core.devstack import DevStack  # noqa: PLC0415
+
+    settings, installed = load(config)
+    try:
+        host = PluginHost(settings, installed)
+        data_dir = Path(settings.devstack.data_dir)
+        with DevStack(settings, host.dev_services(), data_dir=data_dir) as stack:
+            os.environ.update(stack.environ())
+            settings, installed = load(config, overrides=stack.overrides)
+            app = create_app(settings, installed=installed, run_worker=True)
+            extra = {"Mail sink": str(data_dir / "mail")} if "mail.host" in stack.overrides else {}
+            _banner(settings, extra)
+            uvicorn.run(app, **_uvicorn_kwargs(settings))  # type: ignore[arg-type]
+    except (ConfigError, PluginError) as exc:
+        fail(exc)
+
+
+@click.command("serve")
+@config_option
+@click.option("--workers", type=int, default=None, help="API processes (default [server] workers).")
+@click.option("--port", type=int, default=None, help="Port (default [server] port).")
+def serve_command(config: str | None, workers: int | None, port: int | None) -> None:
+    """Production API server: N uvicorn worker processes, no embedded services."""
+    from core.app import create_app  # noqa: PLC0415
+
+    overrides = {"server.port": port} if port else None
+    settings, installed = load(config, overrides=overrides)
+    if port:
+        os.environ["KEEL_SERVER__PORT"] = str(port)
+    try:  # fail here, once, with a clean message rather than in every worker
+        create_app(settings, installed=installed)
+    except (ConfigError, PluginError) as exc:
+        fail(exc)
+    n = workers or settings.server.workers
+    _banner(settings, {"Workers": str(n)})
+    uvicorn.run("core.app:app_factory", factory=True, workers=n, **_uvicorn_kwargs(settings))  # type: ignore[arg-type]
+
+
+@click.command("worker")
+@config_option
+@click.option("--no-scheduler", is_flag=True, help="Run queue workers only.")
+def worker_command(config: str | None, no_scheduler: bool) -> None:
+    """Queue workers (every named queue) and, unless told otherwise, the scheduler."""
+    settings, installed = load(config)
+    try:
+        asyncio.run(_worker(settings, installed, scheduler=not no_scheduler))
+    except (ConfigError, PluginError) as exc:
+        fail(exc)
+
+
+async def _worker(
+    settings: Settings, installed: dict[str, InstalledPlugin], *, scheduler: bool
+) -> None:
+    from core.logging import configure_logging  # noqa: PLC0415
+    from core.runtime import close_keel, open_keel, run_worker  # noqa: PLC0415
+
+    configure_logging(settings)
+    host = PluginHost(settings, installed)
+    keel = await open_keel(settings, host)
+    try:
+        await host.startup(keel)
+        task = asyncio.create_task(run_worker(keel, scheduler=scheduler))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await host.shutdown(keel)
+        await close_keel(keel)
