@@ -158,13 +158,21 @@ class PluginHost:
             ``(plugin name, list of records it returned)``.
         """
         for name, function in self._impls(hook):
-            if self.tracing:
-                log.info("hook %s -> %s", hook, name)
+            self._trace(hook, name)
             try:
                 result = function(**kwargs)
             except Exception as exc:
                 raise PluginError(name, f"hook {hook} failed: {exc}") from exc
             yield name, list(result or ())
+
+    def _trace(self, hook: str, plugin: str) -> None:
+        """With ``KEEL_TRACE_HOOKS`` set, log a hook call (to stderr if logging is not set up)."""
+        if not self.tracing:
+            return
+        if log.hasHandlers():
+            log.info("hook %s -> %s", hook, plugin)
+        else:
+            sys.stderr.write(f"keel: hook {hook} -> {plugin}\n")
 
     def _flat(self, hook: str, kind: type[T]) -> list[tuple[str, T]]:
         out: list[tuple[str, T]] = []
@@ -216,6 +224,7 @@ class PluginHost:
     async def startup(self, keel: Any) -> None:
         """Await every plugin's ``on_startup`` in plugin (dependency) order."""
         for name, function in self._impls("on_startup"):
+            self._trace("on_startup", name)
             try:
                 await function(keel=keel)
             except Exception as exc:
@@ -224,6 +233,7 @@ class PluginHost:
     async def shutdown(self, keel: Any) -> None:
         """Await every plugin's ``on_shutdown`` in reverse order; errors are logged."""
         for name, function in reversed(self._impls("on_shutdown")):
+            self._trace("on_shutdown", name)
             try:
                 await function(keel=keel)
             except Exception:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from core.accounts.cli import users_group
 from core.cli._common import load
 from core.cli._config import config_group
 from core.cli._plugins import plugins_command
@@ -47,3 +48,4 @@ main.add_command(serve_command)
 main.add_command(worker_command)
 main.add_command(plugins_command)
 main.add_command(config_group)
+main.add_command(users_group)

@@ -3,6 +3,7 @@
 from core.settings._load import CONFIG_ENV, config_path, load_settings
 from core.settings._types import (
     AppSettings,
+    AuthSettings,
     DatabaseSettings,
     DevstackSettings,
     MailSettings,
@@ -19,6 +20,7 @@ from core.settings._types import (
 __all__ = [
     "CONFIG_ENV",
     "AppSettings",
+    "AuthSettings",
     "DatabaseSettings",
     "DevstackSettings",
     "MailSettings",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -114,6 +114,53 @@ class MailSettings(_Section):
     """The From address."""
 
 
+class AuthSettings(_Section):
+    jwt_secret: str = ""
+    """HMAC key of access tokens (``KEEL_AUTH__JWT_SECRET``; 32+ bytes for HS256, 48/64 for
+    HS384/HS512).
+
+    Required in production; elsewhere an empty value uses a fixed, public development key.
+    """
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    """Signing algorithm; the only one accepted when verifying."""
+    jwt_issuer: str = "keel"
+    """``iss`` claim written and required."""
+    jwt_audience: str = "keel-api"
+    """``aud`` claim written and required."""
+    access_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
+    """Lifetime of an access token (default 15 minutes)."""
+    refresh_ttl_s: Annotated[int, msgspec.Meta(ge=300)] = 30 * 86_400
+    """Lifetime of a refresh token (each use rotates it)."""
+    clock_leeway_s: Annotated[int, msgspec.Meta(ge=0, le=300)] = 5
+    """Clock skew tolerated on ``exp`` and ``nbf``."""
+    argon2_memory_kib: Annotated[int, msgspec.Meta(ge=19_456)] = 19_456
+    """argon2id memory cost in KiB; OWASP's minimum (19 MiB) is the floor."""
+    argon2_time_cost: Annotated[int, msgspec.Meta(ge=2)] = 2
+    """argon2id iterations; OWASP's minimum (2) is the floor."""
+    argon2_parallelism: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
+    """argon2id lanes."""
+    password_min_length: Annotated[int, msgspec.Meta(ge=8, le=128)] = 8
+    """Shortest accepted password (8 is the floor)."""
+    login_otp: Literal["unverified", "always"] = "unverified"
+    """When login asks for an emailed code: only for unverified emails, or always."""
+    otp_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=3600)] = 600
+    """Validity of an emailed one-time code."""
+    otp_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 5
+    """Wrong codes after which a code is dead."""
+    otp_resend_interval_s: Annotated[int, msgspec.Meta(ge=0)] = 60
+    """Minimum time between two codes (or reset emails) asked for one email address."""
+    reset_ttl_s: Annotated[int, msgspec.Meta(ge=300, le=86_400)] = 1800
+    """Validity of a password-reset token (default 30 minutes)."""
+    reset_url: str = "http://127.0.0.1:8000/reset-password?token={token}"
+    """Link put in reset emails; ``{token}`` is replaced by the token."""
+    login_max_failures_account: Annotated[int, msgspec.Meta(ge=1)] = 10
+    """Failed logins for one email within ``login_window_s`` before it is throttled."""
+    login_max_failures_ip: Annotated[int, msgspec.Meta(ge=1)] = 50
+    """Failed logins from one client IP within ``login_window_s`` before it is throttled."""
+    login_window_s: Annotated[int, msgspec.Meta(ge=1)] = 900
+    """Window of the login failure counters."""
+
+
 class DevstackSettings(_Section):
     data_dir: str = "./var"
     """Where embedded services keep their data."""
@@ -140,5 +187,6 @@ class Settings(_Section):
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     devstack: DevstackSettings = msgspec.field(default_factory=DevstackSettings)
     plugins: PluginsSettings = msgspec.field(default_factory=PluginsSettings)

@@ -1,11 +1,164 @@
-"""A one-file third-party keel plugin (placeholder; filled in by the contract work)."""
+"""keel-hello: a one-file third-party keel plugin, used by keel's own tests.
+
+It shows every common contribution in one place:
+
+* routes: ``GET /api/hello`` answers ``{"message": "hello"}``; ``POST /api/hello/greet``
+  emits the plugin's own event ``hello.greeted``;
+* an event type (``hello.greeted``) and a durable listener that stores each greeting;
+* a job, ``hello.record_tick``, that stores one document per run;
+* a schedule, ``hello.tick``, that runs ``record_tick`` (every second by default);
+* a ``keel hello`` CLI command.
+
+Install it with ``pip install -e tests/fixture_plugins/keel_hello`` and enable it with
+``[plugins] enabled = [..., "hello"]``.
+"""
 
 from __future__ import annotations
 
-from core import Plugin
+import os
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import click
+import msgspec
+from litestar import Router, get, post
+from litestar.params import JSONBody
+from odmantic import Field, Model
+
+from core import Event, Job, Listener, Plugin, Schedule, hookimpl
+from core.context import Keel
+from core.http import KeelDep
+
+__version__ = "0.3.0"
+
+
+class HelloSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[plugins.hello]`` in config.toml."""
+
+    message: str = "hello"
+    """What ``GET /api/hello`` answers."""
+    tick_cron: str = "* * * * * *"
+    """When ``hello.tick`` fires: a croniter expression, six fields with seconds last."""
+
+
+class HelloGreeted(Event, frozen=True, kw_only=True):
+    """Someone was greeted through ``POST /api/hello/greet``."""
+
+    name: ClassVar[str] = "hello.greeted"
+    who: str
+
+
+class Greeting(Model):
+    """One handled ``hello.greeted`` event (collection ``hello_greetings``)."""
+
+    model_config = {"collection": "hello_greetings"}  # noqa: RUF012 - odmantic's config dict
+
+    event_id: str = Field(index=True)
+    who: str
+    greeted_at: datetime
+
+
+class Tick(Model):
+    """One run of ``hello.record_tick`` (collection ``hello_ticks``)."""
+
+    model_config = {"collection": "hello_ticks"}  # noqa: RUF012
+
+    job_key: str = Field(index=True)
+    ran_at: datetime
+    pid: int
+
+
+class GreetRequest(msgspec.Struct, frozen=True):
+    """Body of ``POST /api/hello/greet``."""
+
+    who: str
+
+
+class GreetAccepted(msgspec.Struct, frozen=True):
+    """Answer of ``POST /api/hello/greet``: the id of the emitted event."""
+
+    event_id: str
+
+
+def build_router(settings: HelloSettings) -> Router:
+    """The plugin's routes, mounted by the core under ``/api``."""
+
+    @get("/", sync_to_thread=False)
+    def say_hello() -> dict[str, str]:
+        """Answer with the configured message."""
+        return {"message": settings.message}
+
+    @post("/greet", status_code=202)
+    async def greet(keel: KeelDep, data: JSONBody[GreetRequest]) -> GreetAccepted:
+        """Emit ``hello.greeted``; a durable listener stores it."""
+        event = HelloGreeted(who=data.who)
+        await keel.events.emit(event)
+        return GreetAccepted(event_id=event.id)
+
+    return Router(path="/hello", route_handlers=[say_hello, greet])
+
+
+async def record_greeting(keel: Keel, event: HelloGreeted) -> None:
+    """Durable listener of ``hello.greeted``: store the greeting."""
+    # odmantic fills ``id``; mypy without odmantic's plugin does not know it has a default
+    greeting = Greeting(event_id=event.id, who=event.who, greeted_at=event.occurred_at)  # type: ignore[call-arg]
+    await keel.db.save(greeting)
+
+
+async def record_tick(ctx: dict[str, Any], **_: Any) -> None:
+    """Job ``hello.record_tick``: store one document per run.
+
+    The document keeps the SAQ job key: a scheduled run's key is
+    ``sched:hello.tick:<tick epoch>``, so a tick that ran twice would show twice.
+
+    Args:
+        ctx: the SAQ context; ``ctx["keel"]`` is the runtime context, ``ctx["job"]`` the job.
+    """
+    keel: Keel = ctx["keel"]
+    job = ctx.get("job")
+    key = str(getattr(job, "key", "") or "")
+    run = Tick(job_key=key, ran_at=datetime.now(UTC), pid=os.getpid())  # type: ignore[call-arg]
+    await keel.db.save(run)
+
+
+@click.command("hello")
+@click.option("--who", default="world", help="Whom to greet.")
+def hello_command(who: str) -> None:
+    """Print a greeting (a CLI command added by the hello plugin)."""
+    click.echo(f"hello, {who}")
 
 
 class HelloPlugin(Plugin):
-    """Says hello."""
+    """Says hello over HTTP, records greetings and ticks."""
 
     name = "hello"
+    settings_type = HelloSettings
+    settings: HelloSettings
+
+    @hookimpl
+    def register_routes(self) -> list[Router]:
+        return [build_router(self.settings)]
+
+    @hookimpl
+    def register_models(self) -> list[type[Model]]:
+        return [Greeting, Tick]
+
+    @hookimpl
+    def register_event_types(self) -> list[type[Event]]:
+        return [HelloGreeted]
+
+    @hookimpl
+    def register_listeners(self) -> list[Listener]:
+        return [Listener("hello.greeted", record_greeting, mode="durable")]
+
+    @hookimpl
+    def register_jobs(self) -> list[Job]:
+        return [Job("record_tick", record_tick)]
+
+    @hookimpl
+    def register_schedules(self) -> list[Schedule]:
+        return [Schedule("tick", self.settings.tick_cron, "record_tick")]
+
+    @hookimpl
+    def register_cli_commands(self) -> list[click.Command]:
+        return [hello_command]

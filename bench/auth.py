@@ -1,0 +1,155 @@
+"""Authentication cost: login (argon2id) and an authenticated read, against GET /health/live.
+
+Starts the embedded stack, creates a user with ``keel users create-admin``, runs one
+``keel serve`` process (production settings, rate limits off so the numbers show the
+work, not the limiter) and measures, with one load generator in the same run:
+
+- ``POST /api/auth/login``: req/s and p99 (argon2id verification dominates; the
+  parameters are printed);
+- ``GET /api/users/me`` with a bearer token (JWT check + revocation lookup in Valkey +
+  one MongoDB read), relative to ``GET /health/live``.
+
+    .venv/bin/python bench/auth.py [--seconds 3] [--rounds 3] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._load import Result, measure, table
+from bench._servers import base_env, free_port, keel_argv, process
+from core.accounts.passwords import PasswordHasher
+from core.devstack import DevStack
+from core.pluginhost import discover, plugin_settings_types
+from core.settings import load_settings
+
+EMAIL = "bench.admin@example.com"
+PASSWORD = "a long benchmark passphrase"  # noqa: S105 - a throwaway bench account
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _login(port: int) -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/auth/login",
+        data=json.dumps({"email": EMAIL, "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        token: str = json.load(response)["access_token"]
+        return token
+
+
+def _median(results: list[Result]) -> Result:
+    return sorted(results, key=lambda r: r.rps)[len(results) // 2]
+
+
+def _run(port: int, args: argparse.Namespace) -> list[Result]:
+    token = _login(port)
+    login_body = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
+    cases = {
+        "GET /health/live": {"path": "/health/live"},
+        "GET /api/users/me": {
+            "path": "/api/users/me",
+            "headers": {"Authorization": f"Bearer {token}"},
+        },
+    }
+    rounds: dict[str, list[Result]] = {name: [] for name in cases}
+    names = list(cases)
+    for i in range(args.rounds):
+        for name in names[i % 2 :] + names[: i % 2]:
+            spec = cases[name]
+            rounds[name].append(
+                asyncio.run(
+                    measure(
+                        name,
+                        port,
+                        str(spec["path"]),
+                        headers=spec.get("headers"),  # type: ignore[arg-type]
+                        concurrency=args.concurrency,
+                        seconds=args.seconds,
+                    )
+                )
+            )
+    login = asyncio.run(
+        measure(
+            "POST /api/auth/login",
+            port,
+            "/api/auth/login",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            body=login_body,
+            concurrency=args.login_concurrency,
+            seconds=args.login_seconds,
+        )
+    )
+    return [*(_median(rs) for rs in rounds.values()), login]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--login-seconds", type=float, default=5.0)
+    parser.add_argument("--login-concurrency", type=int, default=8)
+    args = parser.parse_args()
+    installed = discover()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.toml"
+        config.write_text("", encoding="utf-8")
+        settings = load_settings(config, environ={}, plugin_types=plugin_settings_types(installed))
+        with DevStack(settings, [], data_dir=Path(tmp) / "stack", ephemeral=True) as stack:
+            env = base_env(
+                {
+                    **stack.environ(),
+                    "KEEL_CONFIG": str(config),
+                    "KEEL_APP__ENV": "production",
+                    "KEEL_APP__ACCESS_LOG": "false",
+                    "KEEL_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
+                    "KEEL_DATABASE__NAME": "bench_auth",
+                    "KEEL_SERVER__RATE_LIMIT__ENABLED": "false",
+                    "KEEL_ADMIN_PASSWORD": PASSWORD,
+                }
+            )
+            keel = str(Path(sys.executable).with_name("keel"))
+            subprocess.run(
+                [keel, "users", "create-admin", "--email", EMAIL, "--name", "Bench"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            port = free_port()
+            with process(keel_argv(port), env, f"http://127.0.0.1:{port}/health/live"):
+                results = _run(port, args)
+    print(
+        f"keel serve (1 process), {args.concurrency} connections ({args.login_concurrency} "
+        f"for login), median of {args.rounds} rounds of {args.seconds:.0f} s "
+        f"(login: one run of {args.login_seconds:.0f} s)"
+    )
+    print(f"password hashing: {PasswordHasher(settings.auth).parameters}")
+    print(table(results, baseline="GET /health/live"))
+    me = next(r for r in results if r.name == "GET /api/users/me")
+    live = next(r for r in results if r.name == "GET /health/live")
+    login = results[-1]
+    print(
+        f"\nlogin: {login.rps:.1f} req/s, p99 {login.p99:.0f} ms; "
+        f"/api/users/me = {me.rps / live.rps:.0%} of /health/live "
+        f"(spread of login latencies: p50 {statistics.median(login.latencies_ms):.0f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""SAQ adapters for :mod:`core.jobs`: a redis-py client with keel's timeouts, a queue that
+rides out a Valkey outage quietly, and a worker that leaves signals to the process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import redis.asyncio as redis_async
+import saq
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from saq.queue.redis import RedisQueue
+
+from core.settings import ValkeySettings
+
+T = TypeVar("T")
+DEQUEUE_TIMEOUT_S = 1.0
+"""How long an idle worker blocks on an empty queue before it polls again."""
+WARN_EVERY_S = 10.0
+"""During an outage, each queue logs the problem at most this often."""
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+log = logging.getLogger("core.jobs")
+
+
+def client(settings: ValkeySettings, *, blocking: bool) -> redis_async.Redis:
+    """A redis-py client for SAQ; a worker's (``blocking``) also outlasts a BLMOVE."""
+    extra = DEQUEUE_TIMEOUT_S + 1.0 if blocking else 0.0
+    return redis_async.Redis.from_url(
+        settings.url,
+        socket_timeout=settings.timeout_s + extra,
+        socket_connect_timeout=settings.timeout_s,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        retry_on_error=[RedisConnectionError],
+    )
+
+
+class Queue(RedisQueue):
+    """A SAQ queue on a shared client.
+
+    While Valkey is unreachable a worker's polling (dequeue, scheduling, sweeping, worker
+    info) logs one warning per ``WARN_EVERY_S`` instead of a traceback per call, and an idle
+    worker waits between attempts instead of spinning. Enqueueing still raises.
+    """
+
+    _warned_at = 0.0
+
+    async def _quiet(self, call: Awaitable[T], default: T) -> T:
+        try:
+            return await call
+        except UNREACHABLE as exc:
+            now = time.monotonic()
+            if now - self._warned_at > WARN_EVERY_S:
+                self._warned_at = now
+                log.warning("queue %s: Valkey unreachable (%s); retrying", self.name, exc)
+            return default
+
+    async def dequeue(
+        self,
+        timeout: float = 0.0,  # noqa: ASYNC109 (SAQ's signature)
+        poll_interval: float = 0.0,
+    ) -> saq.Job | None:
+        failed = object()
+        job = await self._quiet(super().dequeue(timeout, poll_interval), failed)
+        if job is failed:
+            await asyncio.sleep(DEQUEUE_TIMEOUT_S)
+            return None
+        return job  # type: ignore[return-value]
+
+    async def schedule(self, lock: int = 1) -> list[str]:
+        return await self._quiet(super().schedule(lock), [])
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        return await self._quiet(super().sweep(lock, abort), [])
+
+    async def write_worker_info(self, worker_id: str, info: Any, ttl: int) -> None:
+        await self._quiet(super().write_worker_info(worker_id, info, ttl), None)
+
+    async def disconnect(self) -> None:
+        # The client is shared by every queue; its owner closes it.
+        if self._pubsub._daemon_task is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.close()
+        await self._pubsub.pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+class Worker(saq.Worker):  # type: ignore[type-arg]
+    """A SAQ worker that leaves signal handling to the process (CLI, uvicorn)."""
+
+    SIGNALS: list[signal.Signals] = []  # noqa: RUF012 (overrides SAQ's class attribute)
+
+    async def stop(self) -> None:
+        # SAQ's stop() waits out the grace period for its upkeep loops too (they sleep up
+        # to a minute); only jobs deserve the grace, so the loops are cancelled first.
+        self.event.set()
+        for task in list(self.tasks):
+            if task.get_name() != "process":
+                task.cancel()
+        await super().stop()

@@ -1,0 +1,45 @@
+"""Events about users, published by the core; plugins import them from here."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from core.events import Event
+
+Role = Literal["customer", "provider", "admin"]
+
+
+class UserCreated(Event, frozen=True, kw_only=True):
+    """A user account was created (registration or ``keel users create-admin``)."""
+
+    name: ClassVar[str] = "user.created"
+    user_id: str
+    email: str
+    display_name: str
+    role: Role
+
+
+class UserUpdated(Event, frozen=True, kw_only=True):
+    """A user's profile, role, verified flag or password changed.
+
+    ``changed`` names the fields that changed (``"password"`` for a new password; its
+    value is never published).
+    """
+
+    name: ClassVar[str] = "user.updated"
+    user_id: str
+    changed: list[str]
+    role: Role
+    verified: bool
+
+
+class UserDeleted(Event, frozen=True, kw_only=True):
+    """A user account was deleted (by its owner or an admin)."""
+
+    name: ClassVar[str] = "user.deleted"
+    user_id: str
+    deleted_by: str
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (UserCreated, UserUpdated, UserDeleted)
+"""The account events, for the event catalog."""

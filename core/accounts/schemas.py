@@ -1,0 +1,151 @@
+"""Request and response bodies of the accounts API.
+
+Every request body forbids unknown fields and bounds every string, so an extra ``role``
+or an operator object such as ``{"$ne": null}`` is a 400 before any code runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from .events import Role
+from .passwords import MAX_PASSWORD_LENGTH
+
+Email = Annotated[
+    str,
+    Meta(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$",
+        description="An email address (compared case-insensitively).",
+    ),
+]
+Password = Annotated[str, Meta(min_length=8, max_length=MAX_PASSWORD_LENGTH)]
+Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]*$")]
+Avatar = Annotated[str, Meta(min_length=1, max_length=2048)]
+OtpCode = Annotated[str, Meta(pattern=r"^[0-9]{6}$", description="The 6-digit emailed code.")]
+SecretToken = Annotated[str, Meta(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+SelfRole = Literal["customer", "provider"]
+
+
+class _In(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of request bodies."""
+
+
+class Register(_In, frozen=True):
+    """``POST /api/auth/register``. Registration never creates an admin."""
+
+    name: Name
+    email: Email
+    password: Password
+    phone: Phone | None = None
+    role: SelfRole = "customer"
+
+
+class Login(_In, frozen=True):
+    """``POST /api/auth/login``."""
+
+    email: Email
+    password: Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
+class VerifyOtp(_In, frozen=True):
+    """``POST /api/auth/verify-otp``: the code emailed at registration or login."""
+
+    email: Email
+    code: OtpCode
+
+
+class EmailOnly(_In, frozen=True):
+    """``POST /api/auth/resend-otp`` and ``/forgot-password``."""
+
+    email: Email
+
+
+class ResetPassword(_In, frozen=True):
+    """``POST /api/auth/reset-password``: the emailed token and the new password."""
+
+    token: SecretToken
+    password: Password
+
+
+class Refresh(_In, frozen=True):
+    """``POST /api/auth/refresh``: the refresh token to rotate."""
+
+    refresh_token: SecretToken
+
+
+class ChangePassword(_In, frozen=True):
+    """``POST /api/auth/change-password``."""
+
+    current_password: Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+    new_password: Password
+
+
+class UserUpdate(_In, frozen=True):
+    """``PATCH /api/users/me``: own profile. Role, verified and email are not accepted."""
+
+    name: Name | UnsetType = UNSET
+    phone: Phone | UnsetType | None = UNSET
+    avatar: Avatar | UnsetType | None = UNSET
+
+
+class UserAdminUpdate(_In, frozen=True):
+    """``PATCH /api/users/{id}`` (admin)."""
+
+    role: Role | UnsetType = UNSET
+    verified: bool | UnsetType = UNSET
+
+
+class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
+    """A fresh access token and the refresh token that replaces the one used."""
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a scheme name
+    expires_in: int
+    """Seconds until the access token expires."""
+
+
+class Accepted(msgspec.Struct, frozen=True, kw_only=True):
+    """An answer that says nothing about whether the account exists."""
+
+    status: Literal["otp_sent", "verification_sent", "reset_sent", "otp_required"]
+    detail: str
+
+
+class User(msgspec.Struct, frozen=True, kw_only=True):
+    """A user as seen by themself or an admin."""
+
+    id: str
+    name: str
+    email: str
+    phone: str | None
+    role: Role
+    avatar: str | None
+    verified: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class PublicProfile(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider as seen by other users."""
+
+    id: str
+    name: str
+    role: Role
+    avatar: str | None
+
+
+class UserPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of users."""
+
+    items: list[User]
+    total: int
+    page: int
+    limit: int

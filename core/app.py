@@ -1,0 +1,191 @@
+"""The Litestar application: plugins' routes, health, OpenAPI, errors, middleware, lifespan.
+
+:func:`create_app` builds everything that must be known before serving (the plugin host,
+routes, the OpenAPI document) and opens connections only in the lifespan, so building an
+app is cheap and side-effect free. :func:`app_factory` is the ``uvicorn --factory`` entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components
+
+from core import accounts
+from core.errors import ConfigError
+from core.health import health_router, keel_version
+from core.http.deps import dependencies
+from core.http.errors import exception_handlers
+from core.http.middleware import KeelMiddleware
+from core.http.ratelimit import check_route_limits, rate_limit_config
+from core.http.stores import KeelStores
+from core.logging import configure_logging
+from core.pluginhost import InstalledPlugin, PluginHost, discover, plugin_settings_types
+from core.runtime import close_keel, open_keel
+from core.runtime import run_worker as run_keel_worker
+from core.settings import Settings, load_settings
+
+__all__ = ["API_PATH", "SCHEMA_PATH", "app_factory", "create_app"]
+
+API_PATH = "/api"
+"""Where every plugin's routes are mounted."""
+SCHEMA_PATH = "/schema"
+"""OpenAPI: ``/schema`` (Swagger UI), ``/schema/swagger``, ``/schema/scalar``,
+``/schema/openapi.json``."""
+WORKER_STOP_MARGIN_S = 2.0
+log = logging.getLogger("core.app")
+
+
+def _plugin_routers(host: PluginHost) -> list[Router]:
+    """One router per plugin with routes (mounted under ``/api``), tagged with its name."""
+    by_plugin: dict[str, list[Any]] = {}
+    for plugin, record in host.routes():
+        by_plugin.setdefault(plugin, []).append(record)
+    return [
+        Router(path="/", route_handlers=records, tags=[plugin])
+        for plugin, records in by_plugin.items()
+    ]
+
+
+def _openapi_config(settings: Settings) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title=settings.app.name,
+        version=keel_version(),
+        path=SCHEMA_PATH,
+        render_plugins=[SwaggerRenderPlugin(), ScalarRenderPlugin()],
+        components=Components(security_schemes=accounts.security_schemes()),
+    )
+
+
+def _cors_config(settings: Settings) -> CORSConfig | None:
+    origins = list(settings.server.cors_origins)
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins,
+        allow_credentials="*" not in origins,
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "RateLimit-Policy",
+        ],
+    )
+
+
+async def _stop_worker(task: asyncio.Task[None], grace_s: float) -> None:
+    """Cancel the worker task and give its jobs ``grace_s`` to finish."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=grace_s + WORKER_STOP_MARGIN_S)
+    if not done:
+        log.warning("worker did not stop within %.0f s; closing connections anyway", grace_s)
+    elif not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("worker stopped with an error", exc_info=exc)
+
+
+def _lifespan(
+    settings: Settings, host: PluginHost, stores: KeelStores, *, run_worker: bool
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        keel = await open_keel(settings, host)
+        worker: asyncio.Task[None] | None = None
+        try:
+            app.state.keel = keel
+            stores.bind(keel.valkey, settings.valkey.key_prefix)
+            await host.startup(keel)
+            if run_worker:
+                worker = asyncio.create_task(run_keel_worker(keel), name="keel-worker")
+            yield
+        finally:
+            if worker is not None:
+                await _stop_worker(worker, settings.server.grace_period_s)
+            await host.shutdown(keel)
+            await close_keel(keel)
+
+    return lifespan
+
+
+def create_app(
+    settings: Settings,
+    *,
+    installed: dict[str, InstalledPlugin] | None = None,
+    run_worker: bool = False,
+) -> Litestar:
+    """Build the Litestar app for ``settings``; connections open in its lifespan.
+
+    Args:
+        settings: the application settings; ``plugins.enabled`` selects the plugins.
+        installed: installed plugins by name; default :func:`core.pluginhost.discover`.
+        run_worker: also run the queue workers and the scheduler in this process
+            (``keel run``), stopped within ``server.grace_period_s`` on shutdown.
+
+    Returns:
+        The app: plugin routes under ``/api`` (tagged with the plugin name), ``/health``,
+        OpenAPI at ``/schema``; ``app.state.keel`` holds the runtime context once started.
+
+    Raises:
+        ConfigError: bad settings or route options (e.g. an invalid ``opt["rate_limit"]``).
+        PluginError: a plugin failed to build or register.
+    """
+    if problems := accounts.check_settings(settings):
+        raise ConfigError(problems)
+    host = PluginHost(settings, discover() if installed is None else installed)
+    stores = KeelStores()
+    limits = rate_limit_config(settings)
+    app = Litestar(
+        route_handlers=[
+            health_router(),
+            Router(
+                path=API_PATH,
+                # users + auth, then the plugins'; rate limits apply to /api only
+                route_handlers=[*accounts.route_handlers(), *_plugin_routers(host)],
+                middleware=[limits.middleware] if limits else [],
+            ),
+        ],
+        lifespan=[_lifespan(settings, host, stores, run_worker=run_worker)],
+        dependencies=dependencies(),
+        exception_handlers=exception_handlers(),
+        stores=stores,
+        cors_config=_cors_config(settings),
+        openapi_config=_openapi_config(settings),
+        request_max_body_size=settings.server.max_body_bytes,
+        logging_config=None,
+        debug=False,
+    )
+    check_route_limits(
+        [
+            (f"{method} {route.path}", handler)
+            for route in app.routes
+            for handler in getattr(route, "route_handlers", ())
+            for method in sorted(getattr(handler, "http_methods", ()))
+        ]
+    )
+    app.asgi_handler = KeelMiddleware(
+        app.asgi_handler,
+        access_log=settings.app.access_log,
+        docs_path=SCHEMA_PATH,
+        hsts=settings.app.env == "production",
+    )
+    return app
+
+
+def app_factory() -> Litestar:
+    """Build the app from ``$KEEL_CONFIG`` (or ``./config.toml``) and ``KEEL_*`` variables.
+
+    For ``uvicorn --factory core.app:app_factory``; also configures logging.
+    """
+    installed = discover()
+    settings = load_settings(plugin_types=plugin_settings_types(installed))
+    configure_logging(settings)
+    return create_app(settings, installed=installed)

@@ -1,0 +1,143 @@
+"""The outermost raw ASGI middleware: request id, security headers and the access log.
+
+It wraps the whole Litestar app (routing, 404/405 and exception handling included), so
+every response, error or not, carries ``X-Request-ID`` and the security headers, and every
+log line written while serving the request carries its id. Written as plain ASGI with
+precomputed header lists because it runs on every request (``/health/live`` included).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.logging import request_id_var
+
+__all__ = ["API_CSP", "DOCS_CSP", "KeelMiddleware", "security_headers"]
+
+access_log = logging.getLogger("core.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SANE_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+"""API responses are data: nothing may load from them, nothing may frame them."""
+_CDN = "https://cdn.jsdelivr.net"
+DOCS_CSP = (
+    f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; "
+    f"style-src 'self' 'unsafe-inline' {_CDN} https://fonts.googleapis.com; "
+    f"font-src 'self' data: {_CDN} https://fonts.gstatic.com; "
+    "img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'"
+)
+"""The ``/schema`` pages (Swagger UI, Scalar) load their scripts and styles from a CDN."""
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def security_headers(csp: str, *, hsts: bool = False) -> Headers:
+    """The security headers added to every response, with ``csp`` as its policy."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"content-security-policy", csp.encode()),
+    ]
+    if hsts:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
+def _incoming_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            return value.decode("ascii") if _SANE_ID.fullmatch(value) else None
+    return None
+
+
+class KeelMiddleware:
+    """Request id + security headers + access log, around the whole application.
+
+    Args:
+        app: the ASGI app to wrap (Litestar's ``asgi_handler``).
+        access_log: write one ``core.access`` line per HTTP request.
+        docs_path: path prefix of the OpenAPI pages, which get :data:`DOCS_CSP`.
+        hsts: also send ``Strict-Transport-Security`` (production behind TLS).
+    """
+
+    __slots__ = ("_api_headers", "_docs_headers", "access_log", "app", "docs_path")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = True,
+        docs_path: str = "/schema",
+        hsts: bool = False,
+    ) -> None:
+        self.app = app
+        self.access_log = access_log
+        self.docs_path = docs_path
+        self._api_headers = security_headers(API_CSP, hsts=hsts)
+        self._docs_headers = security_headers(DOCS_CSP, hsts=hsts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one connection."""
+        if scope["type"] != ScopeType.HTTP:
+            await self._websocket(scope, receive, send)
+            return
+        rid = _incoming_id(scope["headers"]) or os.urandom(16).hex()
+        token = request_id_var.set(rid)
+        path: str = scope["path"]
+        extra = [
+            (REQUEST_ID_HEADER, rid.encode()),
+            *(self._docs_headers if path.startswith(self.docs_path) else self._api_headers),
+        ]
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if self.access_log and access_log.isEnabledFor(logging.INFO):
+                _log_access(scope["method"], path, status, time.perf_counter() - started)
+            request_id_var.reset(token)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Litestar answers lifespan events itself; only HTTP and WebSocket reach us.
+        token = request_id_var.set(_incoming_id(scope["headers"]) or os.urandom(16).hex())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            request_id_var.reset(token)
+
+
+def _log_access(method: str, path: str, status: int, elapsed_s: float) -> None:
+    """One ``core.access`` line. Built by hand: ``Logger.info`` would walk the stack to find
+    the caller for every request, which costs more than the rest of this middleware."""
+    duration_ms = round(elapsed_s * 1000, 2)
+    fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        __file__,
+        0,
+        "%s %s %d %.2fms",
+        (method, path, status, duration_ms),
+        None,
+        "access",
+        fields,
+    )
+    access_log.handle(record)

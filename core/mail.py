@@ -1,0 +1,200 @@
+"""Email: templates (Jinja2, text + HTML) and SMTP delivery through the ``email`` queue.
+
+``await keel.mail.send(to, subject, text=..., html=...)`` enqueues the ``core.send_mail``
+job on the ``email`` queue; a worker sends it with aiosmtplib using ``[mail]``, retried with
+backoff like every job. Delivery is at least once: a retry after a send whose
+acknowledgement was lost sends the message again.
+
+Templates come in pairs named ``<name>.txt`` (required) and ``<name>.html`` (optional).
+The text template's first line is the subject, written ``Subject: ...``::
+
+    Subject: Your booking {{ booking.ref }} is confirmed
+
+    Hello {{ user.name }}, ...
+
+HTML templates are autoescaped; text templates are not. Undefined variables are errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiosmtplib
+import jinja2
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import saq
+
+    from core.context import Keel
+    from core.jobs import JobRunner
+    from core.settings import MailSettings
+
+SUBJECT_PREFIX = "Subject:"
+SMTP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    """A rendered template pair."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
+def template_env(*sources: str | os.PathLike[str] | jinja2.BaseLoader) -> jinja2.Environment:
+    """A Jinja2 environment for mail templates.
+
+    Args:
+        *sources: template directories or Jinja2 loaders (e.g. ``jinja2.PackageLoader``
+            for templates shipped inside a plugin package), searched in order.
+    """
+    loaders = [
+        s if isinstance(s, jinja2.BaseLoader) else jinja2.FileSystemLoader(s) for s in sources
+    ]
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _env_for(directory: str) -> jinja2.Environment:
+    return template_env(directory)
+
+
+def render(
+    source: str | os.PathLike[str] | jinja2.Environment, name: str, /, **context: Any
+) -> RenderedMail:
+    """Render the ``<name>.txt`` / ``<name>.html`` template pair.
+
+    Args:
+        source: a template directory or an environment from :func:`template_env`.
+        name: the templates' common name, without extension (may contain ``/``).
+        **context: template variables.
+
+    Raises:
+        jinja2.TemplateNotFound: no ``<name>.txt``.
+        ValueError: the text template does not start with a ``Subject:`` line.
+    """
+    env = source if isinstance(source, jinja2.Environment) else _env_for(str(Path(source)))
+    first, _, body = env.get_template(f"{name}.txt").render(**context).partition("\n")
+    if not first.startswith(SUBJECT_PREFIX):
+        raise ValueError(f"mail template {name}.txt must start with a 'Subject:' line")
+    try:
+        html: str | None = env.get_template(f"{name}.html").render(**context)
+    except jinja2.TemplateNotFound:
+        html = None
+    return RenderedMail(first[len(SUBJECT_PREFIX) :].strip(), body.lstrip("\n"), html)
+
+
+class Mailer:
+    """Sends email through the ``email`` queue.
+
+    Args:
+        settings: the ``[mail]`` table.
+        jobs: the job runner.
+    """
+
+    def __init__(self, settings: MailSettings, jobs: JobRunner) -> None:
+        self.settings = settings
+        self._jobs = jobs
+
+    async def send(
+        self,
+        to: str | Sequence[str],
+        subject: str,
+        *,
+        text: str,
+        html: str | None = None,
+        key: str | None = None,
+    ) -> saq.Job | None:
+        """Enqueue a message; a worker sends it.
+
+        Args:
+            to: one address or several.
+            subject: the subject line.
+            text: the plain-text body.
+            html: an optional HTML alternative.
+            key: dedupe key (e.g. ``"<event id>:welcome"``): while a message with this key
+                is queued or being sent, sending it again is a no-op.
+
+        Returns:
+            The enqueued job, or None when ``key`` is already in flight.
+        """
+        recipients = [to] if isinstance(to, str) else list(to)
+        if not recipients:
+            raise ValueError("send() needs at least one recipient")
+        return await self._jobs.enqueue(
+            "core.send_mail", key=key, to=recipients, subject=subject, text=text, html=html
+        )
+
+    async def send_template(
+        self,
+        to: str | Sequence[str],
+        source: str | os.PathLike[str] | jinja2.Environment,
+        name: str,
+        /,
+        **context: Any,
+    ) -> saq.Job | None:
+        """Render ``name`` with :func:`render` and :meth:`send` it."""
+        mail = render(source, name, **context)
+        return await self.send(to, mail.subject, text=mail.text, html=mail.html)
+
+
+def build_message(
+    settings: MailSettings, to: Sequence[str], subject: str, text: str, html: str | None
+) -> EmailMessage:
+    """The MIME message: text, plus an HTML alternative when given."""
+    message = EmailMessage()
+    message["From"] = settings.sender
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    domain = parseaddr(settings.sender)[1].rpartition("@")[2] or None
+    message["Message-ID"] = make_msgid(domain=domain)
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+async def deliver(settings: MailSettings, message: EmailMessage) -> None:
+    """Send ``message`` over SMTP now (no queue).
+
+    Raises:
+        ConfigError: ``[mail] host`` is empty.
+        aiosmtplib.SMTPException: the server refused or could not be reached.
+    """
+    if not settings.host:
+        raise ConfigError(["mail.host: no SMTP server configured"])
+    await aiosmtplib.send(
+        message,
+        hostname=settings.host,
+        port=settings.port,
+        username=settings.username or None,
+        password=settings.password or None,
+        start_tls=settings.starttls,
+        timeout=SMTP_TIMEOUT_S,
+    )
+
+
+async def send_mail(
+    ctx: dict[str, Any], *, to: list[str], subject: str, text: str, html: str | None = None
+) -> str:
+    """The ``core.send_mail`` job; returns the Message-ID."""
+    keel: Keel = ctx["keel"]
+    message = build_message(keel.settings.mail, to, subject, text, html)
+    await deliver(keel.settings.mail, message)
+    return str(message["Message-ID"])

@@ -1,0 +1,197 @@
+"""Registration, login, throttling and password upgrades, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher as Argon2Hasher
+
+from core.accounts.documents import User
+
+from .conftest import PASSWORD, Env, bearer, code_in, error_of
+
+
+async def test_register_emails_a_code_that_verifies_and_signs_in(env: Env) -> None:
+    email = env.email("New.User")
+    response = await env.client.post(
+        "/api/auth/register",
+        json={"name": "New User", "email": email, "password": PASSWORD, "role": "provider"},
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "verification_sent"
+    message = await env.mail_to(email)
+    assert message.get_body(preferencelist=("html",)) is not None
+    code = code_in(message)
+
+    verified = await env.client.post(
+        "/api/auth/verify-otp", json={"email": email.upper(), "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    me = await env.client.get("/api/users/me", headers=bearer(verified.json()["access_token"]))
+    assert me.status_code == 200
+    assert me.json() | {"id": None, "created_at": None, "updated_at": None} == {
+        "id": None,
+        "name": "New User",
+        "email": email,
+        "phone": None,
+        "role": "provider",
+        "avatar": None,
+        "verified": True,
+        "created_at": None,
+        "updated_at": None,
+    }
+    await env.drain()
+    names = [type(e).name for e in env.events]
+    assert names == ["user.created", "user.updated"]
+    assert env.events[1].changed == ["verified"]  # type: ignore[attr-defined]
+
+
+async def test_register_with_a_taken_email_looks_the_same_and_warns_the_owner(env: Env) -> None:
+    owner = await env.user()
+    response = await env.client.post(
+        "/api/auth/register",
+        json={"name": "Copycat", "email": owner.email.upper(), "password": PASSWORD},
+    )
+    fresh = await env.client.post(
+        "/api/auth/register",
+        json={"name": "Fresh", "email": env.email(), "password": PASSWORD},
+    )
+    assert (response.status_code, response.json()) == (fresh.status_code, fresh.json())
+    message = await env.mail_to(owner.email)
+    assert "already have" in str(message["Subject"])
+    assert await env.keel.db.count(User) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"role": "admin"}, "role"),
+        ({"verified": True}, "verified"),
+        ({"email": {"$ne": None}}, "email"),
+        ({"email": "not-an-email"}, "email"),
+        ({"password": "short"}, "password"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 101}, "name"),
+    ],
+)
+async def test_register_rejects_bad_input(env: Env, body: dict[str, object], field: str) -> None:
+    payload = {"name": "A", "email": env.email(), "password": PASSWORD} | body
+    response = await env.client.post("/api/auth/register", json=payload)
+    assert response.status_code == 400, response.text
+    assert field in str(error_of(response))
+    assert await env.keel.db.count(User) == 0
+
+
+@pytest.mark.parametrize("password", ["password", "ILoveYou", "qwertyuiop", "1qaz2wsx"])
+async def test_register_rejects_common_passwords(env: Env, password: str) -> None:
+    response = await env.client.post(
+        "/api/auth/register", json={"name": "A", "email": env.email(), "password": password}
+    )
+    assert response.status_code == 400
+    assert "common" in error_of(response)["message"]
+
+
+async def test_minimum_length_is_configurable(make_env: Callable[..., Any]) -> None:
+    async with make_env(**{"auth.password_min_length": 20}) as env:
+        response = await env.client.post(
+            "/api/auth/register",
+            json={"name": "A", "email": env.email(), "password": "nineteen characters"},
+        )
+        assert response.status_code == 400
+        assert error_of(response)["details"] == [
+            {"field": "password", "message": "must be at least 20 characters long"}
+        ]
+
+
+async def test_unknown_email_and_wrong_password_get_the_same_answer(env: Env) -> None:
+    user = await env.user()
+    wrong = await env.client.post(
+        "/api/auth/login", json={"email": user.email, "password": "not the password"}
+    )
+    unknown = await env.client.post(
+        "/api/auth/login", json={"email": env.email(), "password": "not the password"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+async def test_login_of_an_unverified_account_asks_for_the_emailed_code(env: Env) -> None:
+    user = await env.user(verified=False)
+    response = await env.client.post(
+        "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "otp_required"
+    code = code_in(await env.mail_to(user.email, contains="code"))
+    tokens = await env.client.post("/api/auth/verify-otp", json={"email": user.email, "code": code})
+    assert tokens.status_code == 200
+
+
+async def test_login_step_up_for_everyone_when_configured(make_env: Callable[..., Any]) -> None:
+    async with make_env(**{"auth.login_otp": "always"}) as env:
+        user = await env.user(verified=True)
+        response = await env.client.post(
+            "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+        )
+        assert response.status_code == 202
+        message = await env.mail_to(user.email)
+        assert "signing in" in str(message.get_body(preferencelist=("plain",)))
+
+
+async def test_failed_logins_throttle_the_account_across_ips(make_env: Callable[..., Any]) -> None:
+    async with make_env(**{"auth.login_max_failures_account": 3}) as env:
+        user = await env.user()
+        for _ in range(3):
+            bad = await env.client.post(
+                "/api/auth/login", json={"email": user.email, "password": "wrong password"}
+            )
+            assert bad.status_code == 401
+        blocked = await env.client.post(
+            "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+        )
+        assert blocked.status_code == 429
+        assert error_of(blocked)["code"] == "rate_limited"
+        # unknown emails are throttled the same way: no enumeration through 429s
+        ghost = env.email()
+        for _ in range(3):
+            await env.client.post("/api/auth/login", json={"email": ghost, "password": "x"})
+        again = await env.client.post("/api/auth/login", json={"email": ghost, "password": "x"})
+        assert again.json() == blocked.json()
+
+
+async def test_failed_logins_throttle_the_client_ip(make_env: Callable[..., Any]) -> None:
+    async with make_env(**{"auth.login_max_failures_ip": 3}) as env:
+        user = await env.user()
+        for _ in range(3):
+            await env.client.post("/api/auth/login", json={"email": env.email(), "password": "x"})
+        response = await env.client.post(
+            "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+        )
+        assert response.status_code == 429
+
+
+async def test_a_weaker_stored_hash_is_upgraded_at_login(env: Env) -> None:
+    weak = Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    user = await env.user()
+    await env.keel.db.get_collection(User).update_one(
+        {"_id": user.id}, {"$set": {"password_hash": weak}}
+    )
+    await env.login(user.email)
+    stored = await env.keel.db.find_one(User, User.id == user.id)
+    assert stored is not None
+    assert stored.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    await env.login(user.email)  # the new hash verifies
+
+
+async def test_login_rejects_operator_objects(env: Env) -> None:
+    await env.user()
+    for body in (
+        {"email": {"$ne": None}, "password": {"$ne": None}},
+        {"email": {"$gt": ""}, "password": "x"},
+        {"email": ["a@b.co"], "password": "x"},
+    ):
+        response = await env.client.post("/api/auth/login", json=body)
+        assert response.status_code == 400
+        error_of(response)
