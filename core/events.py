@@ -182,6 +182,7 @@ class EventBus:
 
         Raises:
             UnknownEventError: the event's type is not in the catalog.
+            ServiceUnavailableError: Valkey did not take a durable delivery in time.
         """
         name = type(event).name
         known = self._catalog.get(name)

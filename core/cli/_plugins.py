@@ -17,7 +17,7 @@ from core.settings import Settings
 
 def _routes(records: list[Any]) -> list[str]:
     router = Router(path="/api", route_handlers=records)
-    out = []
+    out: list[str] = []
     for route in router.routes:
         methods = sorted(m for m in getattr(route, "methods", ()) if m not in {"OPTIONS", "HEAD"})
         out.extend(f"{m} {route.path}" for m in methods or ["WS"])
@@ -26,7 +26,7 @@ def _routes(records: list[Any]) -> list[str]:
 
 def describe(settings: Settings, installed: dict[str, InstalledPlugin]) -> list[dict[str, Any]]:
     """One record per installed plugin: metadata, enabled state and contributions."""
-    out = []
+    out: list[dict[str, Any]] = []
     for name, info in installed.items():
         host = PluginHost(settings, installed, names=[name], check_requires=False)
         hooks = sorted(

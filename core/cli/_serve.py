@@ -28,6 +28,22 @@ def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:
     }
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _run_uvicorn(target: object, **kwargs: object) -> None:
+    """``uvicorn.run`` that exits 0 after a graceful shutdown on SIGTERM or SIGINT.
+
+    uvicorn restores the previous handler and re-raises the signal it caught once it has
+    shut down; with the default handlers that kills the process (-15) or prints a
+    KeyboardInterrupt traceback, so install handlers that exit 0 instead.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    uvicorn.run(target, **kwargs)  # type: ignore[arg-type]
+
+
 def _banner(settings: Settings, extra: dict[str, str]) -> None:
     base = f"http://{settings.server.host}:{settings.server.port}"
     lines = {
@@ -59,7 +75,7 @@ def run_command(config: str | None) -> None:
             app = create_app(settings, installed=installed, run_worker=True)
             extra = {"Mail sink": str(data_dir / "mail")} if "mail.host" in stack.overrides else {}
             _banner(settings, extra)
-            uvicorn.run(app, **_uvicorn_kwargs(settings))  # type: ignore[arg-type]
+            _run_uvicorn(app, **_uvicorn_kwargs(settings))
     except (ConfigError, PluginError) as exc:
         fail(exc)
 
@@ -82,7 +98,7 @@ def serve_command(config: str | None, workers: int | None, port: int | None) -> 
         fail(exc)
     n = workers or settings.server.workers
     _banner(settings, {"Workers": str(n)})
-    uvicorn.run("core.app:app_factory", factory=True, workers=n, **_uvicorn_kwargs(settings))  # type: ignore[arg-type]
+    _run_uvicorn("core.app:app_factory", factory=True, workers=n, **_uvicorn_kwargs(settings))
 
 
 @click.command("worker")

@@ -96,7 +96,8 @@ def load_settings(
     plugins = _load_plugins(plugins_raw, plugin_types or {}, errors)
     if errors or settings is None or plugins is None:
         raise ConfigError(errors)
-    return msgspec.structs.replace(settings, plugins=plugins)
+    result: Settings = msgspec.structs.replace(settings, plugins=plugins)
+    return result
 
 
 def _load_plugins(

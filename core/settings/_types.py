@@ -11,7 +11,7 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     """Base of every settings table: frozen, unknown keys rejected."""
 
 
-class AppSettings(_Section):
+class AppSettings(_Section, frozen=True, kw_only=True):
     name: str = "keel"
     """Service name, shown in logs, health and the OpenAPI title."""
     env: Literal["development", "test", "production"] = "development"
@@ -26,14 +26,14 @@ class AppSettings(_Section):
     """Log one line per HTTP request."""
 
 
-class RateLimitSettings(_Section):
+class RateLimitSettings(_Section, frozen=True, kw_only=True):
     enabled: bool = True
     """Apply rate limits (shared by every process through Valkey)."""
     default_per_minute: int = msgspec.field(default=600)
     """Requests per minute per client IP on routes without their own limit."""
 
 
-class ServerSettings(_Section):
+class ServerSettings(_Section, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     """Interface the API binds to."""
     port: int = 8000
@@ -50,7 +50,7 @@ class ServerSettings(_Section):
     """Rate limiting."""
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(_Section, frozen=True, kw_only=True):
     url: str = ""
     """MongoDB URL; empty starts the embedded SecantusDB (``keel run``)."""
     name: str = "keel"
@@ -59,7 +59,7 @@ class DatabaseSettings(_Section):
     """Server selection and socket timeout; past it a request answers 503."""
 
 
-class ValkeySettings(_Section):
+class ValkeySettings(_Section, frozen=True, kw_only=True):
     url: str = ""
     """Valkey URL; empty starts the embedded valkey-server (``keel run``)."""
     key_prefix: str = "keel"
@@ -68,7 +68,7 @@ class ValkeySettings(_Section):
     """Connect and command timeout; past it a request answers 503."""
 
 
-class QueueSettings(_Section):
+class QueueSettings(_Section, frozen=True, kw_only=True):
     names: list[str] = msgspec.field(
         default_factory=lambda: ["default", "email", "image", "notifications", "reports"]
     )
@@ -85,21 +85,21 @@ class QueueSettings(_Section):
     """Abort a job not heard from in this many seconds (0 = off)."""
 
 
-class ScheduleOverride(_Section):
+class ScheduleOverride(_Section, frozen=True, kw_only=True):
     cron: str = ""
     """Replacement croniter expression; empty keeps the plugin's own."""
     enabled: bool = True
     """False switches the schedule off."""
 
 
-class SchedulerSettings(_Section):
+class SchedulerSettings(_Section, frozen=True, kw_only=True):
     enabled: bool = True
     """Run the scheduler in worker processes (``keel run`` and ``keel worker``)."""
     overrides: dict[str, ScheduleOverride] = msgspec.field(default_factory=dict)
     """Per schedule (full name ``<plugin>.<name>``): cron or on/off."""
 
 
-class MailSettings(_Section):
+class MailSettings(_Section, frozen=True, kw_only=True):
     host: str = ""
     """SMTP host; empty uses the embedded sink under ``var/mail`` in development."""
     port: int = 25
@@ -114,7 +114,7 @@ class MailSettings(_Section):
     """The From address."""
 
 
-class AuthSettings(_Section):
+class AuthSettings(_Section, frozen=True, kw_only=True):
     jwt_secret: str = ""
     """HMAC key of access tokens (``KEEL_AUTH__JWT_SECRET``; 32+ bytes for HS256, 48/64 for
     HS384/HS512).
@@ -161,12 +161,12 @@ class AuthSettings(_Section):
     """Window of the login failure counters."""
 
 
-class DevstackSettings(_Section):
+class DevstackSettings(_Section, frozen=True, kw_only=True):
     data_dir: str = "./var"
     """Where embedded services keep their data."""
 
 
-class PluginsSettings(_Section):
+class PluginsSettings(_Section, frozen=True, kw_only=True):
     enabled: list[str] = msgspec.field(default_factory=list)
     """Plugins to load; when absent from the file every installed plugin is enabled."""
     tables: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -177,7 +177,7 @@ class PluginsSettings(_Section):
         return self.tables[name]
 
 
-class Settings(_Section):
+class Settings(_Section, frozen=True, kw_only=True):
     """The whole configuration."""
 
     app: AppSettings = msgspec.field(default_factory=AppSettings)

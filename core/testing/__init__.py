@@ -4,7 +4,8 @@ The fixtures live in :mod:`core.testing.plugin`, which pytest loads by itself (t
 ``pytest11`` entry point), so a plugin's own test suite can use them with no conftest.
 """
 
+from core.testing._app import PASSWORD, KeelTestApp, running
 from core.testing._mailbox import Mailbox, recipients
 from core.testing._stack import SettingsFactory
 
-__all__ = ["Mailbox", "SettingsFactory", "recipients"]
+__all__ = ["PASSWORD", "KeelTestApp", "Mailbox", "SettingsFactory", "recipients", "running"]

@@ -8,10 +8,14 @@ Fixtures (real services, never mocks):
   this test's own database and Valkey key prefix.
 - ``keel_settings``: ``keel_settings_factory()``.
 - ``mailbox``: the messages that reach the SMTP sink during the test.
+- ``keel_app_factory``: ``async with keel_app_factory(plugins=None, extra=(), **dotted)``
+  gives a :class:`core.testing.KeelTestApp` (running app, httpx client, ``drain()``,
+  ``user()``, ``signed_in(role)``); ``keel_app``: the same with config.toml's plugins.
 - ``keel_installed`` (session): the installed plugins; ``keel_config_file`` (session):
   the empty config file settings are built from.
 """
 
+from core.testing._app import keel_app, keel_app_factory
 from core.testing._mailbox import mailbox
 from core.testing._stack import (
     keel_config_file,
@@ -22,6 +26,8 @@ from core.testing._stack import (
 )
 
 __all__ = [
+    "keel_app",
+    "keel_app_factory",
     "keel_config_file",
     "keel_installed",
     "keel_settings",

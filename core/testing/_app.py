@@ -1,0 +1,186 @@
+"""App-level fixtures: a running keel app, an HTTP client, users, and queue draining.
+
+``keel_app_factory`` builds :func:`core.app.create_app` on the test's own settings, runs
+its lifespan in the current event loop and speaks ASGI to it through httpx (no socket),
+so a plugin's tests see exactly what a client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from bson import ObjectId
+from litestar import Litestar
+
+from core.accounts.documents import User
+from core.accounts.passwords import PasswordHasher
+from core.app import create_app
+from core.context import Keel
+from core.plugin import Plugin
+from core.pluginhost import InstalledPlugin
+from core.runtime import run_worker
+from core.settings import AuthSettings, PluginsSettings, Settings
+from core.testing._mailbox import Mailbox
+from core.testing._stack import SettingsFactory
+
+PASSWORD = "correct horse battery staple"
+"""The password of every user made by :meth:`KeelTestApp.user`."""
+_HASH: dict[str, str] = {}
+
+
+@dataclass
+class KeelTestApp:
+    """One test's running app, its client and helpers."""
+
+    app: Litestar
+    client: httpx.AsyncClient
+    settings: Settings
+    mailbox: Mailbox
+
+    @property
+    def keel(self) -> Keel:
+        """The app's runtime context (db, valkey, events, jobs, mail)."""
+        keel: Keel = self.app.state.keel
+        return keel
+
+    async def drain(self) -> None:
+        """Run every queued job and inline listener until nothing is left."""
+        for _ in range(10):
+            await run_worker(self.keel, burst=True, scheduler=False)
+            await self.keel.events.drain()
+            if not any((await self.keel.jobs.depths()).values()):
+                return
+
+    async def user(
+        self,
+        *,
+        role: str = "customer",
+        verified: bool = True,
+        email: str | None = None,
+        name: str | None = None,
+    ) -> User:
+        """Insert a user whose password is :data:`PASSWORD` (no events, no email)."""
+        if "hash" not in _HASH:
+            _HASH["hash"] = await PasswordHasher(AuthSettings()).hash(PASSWORD)
+        address = email or f"{role}.{ObjectId()}@example.com"
+        user = User(
+            id=ObjectId(),
+            name=name or f"{role.title()} Person",
+            email=address,
+            email_key=address.casefold(),
+            role=role,
+            verified=verified,
+            password_hash=_HASH["hash"],
+        )
+        await self.keel.db.get_collection(User).insert_one(user.model_dump_doc())
+        return user
+
+    async def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
+        """Log in through the API; the token pair body."""
+        response = await self.client.post(
+            "/api/auth/login", json={"email": email, "password": password}
+        )
+        assert response.status_code == 200, response.text  # noqa: S101 - test helper
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def signed_in(self, role: str = "customer", **kwargs: Any) -> tuple[User, dict[str, str]]:
+        """A new verified user of ``role`` and the ``Authorization`` header of a login."""
+        user = await self.user(role=role, **kwargs)
+        tokens = await self.login(user.email)
+        return user, {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@asynccontextmanager
+async def running(app: Litestar) -> AsyncIterator[None]:
+    """The app's lifespan, entered and left in one task of its own.
+
+    pytest-asyncio may finalise a fixture in another task than the one that set it up,
+    and the lifespan's task group must be left in the task that entered it.
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(hold())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # raises the startup error
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+AppFactory = Callable[..., AbstractAsyncContextManager[KeelTestApp]]
+
+
+def with_plugins(
+    settings: Settings,
+    installed: Mapping[str, InstalledPlugin],
+    enabled: Iterable[str] | None,
+    extra: Iterable[type[Plugin]] = (),
+) -> tuple[Settings, dict[str, InstalledPlugin]]:
+    """``settings`` with ``enabled`` plugins (default: as configured) plus test plugins."""
+    everything = dict(installed)
+    tables = dict(settings.plugins.tables)
+    for cls in extra:
+        everything[cls.name] = InstalledPlugin(cls.name, cls, "0", "tests")
+        tables.setdefault(cls.name, cls.settings_type())
+    names = list(settings.plugins.enabled if enabled is None else enabled)
+    names += [cls.name for cls in extra if cls.name not in names]
+    plugins = PluginsSettings(enabled=names, tables=tables)
+    return msgspec.structs.replace(settings, plugins=plugins), everything
+
+
+@pytest.fixture
+def keel_app_factory(
+    keel_settings_factory: SettingsFactory, keel_installed: dict[str, InstalledPlugin],
+    mailbox: Mailbox,
+) -> AppFactory:
+    """``async with keel_app_factory(plugins=None, extra=(), **dotted) as env``.
+
+    ``plugins`` names the enabled plugins (default: those in config.toml), ``extra``
+    adds test-only Plugin classes (enabled), ``dotted`` are settings overrides
+    (``server__port=1`` or ``{"server.port": 1}`` via ``overrides=``).
+    """
+
+    @asynccontextmanager
+    async def build(
+        plugins: Iterable[str] | None = None,
+        extra: Iterable[type[Plugin]] = (),
+        overrides: Mapping[str, Any] | None = None,
+        **dotted: Any,
+    ) -> AsyncIterator[KeelTestApp]:
+        settings, installed = with_plugins(
+            keel_settings_factory(overrides, **dotted), keel_installed, plugins, extra
+        )
+        app = create_app(settings, installed=installed)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            running(app),
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        ):
+            yield KeelTestApp(app=app, client=client, settings=settings, mailbox=mailbox)
+
+    return build
+
+
+@pytest.fixture
+async def keel_app(keel_app_factory: AppFactory) -> AsyncIterator[KeelTestApp]:
+    """A running app with the plugins enabled in config.toml, on this test's own data."""
+    async with keel_app_factory() as env:
+        yield env
