@@ -42,8 +42,9 @@ class Result:
         return self.pct(0.99)
 
 
-def _request(host: str, port: int, method: str, path: str, headers: Mapping[str, str],
-             body: bytes) -> bytes:
+def _request(
+    host: str, port: int, method: str, path: str, *, headers: Mapping[str, str], body: bytes
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     if body or method in {"POST", "PUT", "PATCH"}:
@@ -64,7 +65,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _client(
-    host: str, port: int, raw: bytes, deadline: float, result: Result, ok: set[int]
+    host: str, port: int, raw: bytes, *, deadline: float, result: Result, ok: set[int]
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -95,17 +96,23 @@ async def measure(
     ok: frozenset[int] = frozenset({200}),
 ) -> Result:
     """Run ``concurrency`` keep-alive clients against one URL for ``seconds``."""
-    raw = _request(host, port, method, path, headers or {}, body)
+    raw = _request(host, port, method, path, headers=headers or {}, body=body)
     if warmup:
         scratch = Result(name, 0, 0, 0.0, [])
         end = time.perf_counter() + warmup
         await asyncio.gather(
-            *(_client(host, port, raw, end, scratch, set(ok)) for _ in range(concurrency))
+            *(
+                _client(host, port, raw, deadline=end, result=scratch, ok=set(ok))
+                for _ in range(concurrency)
+            )
         )
     result = Result(name, 0, 0, 0.0, [])
     start = time.perf_counter()
     await asyncio.gather(
-        *(_client(host, port, raw, start + seconds, result, set(ok)) for _ in range(concurrency))
+        *(
+            _client(host, port, raw, deadline=start + seconds, result=result, ok=set(ok))
+            for _ in range(concurrency)
+        )
     )
     result.seconds = time.perf_counter() - start
     return result
@@ -114,9 +121,13 @@ async def measure(
 def table(results: list[Result], baseline: str) -> str:
     """A printable table with each result's req/s relative to ``baseline``."""
     base = next(r for r in results if r.name == baseline).rps or 1.0
-    rows = [f"{'server':<28}{'req/s':>10}{'vs ' + baseline:>18}{'p50 ms':>10}{'p99 ms':>10}"
-            f"{'errors':>8}"]
+    rows = [
+        f"{'server':<28}{'req/s':>10}{'vs ' + baseline:>18}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'errors':>8}"
+    ]
     for r in results:
-        rows.append(f"{r.name:<28}{r.rps:>10.0f}{r.rps / base:>17.0%} {r.p50:>10.2f}"
-                    f"{r.p99:>10.2f}{r.errors:>8}")
+        rows.append(
+            f"{r.name:<28}{r.rps:>10.0f}{r.rps / base:>17.0%} {r.p50:>10.2f}"
+            f"{r.p99:>10.2f}{r.errors:>8}"
+        )
     return "\n".join(rows)

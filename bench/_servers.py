@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -37,23 +38,38 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def process(argv: list[str], env: Mapping[str, str], ready_url: str) -> Iterator[None]:
-    proc = subprocess.Popen(argv, env=dict(env), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        wait_http(ready_url)
-        yield
-    finally:
-        proc.terminate()
+    """Run ``argv`` until the block ends; its output is shown only if it never gets ready."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(argv, env=dict(env), cwd=ROOT, stdout=log, stderr=log)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            try:
+                wait_http(ready_url)
+            except OSError:
+                log.seek(0)
+                sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
+                raise
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def uvicorn_argv(target: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--log-level",
-            "warning", "--no-access-log"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
 
 
 def keel_argv(port: int) -> list[str]:

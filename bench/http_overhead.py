@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import statistics
 import sys
 import tempfile
@@ -19,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._load import Result, measure, table  # noqa: E402
-from bench._servers import base_env, free_port, keel_argv, process, uvicorn_argv  # noqa: E402
-from core.devstack import DevStack  # noqa: E402
-from core.pluginhost import discover, plugin_settings_types  # noqa: E402
-from core.settings import load_settings  # noqa: E402
+from bench._load import Result, measure, table
+from bench._servers import base_env, free_port, keel_argv, process, uvicorn_argv
+from core.devstack import DevStack
+from core.pluginhost import discover, plugin_settings_types
+from core.settings import load_settings
 
 
 def main() -> None:
@@ -34,22 +35,23 @@ def main() -> None:
     args = parser.parse_args()
     installed = discover()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            None, environ={}, plugin_types=plugin_settings_types(installed)
-        )
+        settings = load_settings(None, environ={}, plugin_types=plugin_settings_types(installed))
         with DevStack(settings, [], data_dir=Path(tmp), ephemeral=True) as stack:
             env = base_env(
                 {
                     **stack.environ(),
                     "KEEL_CONFIG": str(Path(__file__).resolve().parent.parent / "config.toml"),
                     "KEEL_APP__ENV": "production",
+                    "KEEL_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
                     "KEEL_DATABASE__NAME": "bench_http",
                 }
             )
             ports = {"keel": free_port(), "bare litestar": free_port(), "bare fastapi": free_port()}
             argv = {
                 "keel": keel_argv(ports["keel"]),
-                "bare litestar": uvicorn_argv("bench._bare_apps:litestar_app", ports["bare litestar"]),
+                "bare litestar": uvicorn_argv(
+                    "bench._bare_apps:litestar_app", ports["bare litestar"]
+                ),
                 "bare fastapi": uvicorn_argv("bench._bare_apps:fastapi_app", ports["bare fastapi"]),
             }
             with contextlib.ExitStack() as servers:
@@ -62,21 +64,28 @@ def main() -> None:
                 for i in range(args.rounds):
                     for name in names[i % len(names) :] + names[: i % len(names)]:
                         result = asyncio.run(
-                            measure(name, ports[name], "/health/live",
-                                    concurrency=args.concurrency, seconds=args.seconds)
+                            measure(
+                                name,
+                                ports[name],
+                                "/health/live",
+                                concurrency=args.concurrency,
+                                seconds=args.seconds,
+                            )
                         )
                         rounds[name].append(result)
-    medians = [
-        sorted(rs, key=lambda r: r.rps)[len(rs) // 2] for rs in rounds.values()
-    ]
-    print(f"GET /health/live, {args.concurrency} connections, {args.rounds} rounds of "
-          f"{args.seconds:.0f} s, median round")
+    medians = [sorted(rs, key=lambda r: r.rps)[len(rs) // 2] for rs in rounds.values()]
+    print(
+        f"GET /health/live, {args.concurrency} connections, {args.rounds} rounds of "
+        f"{args.seconds:.0f} s, median round"
+    )
     print(table(medians, baseline="bare litestar"))
     keel = next(r for r in medians if r.name == "keel").rps
     bare = next(r for r in medians if r.name == "bare litestar").rps
     ratio = keel / bare
-    print(f"\nkeel / bare litestar = {ratio:.0%} (target >= 70%): "
-          f"{'PASS' if ratio >= 0.70 else 'FAIL'}")
+    print(
+        f"\nkeel / bare litestar = {ratio:.0%} (target >= 70%): "
+        f"{'PASS' if ratio >= 0.70 else 'FAIL'}"
+    )
     print(f"spread of keel rounds: {statistics.pstdev([r.rps for r in rounds['keel']]):.0f} req/s")
 
 

@@ -7,7 +7,7 @@ Plugins import what they need from here::
 
 from core.events import Event
 from core.plugin import Plugin, hookimpl, hookspec
-from core.records import DevService, HealthCheck, Job, Listener, Schedule
+from core.records import DevService, HealthCheck, Job, Listener, RootRoutes, Schedule
 
 __all__ = [
     "DevService",
@@ -16,6 +16,7 @@ __all__ = [
     "Job",
     "Listener",
     "Plugin",
+    "RootRoutes",
     "Schedule",
     "hookimpl",
     "hookspec",

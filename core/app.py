@@ -29,6 +29,7 @@ from core.http.ratelimit import check_route_limits, rate_limit_config
 from core.http.stores import KeelStores
 from core.logging import configure_logging
 from core.pluginhost import InstalledPlugin, PluginHost, discover, plugin_settings_types
+from core.records import RootRoutes
 from core.runtime import close_keel, open_keel
 from core.runtime import run_worker as run_keel_worker
 from core.settings import Settings, load_settings
@@ -44,15 +45,20 @@ WORKER_STOP_MARGIN_S = 2.0
 log = logging.getLogger("core.app")
 
 
-def _plugin_routers(host: PluginHost) -> list[Router]:
-    """One router per plugin with routes (mounted under ``/api``), tagged with its name."""
-    by_plugin: dict[str, list[Any]] = {}
+def _plugin_routers(host: PluginHost) -> tuple[list[Router], list[Router]]:
+    """Per plugin, a router for ``/api`` and one for :class:`RootRoutes`, tagged with its name."""
+    api: dict[str, list[Any]] = {}
+    root: dict[str, list[Any]] = {}
     for plugin, record in host.routes():
-        by_plugin.setdefault(plugin, []).append(record)
-    return [
-        Router(path="/", route_handlers=records, tags=[plugin])
-        for plugin, records in by_plugin.items()
-    ]
+        if isinstance(record, RootRoutes):
+            root.setdefault(plugin, []).extend(record.handlers)
+        else:
+            api.setdefault(plugin, []).append(record)
+
+    def routers(group: dict[str, list[Any]]) -> list[Router]:
+        return [Router(path="/", route_handlers=rs, tags=[p]) for p, rs in group.items()]
+
+    return routers(api), routers(root)
 
 
 def _openapi_config(settings: Settings) -> OpenAPIConfig:
@@ -131,7 +137,8 @@ def create_app(
             (``keel run``), stopped within ``server.grace_period_s`` on shutdown.
 
     Returns:
-        The app: plugin routes under ``/api`` (tagged with the plugin name), ``/health``,
+        The app: plugin routes under ``/api`` (tagged with the plugin name; those in a
+        :class:`core.records.RootRoutes` at the root), ``/health``,
         OpenAPI at ``/schema``; ``app.state.keel`` holds the runtime context once started.
 
     Raises:
@@ -143,15 +150,17 @@ def create_app(
     host = PluginHost(settings, discover() if installed is None else installed)
     stores = KeelStores()
     limits = rate_limit_config(settings)
+    api_routers, root_routers = _plugin_routers(host)
     app = Litestar(
         route_handlers=[
             health_router(),
             Router(
                 path=API_PATH,
                 # users + auth, then the plugins'; rate limits apply to /api only
-                route_handlers=[*accounts.route_handlers(), *_plugin_routers(host)],
+                route_handlers=[*accounts.route_handlers(), *api_routers],
                 middleware=[limits.middleware] if limits else [],
             ),
+            *root_routers,
         ],
         lifespan=[_lifespan(settings, host, stores, run_worker=run_worker)],
         dependencies=dependencies(),

@@ -45,7 +45,8 @@ def register_routes() -> Sequence[ControllerRouterHandler]:
 
     Called once while ``create_app`` builds the app. Paths are relative to ``/api``
     (a controller with ``path = "/bookings"`` serves ``/api/bookings``). Routes are
-    tagged with the plugin's name in the OpenAPI document.
+    tagged with the plugin's name in the OpenAPI document. Handlers wrapped in a
+    :class:`core.records.RootRoutes` record are mounted at the root instead (``/ws``).
     """
     raise NotImplementedError
 

@@ -159,13 +159,24 @@ def configure_logging(settings: Settings) -> None:
         )
         root.addHandler(_handler(rotating, JsonFormatter()))
     root.setLevel(settings.app.log_level)
+    _route_uvicorn(keel_access_log=settings.app.access_log)
+
+
+def _route_uvicorn(*, keel_access_log: bool) -> None:
+    """Send uvicorn's records through the root handlers; levels stay as uvicorn set them.
+
+    ``uvicorn.access`` stays off when keel writes its own access log (a second line per
+    request) or when uvicorn was told not to log access (``--no-access-log``): uvicorn only
+    formats an access line while that logger has handlers, so off is also free.
+    """
     for name in UVICORN_LOGGERS:
         logger = logging.getLogger(name)
+        enabled = logger.hasHandlers()
         logger.handlers.clear()
-        logger.propagate = True
-        logger.setLevel(logging.NOTSET)
-    if settings.app.access_log:
-        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        if name == "uvicorn.access":
+            logger.propagate = enabled and not keel_access_log
+        else:
+            logger.propagate = True
 
 
 def reset_logging() -> None:

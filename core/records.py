@@ -66,6 +66,8 @@ class Schedule:
         tz: IANA time zone the expression is read in.
         kwargs: keyword arguments passed to the job.
         misfire: what to do with ticks missed while every scheduler was down.
+        enabled: false registers the schedule switched off (listed, runnable by hand,
+            never fired); ``[scheduler.overrides]`` can still switch it off, not on.
     """
 
     name: str
@@ -74,6 +76,7 @@ class Schedule:
     tz: str = "UTC"
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     misfire: Literal["run_once", "skip"] = "run_once"
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +102,19 @@ class DevService:
     settings_overrides: Mapping[str, str] = field(default_factory=dict)
     needed: Callable[[Any], bool] | None = None
     ready_timeout_s: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class RootRoutes:
+    """Routes a plugin mounts at the root of the app instead of under ``/api``.
+
+    Return it from ``register_routes`` next to ordinary controllers, for endpoints whose
+    path is part of a protocol rather than of the JSON API (a WebSocket at ``/ws``, a
+    development page). They get the plugin's OpenAPI tag but not the ``/api`` rate
+    limits. Example: ``return [RoomController, RootRoutes([ws_endpoint])]``.
+
+    Attributes:
+        handlers: Litestar controllers, routers or handlers; their paths are absolute.
+    """
+
+    handlers: Sequence[Any]

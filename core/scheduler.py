@@ -55,7 +55,8 @@ class ScheduleEntry:
         tz: the time zone the expression is read in.
         kwargs: keyword arguments of the job.
         misfire: ``run_once`` or ``skip``.
-        enabled: false when ``[scheduler.overrides."<name>"] enabled = false``.
+        enabled: false when the plugin registers it off or
+            ``[scheduler.overrides."<name>"] enabled = false``.
     """
 
     name: str
@@ -68,15 +69,36 @@ class ScheduleEntry:
     enabled: bool = True
 
     def next_after(self, when: datetime) -> datetime:
-        """The first tick strictly after ``when``."""
-        result: datetime = croniter(self.cron, when.astimezone(self.tz)).get_next(datetime)
-        return result
+        """The first tick strictly after ``when``.
+
+        Daylight saving follows cron's rule: a fixed-hour expression (``30 2 * * *``)
+        whose wall time falls in a gap fires once, just after the gap, and one whose wall
+        time happens twice fires at the first occurrence only; an every-hour expression
+        (``0 * * * *``) fires every real hour.
+        """
+        ticks = croniter(self.cron, when.astimezone(self.tz))
+        while True:
+            result: datetime = ticks.get_next(datetime)
+            if not self._repeated(result):
+                return result
 
     def latest_at(self, when: datetime) -> datetime:
-        """The last tick at or before ``when``."""
-        start = when.astimezone(self.tz) + timedelta(microseconds=1)
-        result: datetime = croniter(self.cron, start).get_prev(datetime)
-        return result
+        """The last tick at or before ``when`` (same daylight-saving rule)."""
+        ticks = croniter(self.cron, when.astimezone(self.tz) + timedelta(microseconds=1))
+        while True:
+            result: datetime = ticks.get_prev(datetime)
+            if not self._repeated(result):
+                return result
+
+    def _repeated(self, tick: datetime) -> bool:
+        """Whether ``tick`` is the second occurrence of a fixed-hour wall time."""
+        fields = self.cron.split()
+        fixed_hour = self.cron != "@hourly" and not (len(fields) > 1 and fields[1][0] == "*")
+        return (
+            fixed_hour
+            and tick.fold == 1
+            and tick.replace(fold=0).utcoffset() != tick.utcoffset()
+        )
 
 
 def load_schedules(
@@ -148,7 +170,7 @@ def _entry(
         problems.append(f"{where}: misfire must be 'run_once' or 'skip'")
     if len(problems) > before or job is None:
         return None
-    enabled = override.enabled if override is not None else True
+    enabled = schedule.enabled and (override.enabled if override is not None else True)
     return ScheduleEntry(
         name, plugin, cron, job, tz, dict(schedule.kwargs), schedule.misfire, enabled
     )
@@ -221,6 +243,23 @@ class Scheduler:
             status=data["status"],
             fired_at=datetime.fromtimestamp(float(data["fired_at"]), UTC),
         )
+
+    async def run_now(self, name: str) -> str | None:
+        """Enqueue schedule ``name``'s job once, now, whatever its state (paused too).
+
+        The job key ``sched:<name>:now`` makes it run once however many workers there
+        are; while such a run is queued or running, asking again does nothing.
+
+        Returns:
+            The job key, or None when a run-now of ``name`` is already in flight.
+
+        Raises:
+            NotFoundError: no such schedule.
+        """
+        entry = self._get(name)
+        key = f"sched:{entry.name}:now"
+        job = await self.keel.jobs.enqueue(entry.job, key=key, **entry.kwargs)
+        return None if job is None else key
 
     def _last_key(self, name: str) -> str:
         return self.keel.key("sched", "last", name)

@@ -105,10 +105,10 @@ async def login(keel: Keel, data: schemas.Login, ip: str) -> schemas.TokenPair |
     await check_login_allowed(keel, data.email, ip)
     hasher = accounts(keel).hasher
     user = await find_by_email(keel, data.email)
-    if not await hasher.verify(user.password_hash if user else None, data.password):
+    matches = await hasher.verify(user.password_hash if user else None, data.password)
+    if user is None or not matches:
         await record_login_failure(keel, data.email, ip)
         raise UnauthorizedError(BAD_LOGIN)
-    assert user is not None  # noqa: S101 - verify() is False without a user
     await clear_login_failures(keel, data.email)
     if hasher.needs_rehash(user.password_hash):  # upgrade a weaker hash, silently
         new_hash = await hasher.hash(data.password)

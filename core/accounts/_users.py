@@ -159,9 +159,16 @@ async def delete_user(keel: Keel, caller: CurrentUser, user_id: str) -> None:
     oid = parse_object_id(user_id, what="user")
     if not (caller.is_admin or caller.id == user_id):
         raise NotFoundError("user not found")
-    result = await keel.db.get_collection(User).delete_one({"_id": oid})
-    if result.deleted_count != 1:
+    deleted = await keel.db.get_collection(User).find_one_and_delete({"_id": oid})
+    if deleted is None:
         raise NotFoundError("user not found")
     await forget_user_sessions(keel, oid)
     await forget_user_codes(keel, oid)
-    await keel.events.emit(UserDeleted(user_id=user_id, deleted_by=caller.id))
+    await keel.events.emit(
+        UserDeleted(
+            user_id=user_id,
+            deleted_by=caller.id,
+            email=deleted["email"],
+            display_name=deleted["name"],
+        )
+    )

@@ -39,6 +39,10 @@ class UserDeleted(Event, frozen=True, kw_only=True):
     name: ClassVar[str] = "user.deleted"
     user_id: str
     deleted_by: str
+    email: str = ""
+    """The deleted account's address (the account is gone when listeners run)."""
+    display_name: str = ""
+    """The deleted account's name."""
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (UserCreated, UserUpdated, UserDeleted)

@@ -29,9 +29,7 @@ def describe(settings: Settings, installed: dict[str, InstalledPlugin]) -> list[
     out: list[dict[str, Any]] = []
     for name, info in installed.items():
         host = PluginHost(settings, installed, names=[name], check_requires=False)
-        hooks = sorted(
-            impl.name for impl in host.pm.hook.__dict__.values() if impl.get_hookimpls()
-        )
+        hooks = sorted(impl.name for impl in host.pm.hook.__dict__.values() if impl.get_hookimpls())
         out.append(
             {
                 "name": name,
@@ -41,7 +39,9 @@ def describe(settings: Settings, installed: dict[str, InstalledPlugin]) -> list[
                 "requires": list(info.cls.requires),
                 "hooks": hooks,
                 "routes": _routes([r for _, r in host.routes()]),
-                "listeners": [f"{lst.event} -> {lst.key} ({lst.mode})" for _, lst in host.listeners()],
+                "listeners": [
+                    f"{lst.event} -> {lst.key} ({lst.mode})" for _, lst in host.listeners()
+                ],
                 "jobs": [f"{name}.{job.name}" for _, job in host.jobs()],
                 "schedules": [
                     {"name": f"{name}.{s.name}", "cron": s.cron, "tz": s.tz, "job": s.job}
@@ -63,8 +63,16 @@ def plugins_command(as_json: bool, config: str | None) -> None:
         click.echo(msgspec.json.format(msgspec.json.encode(rows)).decode())
         return
     table = Table(title="keel plugins")
-    for column in ("name", "version", "enabled", "requires", "routes", "listeners", "jobs",
-                   "schedules"):
+    for column in (
+        "name",
+        "version",
+        "enabled",
+        "requires",
+        "routes",
+        "listeners",
+        "jobs",
+        "schedules",
+    ):
         table.add_column(column)
     for row in rows:
         table.add_row(

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -30,7 +31,7 @@ from core.settings import AuthSettings, PluginsSettings, Settings
 from core.testing._mailbox import Mailbox
 from core.testing._stack import SettingsFactory
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - test users only
 """The password of every user made by :meth:`KeelTestApp.user`."""
 _HASH: dict[str, str] = {}
 
@@ -87,7 +88,7 @@ class KeelTestApp:
         response = await self.client.post(
             "/api/auth/login", json={"email": email, "password": password}
         )
-        assert response.status_code == 200, response.text  # noqa: S101 - test helper
+        assert response.status_code == HTTPStatus.OK, response.text  # noqa: S101 - test helper
         body: dict[str, Any] = response.json()
         return body
 
@@ -148,7 +149,8 @@ def with_plugins(
 
 @pytest.fixture
 def keel_app_factory(
-    keel_settings_factory: SettingsFactory, keel_installed: dict[str, InstalledPlugin],
+    keel_settings_factory: SettingsFactory,
+    keel_installed: dict[str, InstalledPlugin],
     mailbox: Mailbox,
 ) -> AppFactory:
     """``async with keel_app_factory(plugins=None, extra=(), **dotted) as env``.

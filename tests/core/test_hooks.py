@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sys
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +24,7 @@ import msgspec
 import pluggy
 import pytest
 from click.testing import CliRunner
+from keel_hello import Greeting, Tick
 from litestar import Controller, Litestar, get, post
 from litestar.params import FromPath, JSONBody
 from odmantic import Field, Model
@@ -533,7 +533,7 @@ class FilesPlugin(Plugin):
             DevService(
                 "fileserver",
                 [
-                    sys.executable,
+                    "{python}",
                     "-m",
                     "http.server",
                     "{port}",
@@ -699,21 +699,17 @@ async def test_hello_is_disabled_unless_enabled(keel_settings: Settings) -> None
         assert (await client.get("/api/hello")).status_code == 404
 
 
-async def test_hello_route_listener_and_job(settings_for: SettingsFor) -> None:
-    from keel_hello import Greeting, Tick
-
-    settings = _hello_settings(settings_for, plugins__hello__message="hi there")
-    app = create_app(settings)
-    async with serve(app) as client:
-        hello = await client.get("/api/hello")
-        greeted = await client.post("/api/hello/greet", json={"who": "ada"})
-        keel = keel_of(app)
-        assert "hello.greeted" in keel.events.catalog()
-        assert await keel.db.count(Greeting) == 0  # durable: waits for a worker
-        await keel.jobs.enqueue("hello.record_tick")
-        await drain(keel)
-        greetings = await keel.db.find(Greeting)
-        ticks = await keel.db.find(Tick)
+async def test_hello_route_listener_and_job(keel_app_factory: Any) -> None:
+    # The way a plugin author tests: core.testing's app fixture, the plugin enabled by name.
+    async with keel_app_factory(plugins=["hello"], plugins__hello__message="hi there") as env:
+        hello = await env.client.get("/api/hello")
+        greeted = await env.client.post("/api/hello/greet", json={"who": "ada"})
+        assert "hello.greeted" in env.keel.events.catalog()
+        assert await env.keel.db.count(Greeting) == 0  # durable: waits for a worker
+        await env.keel.jobs.enqueue("hello.record_tick")
+        await env.drain()
+        greetings = await env.keel.db.find(Greeting)
+        ticks = await env.keel.db.find(Tick)
     assert hello.json() == {"message": "hi there"}
     assert greeted.status_code == 202
     assert [(g.who, g.event_id) for g in greetings] == [("ada", greeted.json()["event_id"])]
@@ -722,8 +718,6 @@ async def test_hello_route_listener_and_job(settings_for: SettingsFor) -> None:
 
 
 async def test_hello_schedule_fires(settings_for: SettingsFor) -> None:
-    from keel_hello import Tick
-
     settings = _hello_settings(settings_for)
     installed = {"hello": discover()["hello"]}
     keel = await open_keel(settings, PluginHost(settings, installed))

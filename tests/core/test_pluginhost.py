@@ -92,9 +92,7 @@ def host(*names: str) -> PluginHost:
 
 def test_builtin_and_third_party_plugins_are_discovered() -> None:
     installed = discover()
-    assert {"bookings", "search", "realtime", "payments", "cron", "notifications"} <= set(
-        installed
-    )
+    assert {"bookings", "search", "realtime", "payments", "cron", "notifications"} <= set(installed)
     assert installed["hello"].distribution == "keel-hello"
     assert installed["hello"].version == "0.3.0"
 
@@ -117,7 +115,7 @@ def test_misspelled_hook_fails_at_startup() -> None:
 
 
 def test_wrong_record_type_is_a_plugin_error() -> None:
-    with pytest.raises(PluginError, match="plugin 'bad'.*not a Job"):
+    with pytest.raises(PluginError, match=r"plugin 'bad'.*not a Job"):
         host("bad").jobs()
 
 

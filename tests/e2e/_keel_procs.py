@@ -59,6 +59,7 @@ class KeelProcess:
     port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
+    _signalled_at: float = field(default=0.0, repr=False)
 
     def start(self) -> KeelProcess:
         """Start the process (its own session, so signals reach it alone)."""
@@ -103,17 +104,20 @@ class KeelProcess:
         msg = f"{self.name} not ready in {timeout} s ({last}):\n{self.output()[-4000:]}"
         raise AssertionError(msg)
 
-    def terminate(self, timeout: float) -> tuple[int | None, float]:
-        """SIGTERM; returns (exit code or None if still running after ``timeout``, seconds)."""
+    def send(self, signum: int) -> None:
+        """Send ``signum`` to the process and note the time, for :meth:`wait`."""
         assert self.proc is not None
-        started = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        self._signalled_at = time.monotonic()
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> tuple[int | None, float]:
+        """(exit code or None if still running after ``timeout``, seconds since signalled)."""
+        assert self.proc is not None
         try:
             code: int | None = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             code = None
-        return code, time.monotonic() - started
+        return code, round(time.monotonic() - self._signalled_at, 2)
 
     def kill(self) -> None:
         """Make sure the process is gone (test teardown)."""
