@@ -7,7 +7,8 @@ work, not the limiter) and measures, with one load generator in the same run:
 - ``POST /api/auth/login``: req/s and p99 (argon2id verification dominates; the
   parameters are printed);
 - ``GET /api/users/me`` with a bearer token (JWT check + revocation lookup in Valkey +
-  one MongoDB read), relative to ``GET /health/live``.
+  one MongoDB read), relative to ``GET /health/live``; and ``GET /api/users/x`` (the
+  same authentication, then a 404 for the malformed id: no MongoDB) to split the two.
 
     .venv/bin/python bench/auth.py [--seconds 3] [--rounds 3] [--concurrency 16]
 """
@@ -83,18 +84,21 @@ def _median(results: list[Result]) -> Result:
     return sorted(results, key=lambda r: r.rps)[len(results) // 2]
 
 
-def _run(port: int, args: argparse.Namespace) -> list[Result]:
+def _run(port: int, args: argparse.Namespace, settings: Settings) -> tuple[list[Result], float]:
     token = _login(port)
     login_body = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
-    cases: dict[str, tuple[str, dict[str, str]]] = {
-        "GET /health/live": ("/health/live", {}),
-        "GET /api/users/me": ("/api/users/me", {"Authorization": f"Bearer {token}"}),
+    auth = {"Authorization": f"Bearer {token}"}
+    cases: dict[str, tuple[str, dict[str, str], int]] = {
+        "GET /health/live": ("/health/live", {}, 200),
+        # authenticated, then a 404 for a malformed id: the auth cost without MongoDB
+        "GET /api/users/<bad id>": ("/api/users/x", auth, 404),
+        "GET /api/users/me": ("/api/users/me", auth, 200),
     }
     rounds: dict[str, list[Result]] = {name: [] for name in cases}
     names = list(cases)
     for i in range(args.rounds):
-        for name in names[i % 2 :] + names[: i % 2]:
-            path, headers = cases[name]
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            path, headers, status = cases[name]
             rounds[name].append(
                 asyncio.run(
                     measure(
@@ -104,9 +108,11 @@ def _run(port: int, args: argparse.Namespace) -> list[Result]:
                         headers=headers,
                         concurrency=args.concurrency,
                         seconds=args.seconds,
+                        ok=frozenset({status}),
                     )
                 )
             )
+    ceiling = _argon2_alone(settings)  # just before login, while the server idles
     login = asyncio.run(
         measure(
             "POST /api/auth/login",
@@ -119,7 +125,7 @@ def _run(port: int, args: argparse.Namespace) -> list[Result]:
             seconds=args.login_seconds,
         )
     )
-    return [*(_median(rs) for rs in rounds.values()), login]
+    return [*(_median(rs) for rs in rounds.values()), login], ceiling
 
 
 def main() -> None:
@@ -158,8 +164,7 @@ def main() -> None:
             )
             port = free_port()
             with process(keel_argv(port), env, f"http://127.0.0.1:{port}/health/live"):
-                results = _run(port, args)
-            ceiling = _argon2_alone(settings)
+                results, ceiling = _run(port, args, settings)
     print(
         f"keel serve (1 process), {args.concurrency} connections ({args.login_concurrency} "
         f"for login), median of {args.rounds} rounds of {args.seconds:.0f} s "

@@ -22,6 +22,7 @@ from litestar.openapi.spec import Components
 from core import accounts
 from core.errors import ConfigError
 from core.health import health_router, keel_version
+from core.http.access import AccessLog
 from core.http.deps import dependencies
 from core.http.errors import exception_handlers
 from core.http.middleware import KeelMiddleware
@@ -150,6 +151,7 @@ def create_app(
     host = PluginHost(settings, discover() if installed is None else installed)
     stores = KeelStores()
     limits = rate_limit_config(settings)
+    access = AccessLog() if settings.app.access_log else None
     api_routers, root_routers = _plugin_routers(host)
     app = Litestar(
         route_handlers=[
@@ -163,6 +165,7 @@ def create_app(
             *root_routers,
         ],
         lifespan=[_lifespan(settings, host, stores, run_worker=run_worker)],
+        on_shutdown=[access.flush] if access else [],
         dependencies=dependencies(),
         exception_handlers=exception_handlers(),
         stores=stores,
@@ -182,7 +185,7 @@ def create_app(
     )
     app.asgi_handler = KeelMiddleware(
         app.asgi_handler,
-        access_log=settings.app.access_log,
+        access_log=access,
         docs_path=SCHEMA_PATH,
         hsts=settings.app.env == "production",
     )

@@ -26,6 +26,7 @@ from core.errors import ConfigError, KeelError, ServiceUnavailableError
 from core.events import deliver_event
 from core.mail import send_mail
 from core.records import Job
+from core.schedule_runs import tracked
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -249,7 +250,7 @@ class JobRunner:
     def _worker(
         self, client: redis_async.Redis, name: str, startup: Any, *, burst: bool
     ) -> _saq.Worker:
-        functions = [(n, e.job.function) for n, e in self.registry.items()]
+        functions = [(n, tracked(e.job.function)) for n, e in self.registry.items()]
         return _saq.Worker(
             self._make_queue(client, name),
             functions,

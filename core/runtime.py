@@ -29,6 +29,7 @@ from core.events import EventBus, build_subscriptions
 from core.jobs import CORE, JobRunner, build_registry, core_jobs
 from core.mail import Mailer
 from core.pluginhost import PluginHost
+from core.schedule_runs import ScheduleRun
 from core.scheduler import Scheduler, load_schedules
 from core.settings import Settings
 
@@ -90,7 +91,7 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
     events.bind(keel)
     try:
         keel.extras[SCHEDULER_EXTRA] = Scheduler(keel)
-        models = [*account_models(), *(model for _, model in host.models())]
+        models = [*account_models(), ScheduleRun, *(model for _, model in host.models())]
         await core_db.ensure_indexes(keel.db, models)
     except BaseException:
         await close_keel(keel)

@@ -95,9 +95,7 @@ class ScheduleEntry:
         fields = self.cron.split()
         fixed_hour = self.cron != "@hourly" and not (len(fields) > 1 and fields[1][0] == "*")
         return (
-            fixed_hour
-            and tick.fold == 1
-            and tick.replace(fold=0).utcoffset() != tick.utcoffset()
+            fixed_hour and tick.fold == 1 and tick.replace(fold=0).utcoffset() != tick.utcoffset()
         )
 
 

@@ -87,8 +87,16 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return header[len(_BEARER) :].strip()
 
 
-async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
+async def authenticate(
+    connection: ASGIConnection[Any, Any, Any, Any], token: str | None = None
+) -> CurrentUser:
     """The caller of an HTTP request or WebSocket, verified once per connection.
+
+    Args:
+        connection: the request or WebSocket.
+        token: the access token when it does not come in an ``Authorization`` header
+            (browsers cannot set headers on a WebSocket: a query parameter or a
+            ``Sec-WebSocket-Protocol`` entry carries it); None reads the header.
 
     Raises:
         UnauthorizedError: no token, or a bad, expired or revoked one.
@@ -96,7 +104,8 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Curren
     cached = connection.state.get(_STATE_KEY)
     if isinstance(cached, CurrentUser):
         return cached
-    token = bearer_token(connection)
+    if token is None:
+        token = bearer_token(connection)
     if not token:
         raise UnauthorizedError("authentication required: send 'Authorization: Bearer <token>'")
     keel = keel_of(connection)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from core.accounts.cli import _with_keel as with_keel
 from core.accounts.cli import users_group
 from core.cli._common import load
 from core.cli._config import config_group
@@ -11,6 +12,10 @@ from core.cli._plugins import plugins_command
 from core.cli._serve import run_command, serve_command, worker_command
 from core.errors import ConfigError, PluginError
 from core.pluginhost import PluginHost
+
+__all__ = ["KeelCLI", "main", "with_keel"]
+"""``with_keel(config, work)`` runs ``await work(keel)`` on the configured services (or the
+embedded ones in development) for plugins' commands."""
 
 
 class KeelCLI(click.Group):

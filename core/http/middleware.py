@@ -8,7 +8,6 @@ precomputed header lists because it runs on every request (``/health/live`` incl
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
@@ -17,13 +16,13 @@ from collections.abc import Iterable
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.http.access import AccessLog
 from core.logging import request_id_var
 
 __all__ = ["API_CSP", "DOCS_CSP", "KeelMiddleware", "security_headers"]
 
-access_log = logging.getLogger("core.access")
-
 REQUEST_ID_HEADER = b"x-request-id"
+_CSP = b"content-security-policy"
 _SANE_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -65,7 +64,7 @@ class KeelMiddleware:
 
     Args:
         app: the ASGI app to wrap (Litestar's ``asgi_handler``).
-        access_log: write one ``core.access`` line per HTTP request.
+        access_log: where to write one ``core.access`` line per HTTP request (none: off).
         docs_path: path prefix of the OpenAPI pages, which get :data:`DOCS_CSP`.
         hsts: also send ``Strict-Transport-Security`` (production behind TLS).
     """
@@ -76,7 +75,7 @@ class KeelMiddleware:
         self,
         app: ASGIApp,
         *,
-        access_log: bool = True,
+        access_log: AccessLog | None = None,
         docs_path: str = "/schema",
         hsts: bool = False,
     ) -> None:
@@ -105,14 +104,21 @@ class KeelMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = message.get("headers", ())
+                # a response that sets its own policy (a development page) keeps it
+                own_csp = any(name.lower() == _CSP for name, _ in headers)
+                message["headers"] = [
+                    *headers,
+                    *([h for h in extra if h[0] != _CSP] if own_csp else extra),
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            if self.access_log and access_log.isEnabledFor(logging.INFO):
-                _log_access(scope["method"], path, status, time.perf_counter() - started)
+            if self.access_log is not None:
+                elapsed = time.perf_counter() - started
+                self.access_log.add(rid, scope["method"], path, status, elapsed)
             request_id_var.reset(token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -122,22 +128,3 @@ class KeelMiddleware:
             await self.app(scope, receive, send)
         finally:
             request_id_var.reset(token)
-
-
-def _log_access(method: str, path: str, status: int, elapsed_s: float) -> None:
-    """One ``core.access`` line. Built by hand: ``Logger.info`` would walk the stack to find
-    the caller for every request, which costs more than the rest of this middleware."""
-    duration_ms = round(elapsed_s * 1000, 2)
-    fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
-    record = access_log.makeRecord(
-        access_log.name,
-        logging.INFO,
-        __file__,
-        0,
-        "%s %s %d %.2fms",
-        (method, path, status, duration_ms),
-        None,
-        "access",
-        fields,
-    )
-    access_log.handle(record)

@@ -33,13 +33,13 @@ class Service(Model):
     model_config = {  # noqa: RUF012 - odmantic reads a plain dict
         "collection": "bookings_services",
         "indexes": lambda: [
-            _idx(("active", ASC), ("created_at", DESC)),
-            _idx(("active", ASC), ("price", ASC)),
-            _idx(("category", ASC), ("active", ASC), ("created_at", DESC)),
-            _idx(("category", ASC), ("active", ASC), ("price", ASC)),
-            _idx(("provider_id", ASC), ("active", ASC), ("created_at", DESC)),
-            _idx(("provider_id", ASC), ("active", ASC), ("price", ASC)),
-            _idx(("name", ASC)),
+            _idx(("active", ASC), ("created_at", DESC), ("_id", DESC)),
+            _idx(("active", ASC), ("price", ASC), ("_id", ASC)),
+            _idx(("category", ASC), ("active", ASC), ("created_at", DESC), ("_id", DESC)),
+            _idx(("category", ASC), ("active", ASC), ("price", ASC), ("_id", ASC)),
+            _idx(("provider_id", ASC), ("active", ASC), ("created_at", DESC), ("_id", DESC)),
+            _idx(("provider_id", ASC), ("active", ASC), ("price", ASC), ("_id", ASC)),
+            _idx(("provider_id", ASC), ("name", ASC)),
         ],
     }
 
@@ -67,12 +67,12 @@ class Booking(Model):
     model_config = {  # noqa: RUF012 - odmantic reads a plain dict
         "collection": "bookings_bookings",
         "indexes": lambda: [
-            _idx(("customer_id", ASC), ("start", ASC)),
-            _idx(("customer_id", ASC), ("status", ASC), ("start", ASC)),
-            _idx(("provider_id", ASC), ("start", ASC)),
-            _idx(("provider_id", ASC), ("status", ASC), ("start", ASC)),
-            _idx(("start", ASC)),
-            _idx(("status", ASC), ("start", ASC)),
+            _idx(("customer_id", ASC), ("start", ASC), ("_id", ASC)),
+            _idx(("customer_id", ASC), ("status", ASC), ("start", ASC), ("_id", ASC)),
+            _idx(("provider_id", ASC), ("start", ASC), ("_id", ASC)),
+            _idx(("provider_id", ASC), ("status", ASC), ("start", ASC), ("_id", ASC)),
+            _idx(("start", ASC), ("_id", ASC)),
+            _idx(("status", ASC), ("start", ASC), ("_id", ASC)),
         ],
     }
 
@@ -124,7 +124,7 @@ class Review(Model):
         "collection": "bookings_reviews",
         "indexes": lambda: [
             _idx(("booking_id", ASC), unique=True),
-            _idx(("service_id", ASC), ("created_at", DESC)),
+            _idx(("service_id", ASC), ("created_at", DESC), ("_id", DESC)),
         ],
     }
 

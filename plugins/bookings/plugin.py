@@ -2,15 +2,76 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from core import Plugin
+from core import Job, Listener, Plugin, Schedule, hookimpl
 from plugins.bookings.settings import BookingsSettings
+
+if TYPE_CHECKING:
+    import click
+    import odmantic
+
+    from core.events import Event
 
 
 class BookingsPlugin(Plugin):
-    """Services, bookings and reviews."""
+    """Services, bookings and reviews: the marketplace's core domain.
+
+    Publishes ``service.*``, ``booking.*`` and ``review.*`` events
+    (:mod:`plugins.bookings.events`), listens to ``payment.completed`` by name (so it
+    runs with payments disabled), and reminds of each day's confirmed bookings through
+    the ``bookings.reminders`` schedule.
+    """
 
     name = "bookings"
     settings_type = BookingsSettings
     requires: ClassVar[tuple[str, ...]] = ()
+    settings: BookingsSettings
+
+    @hookimpl
+    def register_routes(self) -> Sequence[Any]:
+        from plugins.bookings.routes import route_handlers  # noqa: PLC0415 - Litestar lazily
+
+        return route_handlers()
+
+    @hookimpl
+    def register_models(self) -> Sequence[type[odmantic.Model]]:
+        from plugins.bookings.models import MODELS  # noqa: PLC0415
+
+        return MODELS
+
+    @hookimpl
+    def register_event_types(self) -> Sequence[type[Event]]:
+        from plugins.bookings.events import EVENT_TYPES  # noqa: PLC0415
+
+        return EVENT_TYPES
+
+    @hookimpl
+    def register_listeners(self) -> Sequence[Listener]:
+        from plugins.bookings.jobs import on_payment_completed  # noqa: PLC0415
+
+        return [Listener("payment.completed", on_payment_completed, mode="durable")]
+
+    @hookimpl
+    def register_jobs(self) -> Sequence[Job]:
+        from plugins.bookings.jobs import send_reminders  # noqa: PLC0415
+
+        return [Job("send_reminders", send_reminders, timeout=300)]
+
+    @hookimpl
+    def register_schedules(self) -> Sequence[Schedule]:
+        return [
+            Schedule(
+                "reminders",
+                self.settings.reminder_cron,
+                "send_reminders",
+                tz=self.settings.reminder_timezone,
+            )
+        ]
+
+    @hookimpl
+    def register_cli_commands(self) -> Sequence[click.Command]:
+        from plugins.bookings.cli import demo_command  # noqa: PLC0415
+
+        return [demo_command]

@@ -14,8 +14,6 @@ class BookingsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     """When ``bookings.reminders`` runs (croniter; ``[scheduler.overrides]`` may change it)."""
     reminder_timezone: str = "UTC"
     """IANA time zone of ``reminder_cron`` and of the day whose bookings are reminded."""
-    max_page_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
-    """The largest ``limit`` a list endpoint accepts."""
     min_lead_minutes: Annotated[int, msgspec.Meta(ge=0)] = 0
     """How far in the future a booking's start must be at least."""
     demo_password: str = "demo passphrase 2026"  # noqa: S105 - public demo accounts

@@ -2,15 +2,60 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
-from core import Plugin
+from core import Plugin, RootRoutes, hookimpl
+from core.events import Event
+from core.records import Listener
+from plugins.notifications.delivery import Reactor
+from plugins.notifications.devmail import DevMailboxController
+from plugins.notifications.events import EVENT_TYPES
+from plugins.notifications.listeners import listeners
+from plugins.notifications.models import MODELS
+from plugins.notifications.rendering import environment
+from plugins.notifications.routes import NotificationController
 from plugins.notifications.settings import NotificationsSettings
+
+DEV_ENVS = frozenset({"development", "test"})
 
 
 class NotificationsPlugin(Plugin):
-    """In-app inbox, email on domain events, preferences."""
+    """In-app inbox, email on domain events, preferences.
+
+    Reacts to ``user.*``, ``booking.*``, ``review.created`` and ``payment.*`` by name
+    (any publisher may be disabled), publishes ``notification.created``, and in
+    development serves the SMTP sink's messages at ``/dev/mailbox``.
+    """
 
     name = "notifications"
     settings_type = NotificationsSettings
     requires: ClassVar[tuple[str, ...]] = ()
+    settings: NotificationsSettings
+
+    def __init__(self, settings: Any, app_settings: Any) -> None:
+        super().__init__(settings, app_settings)
+        self.reactor = Reactor(environment(settings.template_dir), settings.app_url)
+
+    @hookimpl
+    def register_routes(self) -> Sequence[Any]:
+        """The inbox controller, and the dev mailbox outside production."""
+        routes: list[Any] = [NotificationController]
+        if self.app_settings.app.env in DEV_ENVS:
+            routes.append(RootRoutes([DevMailboxController]))
+        return routes
+
+    @hookimpl
+    def register_models(self) -> Sequence[Any]:
+        """Inbox, deliveries, preferences and activity log."""
+        return list(MODELS)
+
+    @hookimpl
+    def register_event_types(self) -> Sequence[type[Event]]:
+        """``notification.created``."""
+        return list(EVENT_TYPES)
+
+    @hookimpl
+    def register_listeners(self) -> Sequence[Listener]:
+        """A durable listener per reaction, and ``user.updated`` for the activity log."""
+        return listeners(self.reactor, self.settings.queue)

@@ -72,8 +72,13 @@ class Reaction:
 
 
 def _account(event: Any) -> list[Target]:
-    return [Target(event.user_id, email=getattr(event, "email", ""),
-                   name=getattr(event, "display_name", ""))]
+    return [
+        Target(
+            event.user_id,
+            email=getattr(event, "email", ""),
+            name=getattr(event, "display_name", ""),
+        )
+    ]
 
 
 def _customer(event: Any) -> list[Target]:
@@ -103,34 +108,46 @@ def _other_party(actor_field: str) -> Pick:
 REACTIONS: tuple[Reaction, ...] = (
     Reaction("user.created", "user_created", "Welcome email", email=_account),
     Reaction(
-        "user.deleted", "user_deleted", "Account deletion confirmation",
-        email=_account, always_email=True,
+        "user.deleted",
+        "user_deleted",
+        "Account deletion confirmation",
+        email=_account,
+        always_email=True,
+    ),
+    Reaction("booking.created", "booking_created", "New bookings", email=_customer, in_app=_both),
+    Reaction(
+        "booking.updated",
+        "booking_updated",
+        "Booking status changes",
+        email=_customer,
+        in_app=_other_party("changed_by"),
     ),
     Reaction(
-        "booking.created", "booking_created", "New bookings", email=_customer, in_app=_both
+        "booking.cancelled",
+        "booking_cancelled",
+        "Cancelled bookings",
+        email=_other_party("cancelled_by"),
+        in_app=_other_party("cancelled_by"),
     ),
     Reaction(
-        "booking.updated", "booking_updated", "Booking status changes",
-        email=_customer, in_app=_other_party("changed_by"),
+        "booking.reminder_due",
+        "booking_reminder_due",
+        "Booking reminders",
+        email=_customer,
+        in_app=_customer,
     ),
     Reaction(
-        "booking.cancelled", "booking_cancelled", "Cancelled bookings",
-        email=_other_party("cancelled_by"), in_app=_other_party("cancelled_by"),
-    ),
-    Reaction(
-        "booking.reminder_due", "booking_reminder_due", "Booking reminders",
-        email=_customer, in_app=_customer,
-    ),
-    Reaction(
-        "payment.completed", "payment_completed", "Payment receipts",
-        email=_customer, in_app=_customer, always_email=True,
+        "payment.completed",
+        "payment_completed",
+        "Payment receipts",
+        email=_customer,
+        in_app=_customer,
+        always_email=True,
     ),
     Reaction(
         "payment.failed", "payment_failed", "Failed payments", email=_customer, in_app=_customer
     ),
-    Reaction(
-        "review.created", "review_created", "Reviews", email=_customer, in_app=_provider
-    ),
+    Reaction("review.created", "review_created", "Reviews", email=_customer, in_app=_provider),
 )
 """Every reaction, one per event type; each becomes a durable listener."""
 

@@ -2,8 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+Count = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[plugins.realtime]`` in config.toml."""
+
+    typing: bool = True
+    """Typing indicators (``typing`` / ``stopTyping``)."""
+    presence: bool = True
+    """Presence (``getOnlineStatus``, ``userOnline`` / ``userOffline``)."""
+    messages: bool = True
+    """Rooms and messages (``joinRoom``, ``leaveRoom``, ``message``; the history routes)."""
+    notifications: bool = True
+    """Live ``notification`` frames when ``notification.created`` is emitted."""
+    demo: bool | None = None
+    """Serve the demo page at ``/realtime/demo``; None: only when ``app.env`` is ``dev``."""
+    max_frame_bytes: Count = 65_536
+    """Largest frame a client may send; a bigger one closes the socket with 1009."""
+    send_queue_size: Count = 256
+    """Frames waiting for a slow client; one more closes its socket with 1013."""
+    rate_per_s: Positive = 20.0
+    """Frames a connection may send per second (token bucket refill)."""
+    rate_burst: Count = 40
+    """Token bucket size; frames beyond it answer ``error`` ``rate_limited``."""
+    rate_strikes: Count = 20
+    """Rejected frames (decaying by one per second) after which the socket closes with 1008."""
+    heartbeat_s: Positive = 30.0
+    """The server sends a ``ping`` frame this often; also the presence lease period."""
+    heartbeat_timeout_s: Positive = 10.0
+    """A client that sends nothing this long after a ``ping`` is disconnected (4408)."""
+    typing_timeout_s: Positive = 5.0
+    """A ``typing`` that is not refreshed ends (``stopTyping`` is sent) after this long."""
+    max_message_chars: Count = 4000
+    """Longest message text."""
+    room_cache_size: Count = 10_000
+    """Rooms whose members each process keeps in memory (members never change)."""

@@ -6,17 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from litestar import Litestar
 
 from core.app import create_app
-from core.settings import Settings
 from core.testing import SettingsFactory
 
 from .conftest import PASSWORD, Env, bearer, running, with_spy
 
 
-async def _second_app(factory: SettingsFactory) -> tuple[Any, Settings]:
+def _second_app(factory: SettingsFactory) -> Litestar:
+    """Another app on the same test database and key prefix."""
     settings, installed = with_spy(factory({"auth.login_max_failures_account": 3}))
-    return create_app(settings, installed=installed), settings
+    return create_app(settings, installed=installed)
 
 
 async def test_throttles_and_revocations_hold_across_instances(
@@ -24,7 +25,7 @@ async def test_throttles_and_revocations_hold_across_instances(
 ) -> None:
     async with make_env(**{"auth.login_max_failures_account": 3}) as env:
         env_a: Env = env
-        app_b, _ = await _second_app(keel_settings_factory)
+        app_b = _second_app(keel_settings_factory)
         transport = httpx.ASGITransport(app=app_b)  # type: ignore[arg-type]
         async with (
             running(app_b),

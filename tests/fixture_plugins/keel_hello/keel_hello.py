@@ -100,12 +100,14 @@ def build_router(settings: HelloSettings) -> Router:
 
 async def record_greeting(keel: Keel, event: HelloGreeted) -> None:
     """Durable listener of ``hello.greeted``: store the greeting."""
-    # odmantic fills ``id``; mypy without odmantic's plugin does not know it has a default
-    greeting = Greeting(event_id=event.id, who=event.who, greeted_at=event.occurred_at)  # type: ignore[call-arg]
+    # odmantic fills ``id``; mypy, without a plugin for odmantic, does not know it has a default
+    greeting = Greeting(  # type: ignore[call-arg]
+        event_id=event.id, who=event.who, greeted_at=event.occurred_at
+    )
     await keel.db.save(greeting)
 
 
-async def record_tick(ctx: dict[str, Any], **_: Any) -> None:
+async def record_tick(ctx: dict[str, Any]) -> None:
     """Job ``hello.record_tick``: store one document per run.
 
     The document keeps the SAQ job key: a scheduled run's key is

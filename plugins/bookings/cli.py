@@ -1,0 +1,37 @@
+"""``keel demo``: seed demo users, services and reviews (idempotent)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from core.cli._common import config_option
+
+if TYPE_CHECKING:
+    from core.context import Keel
+    from plugins.bookings.demo import DemoResult
+
+
+@click.command("demo")
+@config_option
+def demo_command(config: str | None) -> None:
+    """Seed a demo provider and customer, a few dozen services and reviews.
+
+    Safe to run again: what exists is left alone. Without configured database and
+    Valkey URLs it starts the embedded services itself, so run it before ``keel run``.
+    """
+    from core.accounts.cli import _with_keel  # noqa: PLC0415 - keeps --help fast
+    from plugins.bookings.demo import seed_demo  # noqa: PLC0415
+
+    async def work(keel: Keel) -> DemoResult:
+        password: str = keel.host.plugins["bookings"].settings.demo_password
+        return await seed_demo(keel, password)
+
+    result = _with_keel(config, work)
+    click.echo(
+        f"demo data: {result.users_created} user(s), {result.services_created} service(s), "
+        f"{result.reviews_created} review(s) created"
+    )
+    click.echo(f"  provider: {result.provider_email}  password: {result.password}")
+    click.echo(f"  customer: {result.customer_email}  password: {result.password}")

@@ -1,0 +1,183 @@
+"""HTTP routes: ``/api/services``, ``/api/bookings``, ``/api/reviews``. Thin: parse, call, shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import FromQuery, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from core.accounts import SECURITY, OptionalUserDep, UserDep, current_user, optional_user
+from core.http.deps import KeelDep
+from plugins.bookings import schemas, service
+from plugins.bookings.events import BookingStatus
+
+Page = Annotated[int, Parameter(ge=1, le=10_000, description="1-based page number.")]
+Limit = Annotated[int, Parameter(ge=1, le=100, description="Items per page (at most 100).")]
+_AUTHED: dict[str, Any] = {"dependencies": {"user": Provide(current_user)}, "security": SECURITY}
+_OPTIONAL: dict[str, Any] = {"dependencies": {"user": Provide(optional_user)}}
+
+
+def _lead(keel: KeelDep) -> int:
+    lead: int = keel.host.plugins["bookings"].settings.min_lead_minutes
+    return lead
+
+
+class ServiceController(Controller):
+    """The catalogue: providers' services, their ratings and reviews."""
+
+    path = "/services"
+
+    @get("/", **_OPTIONAL)
+    async def list_services(
+        self,
+        *,
+        keel: KeelDep,
+        user: OptionalUserDep,
+        page: Page = 1,
+        limit: Limit = 20,
+        category: Annotated[str | None, Parameter(max_length=60)] = None,
+        provider_id: Annotated[str | None, Parameter(max_length=24)] = None,
+        active: FromQuery[bool | None] = None,
+        sort: FromQuery[service.ServiceSort] = "-created_at",
+    ) -> schemas.ServicePage:
+        """Services, a page at a time; inactive ones only for their provider and admins."""
+        return await service.list_services(
+            keel,
+            user,
+            page=page,
+            limit=limit,
+            category=category,
+            provider_id=provider_id,
+            active=active,
+            sort=sort,
+        )
+
+    @post("/", status_code=HTTP_201_CREATED, **_AUTHED)
+    async def create_service(
+        self, keel: KeelDep, user: UserDep, data: JSONBody[schemas.ServiceCreate]
+    ) -> schemas.Service:
+        """Providers: offer a new service."""
+        return await service.create_service(keel, user, data)
+
+    @get("/{service_id:str}", **_OPTIONAL)
+    async def get_service(
+        self, keel: KeelDep, user: OptionalUserDep, service_id: str
+    ) -> schemas.Service:
+        """One service with its rating."""
+        return await service.get_service(keel, user, service_id)
+
+    @patch("/{service_id:str}", **_AUTHED)
+    async def update_service(
+        self, keel: KeelDep, user: UserDep, service_id: str, data: JSONBody[schemas.ServiceUpdate]
+    ) -> schemas.Service:
+        """Its provider or an admin: change the fields sent."""
+        return await service.update_service(keel, user, service_id, data)
+
+    @delete("/{service_id:str}", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
+    async def delete_service(self, keel: KeelDep, user: UserDep, service_id: str) -> None:
+        """Its provider or an admin: delete the service (its bookings stay)."""
+        await service.delete_service(keel, user, service_id)
+
+    @get("/{service_id:str}/reviews", **_OPTIONAL)
+    async def list_reviews(
+        self,
+        keel: KeelDep,
+        user: OptionalUserDep,
+        service_id: str,
+        page: Page = 1,
+        limit: Limit = 20,
+    ) -> schemas.ReviewPage:
+        """A service's reviews, newest first."""
+        return await service.list_reviews(keel, user, service_id, page=page, limit=limit)
+
+
+class BookingController(Controller):
+    """Bookings and their status machine."""
+
+    path = "/bookings"
+    dependencies = _AUTHED["dependencies"]
+    security = SECURITY
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def create_booking(
+        self, keel: KeelDep, user: UserDep, data: JSONBody[schemas.BookingCreate]
+    ) -> schemas.Booking:
+        """Customers: book a service at a start time (409 when the slot is taken)."""
+        return await service.create_booking(keel, user, data, lead_minutes=_lead(keel))
+
+    @get("/")
+    async def list_bookings(
+        self,
+        *,
+        keel: KeelDep,
+        user: UserDep,
+        page: Page = 1,
+        limit: Limit = 20,
+        status: FromQuery[BookingStatus | None] = None,
+        start_from: Annotated[datetime | None, Parameter(query="from")] = None,
+        start_to: Annotated[datetime | None, Parameter(query="to")] = None,
+        sort: FromQuery[service.BookingSort] = "start",
+    ) -> schemas.BookingPage:
+        """A customer's bookings, a provider's bookings of its services, or (admin) all.
+
+        ``from``/``to`` bound the start time (``from`` <= start < ``to``).
+        """
+        return await service.list_bookings(
+            keel,
+            user,
+            page=page,
+            limit=limit,
+            status=status,
+            start_from=start_from,
+            start_to=start_to,
+            sort=sort,
+        )
+
+    @get("/{booking_id:str}")
+    async def get_booking(self, keel: KeelDep, user: UserDep, booking_id: str) -> schemas.Booking:
+        """One booking: its customer, its provider or an admin (else 404)."""
+        return await service.get_booking(keel, user, booking_id)
+
+    @post("/{booking_id:str}/confirm", status_code=HTTP_200_OK)
+    async def confirm(self, keel: KeelDep, user: UserDep, booking_id: str) -> schemas.Booking:
+        """The provider: pending → confirmed."""
+        return await service.transition(keel, user, booking_id, "confirm")
+
+    @post("/{booking_id:str}/complete", status_code=HTTP_200_OK)
+    async def complete(self, keel: KeelDep, user: UserDep, booking_id: str) -> schemas.Booking:
+        """The provider, after the end time: confirmed → completed."""
+        return await service.transition(keel, user, booking_id, "complete")
+
+    @post("/{booking_id:str}/cancel", status_code=HTTP_200_OK)
+    async def cancel(
+        self, keel: KeelDep, user: UserDep, booking_id: str, data: JSONBody[schemas.BookingCancel]
+    ) -> schemas.Booking:
+        """The customer or the provider: pending|confirmed → cancelled; frees the slot."""
+        return await service.transition(keel, user, booking_id, "cancel", data.reason)
+
+    @post("/{booking_id:str}/review", status_code=HTTP_201_CREATED)
+    async def review(
+        self, keel: KeelDep, user: UserDep, booking_id: str, data: JSONBody[schemas.ReviewCreate]
+    ) -> schemas.Review:
+        """The customer of a completed booking: rate it 1-5, once."""
+        return await service.create_review(keel, user, booking_id, data)
+
+
+class ReviewController(Controller):
+    """Deleting reviews (reading them is ``GET /api/services/{id}/reviews``)."""
+
+    path = "/reviews"
+
+    @delete("/{review_id:str}", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
+    async def delete_review(self, keel: KeelDep, user: UserDep, review_id: str) -> None:
+        """Its author or an admin; the service's average is corrected."""
+        await service.delete_review(keel, user, review_id)
+
+
+def route_handlers() -> list[type[Controller]]:
+    """The plugin's controllers, for ``register_routes``."""
+    return [ServiceController, BookingController, ReviewController]

@@ -1,0 +1,174 @@
+"""Request and response bodies of the bookings API.
+
+Request bodies forbid unknown fields and bound every value, so a negative price, a
+rating of 6 or an operator object such as ``{"$ne": null}`` is a 400 before any code
+runs. Money is an integer in minor units plus an ISO 4217 currency code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from plugins.bookings.events import BookingSnapshot, ReviewSnapshot
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+"""Weekday names, Monday first (``datetime.weekday()`` order)."""
+
+HHMM = Annotated[
+    str,
+    Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", description="Local time HH:MM."),
+]
+Name = Annotated[str, Meta(min_length=1, max_length=120, pattern=r"\S")]
+Description = Annotated[str, Meta(max_length=2000)]
+Category = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[\w][\w &/-]*$")]
+Price = Annotated[int, Meta(ge=0, le=100_000_000, description="Minor units (cents).")]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217, upper case.")]
+Duration = Annotated[int, Meta(ge=5, le=720, multiple_of=5, description="Minutes, 5-minute steps.")]
+UploadId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="An upload id.")]
+Images = Annotated[list[UploadId], Meta(max_length=10)]
+TimeZone = Annotated[str, Meta(min_length=1, max_length=64, description="IANA time zone.")]
+ObjectIdStr = Annotated[str, Meta(pattern=r"^[0-9a-f]{24}$")]
+Reason = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"\S")]
+Comment = Annotated[str, Meta(max_length=1000)]
+Rating = Annotated[int, Meta(ge=1, le=5)]
+AwareDatetime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with an offset.")]
+
+
+class TimeRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Opening hours ``[start, end)`` on one weekday, in the service's time zone."""
+
+    start: HHMM
+    end: HHMM
+
+
+Availability = dict[Weekday, Annotated[list[TimeRange], Meta(max_length=12)]]
+
+
+def default_availability() -> Availability:
+    """Monday to Friday, 09:00 to 17:00."""
+    return {day: [TimeRange(start="09:00", end="17:00")] for day in WEEKDAYS[:5]}
+
+
+class _In(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of request bodies."""
+
+
+class ServiceCreate(_In, frozen=True):
+    """``POST /api/services`` (providers)."""
+
+    name: Name
+    category: Category
+    price: Price
+    currency: Currency
+    duration_minutes: Duration
+    description: Description = ""
+    active: bool = True
+    images: Images = msgspec.field(default_factory=list)
+    timezone: TimeZone = "UTC"
+    availability: Availability = msgspec.field(default_factory=default_availability)
+
+
+class ServiceUpdate(_In, frozen=True):
+    """``PATCH /api/services/{id}``: only the fields sent change."""
+
+    name: Name | UnsetType = UNSET
+    category: Category | UnsetType = UNSET
+    price: Price | UnsetType = UNSET
+    currency: Currency | UnsetType = UNSET
+    duration_minutes: Duration | UnsetType = UNSET
+    description: Description | UnsetType = UNSET
+    active: bool | UnsetType = UNSET
+    images: Images | UnsetType = UNSET
+    timezone: TimeZone | UnsetType = UNSET
+    availability: Availability | UnsetType = UNSET
+
+
+class Service(msgspec.Struct, frozen=True, kw_only=True):
+    """A service, with its rating."""
+
+    id: str
+    provider_id: str
+    name: str
+    description: str
+    category: str
+    price: int
+    currency: str
+    duration_minutes: int
+    active: bool
+    images: list[str]
+    timezone: str
+    availability: Availability
+    rating_average: float
+    """Mean rating, 0.0 while there are no reviews."""
+    rating_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ServicePage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of services."""
+
+    items: list[Service]
+    total: int
+    page: int
+    limit: int
+
+
+class BookingCreate(_In, frozen=True):
+    """``POST /api/bookings`` (customers): the end is start + the service's duration."""
+
+    service_id: ObjectIdStr
+    start: AwareDatetime
+    notes: Annotated[str, Meta(max_length=1000)] = ""
+
+
+class BookingCancel(_In, frozen=True):
+    """``POST /api/bookings/{id}/cancel``."""
+
+    reason: Reason
+
+
+Booking = BookingSnapshot
+"""A booking as the API shows it (the same shape as the events' snapshot)."""
+
+
+class BookingPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of bookings."""
+
+    items: list[Booking]
+    total: int
+    page: int
+    limit: int
+
+
+class ReviewCreate(_In, frozen=True):
+    """``POST /api/bookings/{id}/review`` (the customer, once the booking is completed)."""
+
+    rating: Rating
+    comment: Comment = ""
+
+
+Review = ReviewSnapshot
+"""A review as the API shows it."""
+
+
+class ReviewPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of reviews."""
+
+    items: list[Review]
+    total: int
+    page: int
+    limit: int

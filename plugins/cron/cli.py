@@ -1,0 +1,158 @@
+"""``keel cron list``, ``keel cron run NAME``, ``keel backup`` and ``keel restore ARCHIVE``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from core.cli import with_keel
+from core.cli._common import config_option, fail
+
+if TYPE_CHECKING:
+    from core.context import Keel
+    from plugins.cron.schemas import JobInfo
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _row(job: JobInfo) -> tuple[str, ...]:
+    last = job.last_run
+    state = "off" if not job.enabled else "paused" if job.paused else "on"
+    return (
+        job.name,
+        job.cron,
+        job.tz,
+        state,
+        _when(job.next_run),
+        _when(last.started_at) if last else "-",
+        f"{last.duration_s:.2f}s" if last and last.duration_s is not None else "-",
+        last.outcome if last else "-",
+        (last.error or "")[:60] if last else "",
+    )
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Print ``rows`` as aligned columns under ``header``."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.group("cron")
+def cron_group() -> None:
+    """Schedules of every enabled plugin: list them, run one now."""
+
+
+@cron_group.command("list")
+@config_option
+def list_command(config: str | None) -> None:
+    """Every schedule with its cron, time zone, state, next and last run (times in UTC)."""
+    from plugins.cron.operator import list_jobs  # noqa: PLC0415
+
+    async def work(keel: Keel) -> list[tuple[str, ...]]:
+        return [_row(job) for job in (await list_jobs(keel)).items]
+
+    header = ("name", "cron", "tz", "state", "next run", "last run", "took", "outcome", "error")
+    print_table(header, with_keel(config, work))
+
+
+@cron_group.command("run")
+@config_option
+@click.argument("name")
+def run_command(config: str | None, name: str) -> None:
+    """Run schedule NAME's job here and now, in the foreground, and print its result.
+
+    The run is recorded in the history and holds the schedule's overrun lock like any
+    other run (it is skipped while another run of NAME is in progress).
+    """
+    from core.errors import NotFoundError  # noqa: PLC0415
+    from core.runtime import get_scheduler  # noqa: PLC0415
+    from core.schedule_runs import run_in_foreground  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+
+    async def work(keel: Keel) -> Any:
+        scheduler = get_scheduler(keel)
+        entry = scheduler.entries.get(name)
+        if entry is None:
+            raise NotFoundError(
+                f"no schedule named {name!r}; known: {', '.join(scheduler.entries)}"
+            )
+        await keel.host.startup(keel)
+        try:
+            return await run_in_foreground(keel, entry)
+        finally:
+            await keel.host.shutdown(keel)
+
+    try:
+        result = with_keel(config, work)
+    except NotFoundError as exc:
+        fail(exc)
+    except Exception as exc:  # the job failed: it is recorded; show it and exit 1
+        fail(RuntimeError(f"{name} failed: {type(exc).__name__}: {exc}"))
+    click.echo(json.dumps(result, default=str, indent=2))
+
+
+@click.command("backup")
+@config_option
+@click.option("--dir", "directory", default=None, help="Archive directory (default backup_dir).")
+@click.option("--keep", type=int, default=None, help="Archives to keep (default backup_keep).")
+def backup_command(config: str | None, directory: str | None, keep: int | None) -> None:
+    """Dump every collection of the database into one compressed archive."""
+    from plugins.cron.backup import backup_database  # noqa: PLC0415
+    from plugins.cron.jobs import cron_settings  # noqa: PLC0415
+
+    async def work(keel: Keel) -> Any:
+        settings = cron_settings(keel)
+        return await backup_database(
+            keel.mongo[keel.settings.database.name],
+            Path(directory or settings.backup_dir),
+            batch_size=settings.batch_size,
+            keep=settings.backup_keep if keep is None else keep,
+        )
+
+    summary = with_keel(config, work)
+    total = sum(summary.collections.values())
+    click.echo(f"{summary.path}: {len(summary.collections)} collections, {total} documents")
+    click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
+
+
+@click.command("restore")
+@config_option
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore_command(config: str | None, archive: Path) -> None:
+    """Load ARCHIVE (from `keel backup`) into the configured database, which must be empty."""
+    from plugins.cron.backup import restore_database  # noqa: PLC0415
+    from plugins.cron.errors import BackupError  # noqa: PLC0415
+    from plugins.cron.jobs import cron_settings  # noqa: PLC0415
+
+    async def work(keel: Keel) -> Any:
+        return await restore_database(
+            keel.mongo[keel.settings.database.name],
+            archive,
+            batch_size=cron_settings(keel).batch_size,
+        )
+
+    try:
+        summary = with_keel(config, work)
+    except BackupError as exc:
+        fail(exc)
+    total = sum(summary.collections.values())
+    click.echo(
+        f"restored {total} documents in {len(summary.collections)} collections "
+        f"and {summary.indexes} indexes into {summary.database}"
+    )
+
+
+def commands() -> list[click.Command]:
+    """The commands the plugin adds to ``keel``."""
+    return [cron_group, backup_command, restore_command]

@@ -1,0 +1,277 @@
+"""The per-process hub: local sockets, cross-process fan-out through Valkey pub/sub.
+
+Every frame for other sockets is published once on the deployment's channel
+``<prefix>:realtime:bus``; every process (the sender's included) receives it and hands
+it to its own matching sockets. An envelope is ``kind US exclude US targets US frame``
+(``US`` = 0x1F) where kind ``u`` addresses users' sockets, ``r`` the sockets that joined
+rooms and ``p`` the sockets watching users' presence; sockets of user ``exclude`` are
+skipped. The frame is JSON encoded once by the sender and never decoded again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Coroutine, Iterable
+from typing import TYPE_CHECKING, Any
+
+import valkey.asyncio as valkey_async
+
+from plugins.realtime.connection import Connection
+from plugins.realtime.presence import Presence
+from plugins.realtime.protocol import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, frame
+from plugins.realtime.service import RoomCache
+
+if TYPE_CHECKING:
+    from core.context import Keel
+    from plugins.realtime.hooks import WsEvent
+    from plugins.realtime.settings import RealtimeSettings
+
+log = logging.getLogger("plugins.realtime")
+SEP = b"\x1f"
+EXTRA = "realtime"
+"""``keel.extras`` key of the process's :class:`Hub`."""
+PING = frame("ping", {})
+CLOSE_WAIT_S = 5.0
+"""How long shutdown waits for sockets to close."""
+
+
+class Hub:
+    """Local sockets of one process and the Valkey channel that links all processes.
+
+    Args:
+        keel: the runtime context.
+        settings: the plugin settings.
+        extensions: client events added by other plugins, by name.
+    """
+
+    def __init__(
+        self, keel: Keel, settings: RealtimeSettings, extensions: dict[str, WsEvent] | None = None
+    ) -> None:
+        self.keel = keel
+        self.settings = settings
+        self.extensions = extensions or {}
+        """Client events added by other plugins (``register_ws_events``), by name."""
+        self.process_id = uuid.uuid4().hex[:16]
+        self.channel = keel.key("realtime", "bus")
+        self.connections: set[Connection] = set()
+        self.by_user: dict[str, set[Connection]] = defaultdict(set)
+        self.by_room: dict[str, set[Connection]] = defaultdict(set)
+        self.watchers: dict[str, set[Connection]] = defaultdict(set)
+        self.presence = Presence(keel, self.process_id, settings.heartbeat_s)
+        self._pubsub_client: valkey_async.Valkey | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed = asyncio.Event()
+        self._all_closed = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
+        self.rooms = RoomCache(settings.room_cache_size)
+        self.closing = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe to the channel and start the maintenance loop."""
+        self._pubsub_client = valkey_async.Valkey.from_url(
+            self.keel.settings.valkey.url,
+            socket_connect_timeout=self.keel.settings.valkey.timeout_s,
+            socket_keepalive=True,
+        )
+        self._tasks.append(asyncio.create_task(self._listen(), name="realtime:listen"))
+        self._tasks.append(asyncio.create_task(self._maintain(), name="realtime:maintain"))
+        async with asyncio.timeout(self.keel.settings.valkey.timeout_s + 5):
+            await self._subscribed.wait()
+        if self.settings.presence:
+            await self.presence.renew()
+
+    async def close(self) -> None:
+        """Close every socket with 1001, leave the presence cluster, stop the loops."""
+        self.closing = True
+        for conn in list(self.connections):
+            conn.close(CLOSE_GOING_AWAY, "server shutting down")
+        if self.connections:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_WAIT_S):
+                    await self._all_closed.wait()
+        if self.settings.presence:
+            with contextlib.suppress(Exception):
+                for user_id in await self.presence.release():
+                    await self.publish_presence(user_id, online=False)
+        for task in [*self._tasks, *self._background]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+        if self._pubsub_client is not None:
+            await self._pubsub_client.aclose()
+
+    # -- local registry ------------------------------------------------------------------
+
+    async def add(self, conn: Connection) -> None:
+        """Register an authenticated socket; announce its user when they came online."""
+        self.connections.add(conn)
+        first = not self.by_user[conn.user.id]
+        self.by_user[conn.user.id].add(conn)
+        if first and self.settings.presence and await self.presence.add(conn.user.id):
+            await self.publish_presence(conn.user.id, online=True)
+
+    async def remove(self, conn: Connection) -> None:
+        """Forget a closed socket; announce its user when they went offline everywhere."""
+        self.connections.discard(conn)
+        for room in conn.rooms:
+            _discard(self.by_room, room, conn)
+        for user_id in conn.watching:
+            _discard(self.watchers, user_id, conn)
+        user_id = conn.user.id
+        _discard(self.by_user, user_id, conn)
+        if self.closing:
+            if not self.connections:
+                self._all_closed.set()
+            return
+        if user_id not in self.by_user and self.settings.presence:
+            if await self.presence.remove(user_id):  # noqa: SIM102 - await in the condition
+                await self.publish_presence(user_id, online=False)
+
+    def join(self, conn: Connection, room_id: str) -> None:
+        """Let ``conn`` receive the room's typing indicators."""
+        conn.rooms.add(room_id)
+        self.by_room[room_id].add(conn)
+
+    def leave(self, conn: Connection, room_id: str) -> None:
+        """Stop ``conn`` receiving the room's typing indicators."""
+        conn.rooms.discard(room_id)
+        _discard(self.by_room, room_id, conn)
+
+    def watch(self, conn: Connection, user_ids: Iterable[str]) -> None:
+        """Let ``conn`` receive ``userOnline`` / ``userOffline`` of ``user_ids``."""
+        for user_id in user_ids:
+            if user_id != conn.user.id and user_id not in conn.watching:
+                conn.watching.add(user_id)
+                self.watchers[user_id].add(conn)
+
+    # -- fan-out ---------------------------------------------------------------------------
+
+    @staticmethod
+    def envelope(kind: str, targets: Iterable[str], text: str, exclude: str = "") -> bytes:
+        """The pub/sub payload addressing ``text`` (see the module docs)."""
+        return envelope(kind, targets, text, exclude)
+
+    async def publish(
+        self, kind: str, targets: Iterable[str], text: str, exclude: str = ""
+    ) -> None:
+        """Deliver ``text`` to the matching sockets of every process (see module docs)."""
+        await self.keel.valkey.publish(self.channel, envelope(kind, targets, text, exclude))
+
+    def background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task the hub keeps a reference to (errors are logged)."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("realtime: background work failed", exc_info=exc)
+
+    async def to_users(self, user_ids: Iterable[str], text: str, exclude: str = "") -> None:
+        """Deliver ``text`` to every socket of ``user_ids`` (except ``exclude``'s)."""
+        await self.publish("u", user_ids, text, exclude)
+
+    async def publish_presence(self, user_id: str, *, online: bool) -> None:
+        """Announce a presence change to the sockets watching ``user_id``."""
+        if online:
+            text = frame("userOnline", {"userId": user_id})
+        else:
+            status = await self.presence.status([user_id])
+            text = frame("userOffline", {"userId": user_id, "lastSeen": status[0]["lastSeen"]})
+        await self.publish("p", [user_id], text)
+
+    def deliver(self, payload: bytes) -> None:
+        """Hand one envelope to the local sockets it addresses."""
+        kind, exclude_raw, targets, raw = payload.split(SEP, 3)
+        index = self.by_user if kind == b"u" else self.by_room if kind == b"r" else self.watchers
+        exclude = exclude_raw.decode()
+        text = raw.decode()
+        for target in targets.decode().split(","):
+            for conn in index.get(target, ()):
+                if conn.user.id != exclude:
+                    conn.push(text)
+
+    async def _listen(self) -> None:
+        assert self._pubsub_client is not None  # noqa: S101 - set by start()
+        while True:
+            try:
+                async with self._pubsub_client.pubsub(ignore_subscribe_messages=True) as ps:
+                    await ps.subscribe(self.channel)
+                    self._subscribed.set()
+                    async for message in ps.listen():
+                        if message["type"] == "message":
+                            self.deliver(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("realtime: pub/sub connection lost; reconnecting")
+                await asyncio.sleep(0.5)
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        tick = min(self.settings.heartbeat_s, self.settings.heartbeat_timeout_s) / 2
+        next_lease = 0.0
+        while True:
+            await asyncio.sleep(tick)
+            self._heartbeat()
+            now = time.monotonic()
+            if self.settings.presence and now >= next_lease:
+                next_lease = now + self.settings.heartbeat_s / 2
+                try:
+                    await self._renew_lease()
+                except Exception:
+                    log.exception("realtime: presence lease renewal failed")
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.connections):
+            if conn.awaiting_pong:
+                if now - conn.last_ping > self.settings.heartbeat_timeout_s:
+                    conn.close(CLOSE_TIMEOUT, "heartbeat timeout")
+            elif now - conn.last_ping >= self.settings.heartbeat_s:
+                conn.awaiting_pong = True
+                conn.last_ping = now
+                conn.push(PING)
+
+    async def _renew_lease(self) -> None:
+        if await self.presence.renew():
+            # our lease had lapsed (a stall) and another process cleaned up after us
+            for user_id in list(self.by_user):
+                if await self.presence.add(user_id):
+                    await self.publish_presence(user_id, online=True)
+        for user_id in await self.presence.reap():
+            await self.publish_presence(user_id, online=False)
+
+
+def envelope(kind: str, targets: Iterable[str], text: str, exclude: str = "") -> bytes:
+    """The pub/sub payload delivering ``text`` to ``kind`` targets (see the module docs)."""
+    return SEP.join((kind.encode(), exclude.encode(), ",".join(targets).encode(), text.encode()))
+
+
+async def publish(keel: Keel, kind: str, targets: Iterable[str], text: str) -> None:
+    """Publish from any process, with or without a hub (a worker delivering a push)."""
+    await keel.valkey.publish(keel.key("realtime", "bus"), envelope(kind, targets, text))
+
+
+def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> None:
+    found = index.get(key)
+    if found is not None:
+        found.discard(conn)
+        if not found:
+            del index[key]
+
+
+def hub_of(keel: Keel) -> Hub:
+    """The process's hub (created by the plugin's ``on_startup``)."""
+    hub: Any = keel.extras.get(EXTRA)
+    if not isinstance(hub, Hub):
+        raise RuntimeError("the realtime plugin is not started in this process")
+    return hub

@@ -1,0 +1,89 @@
+"""The ``/ws`` endpoint, the history routes and the development demo page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, MediaType, Response, WebSocket, get, websocket
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from core.accounts import SECURITY, UserDep, current_user
+from core.errors import DomainError
+from core.http import KeelDep
+from plugins.realtime import service
+from plugins.realtime.hub import hub_of
+from plugins.realtime.schemas import MessageOut, MessagePage, RoomOut, RoomPage
+from plugins.realtime.session import open_session
+
+DEMO = Path(__file__).with_name("demo.html")
+
+
+class FeatureDisabledError(DomainError):
+    """A feature switched off in ``[plugins.realtime]``."""
+
+    status = 404
+    code = "feature_disabled"
+
+
+@websocket("/ws")
+async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """The realtime WebSocket (protocol: docs/realtime.md)."""
+    await open_session(hub_of(socket.app.state.keel), socket)
+
+
+def _check_enabled(keel: Any) -> None:
+    if not hub_of(keel).settings.messages:
+        raise FeatureDisabledError("the realtime feature 'messages' is switched off")
+
+
+class RoomController(Controller):
+    """Rooms and message history of the caller."""
+
+    path = "/realtime/rooms"
+    dependencies = {"user": Provide(current_user)}  # noqa: RUF012 - Litestar reads a dict
+    security = SECURITY
+
+    @get("/")
+    async def list_rooms(
+        self,
+        keel: KeelDep,
+        user: UserDep,
+        page: Annotated[int, Parameter(ge=1, le=10_000)] = 1,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> RoomPage:
+        """The caller's rooms, most recently active first."""
+        _check_enabled(keel)
+        rooms, total = await service.rooms_of(keel, user.id, page=page, limit=limit)
+        items = [msgspec.convert(service.room_data(r), RoomOut) for r in rooms]
+        return RoomPage(items=items, page=page, limit=limit, total=total)
+
+    @get("/{room_id:str}/messages")
+    async def list_messages(
+        self,
+        keel: KeelDep,
+        user: UserDep,
+        room_id: str,
+        before: Annotated[str | None, Parameter(max_length=24)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
+    ) -> MessagePage:
+        """A room's messages, newest first (members only; others get 404)."""
+        _check_enabled(keel)
+        room = await service.member_room(keel, room_id, user.id)
+        messages, cursor = await service.history(keel, str(room.id), before=before, limit=limit)
+        items = [msgspec.convert(service.message_data(m), MessageOut) for m in messages]
+        return MessagePage(items=items, next_before=cursor)
+
+
+@get("/realtime/demo", include_in_schema=False, opt={"rate_limit": None})
+async def demo_page() -> Response[bytes]:
+    """Two browser tabs, two users: typing, presence and messages live."""
+    csp = (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; frame-ancestors 'none'"
+    )
+    return Response(
+        DEMO.read_bytes(), media_type=MediaType.HTML, headers={"content-security-policy": csp}
+    )

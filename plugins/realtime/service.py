@@ -1,0 +1,198 @@
+"""Rooms and messages: the domain logic behind the socket events and the history routes."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pymongo
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from core.errors import BadRequestError, NotFoundError
+from plugins.realtime.models import BookingParties, Message, Room, utcnow
+
+if TYPE_CHECKING:
+    from core.context import Keel
+
+COMEMBER_ROOMS = 1000
+"""Rooms read at connect time to find whose presence a user follows."""
+
+
+class RoomCache:
+    """Members of recently used rooms (they never change), bounded, per process."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._rooms: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def get(self, room_id: str) -> tuple[str, ...] | None:
+        """The cached members of ``room_id``, or None."""
+        found = self._rooms.get(room_id)
+        if found is not None:
+            self._rooms.move_to_end(room_id)
+        return found
+
+    def put(self, room: Room) -> tuple[str, ...]:
+        """Remember ``room``'s members; returns them."""
+        members = tuple(room.members)
+        self._rooms[str(room.id)] = members
+        if len(self._rooms) > self.size:
+            self._rooms.popitem(last=False)
+        return members
+
+
+async def _get_or_create(keel: Keel, key: str, kind: str, members: list[str], **extra: Any) -> Room:
+    collection = keel.db.get_collection(Room)
+    found = await collection.find_one({"key": key})
+    if found is None:
+        room = Room(key=key, kind=kind, members=sorted(members), **extra)
+        try:
+            await collection.insert_one(room.model_dump_doc())
+        except DuplicateKeyError:  # created by a concurrent first use
+            found = await collection.find_one({"key": key})
+        else:
+            return room
+    return Room.model_validate_doc(found)
+
+
+async def direct_room(keel: Keel, user_id: str, other_id: str) -> Room:
+    """The direct room of two users, created on first use.
+
+    Raises:
+        BadRequestError: both ids are the same user.
+    """
+    if user_id == other_id:
+        raise BadRequestError("a direct room needs two different users")
+    a, b = sorted((user_id, other_id))
+    return await _get_or_create(keel, f"direct:{a}:{b}", "direct", [a, b])
+
+
+async def booking_room(keel: Keel, booking_id: str, user_id: str) -> Room:
+    """The room of a booking (its customer and provider), created on first use.
+
+    Raises:
+        NotFoundError: no such booking is known, or ``user_id`` is not one of its parties.
+    """
+    parties = await keel.db.find_one(BookingParties, BookingParties.booking_id == booking_id)
+    if parties is None or user_id not in (parties.customer_id, parties.provider_id):
+        raise NotFoundError(f"booking {booking_id} not found")
+    members = [parties.customer_id, parties.provider_id]
+    return await _get_or_create(
+        keel, f"booking:{booking_id}", "booking", members, booking_id=booking_id
+    )
+
+
+async def member_room(keel: Keel, room_id: str, user_id: str) -> Room:
+    """The room ``room_id`` when ``user_id`` is a member.
+
+    Raises:
+        NotFoundError: no such room, or the user is not a member (indistinguishable).
+    """
+    room = None
+    if ObjectId.is_valid(room_id):
+        room = await keel.db.find_one(Room, Room.id == ObjectId(room_id))
+    if room is None or user_id not in room.members:
+        raise NotFoundError(f"room {room_id} not found")
+    return room
+
+
+async def record_booking(keel: Keel, booking_id: str, customer_id: str, provider_id: str) -> None:
+    """Remember who may talk in a booking's room (idempotent)."""
+    await keel.db.get_collection(BookingParties).update_one(
+        {"booking_id": booking_id},
+        {"$setOnInsert": {"customer_id": customer_id, "provider_id": provider_id}},
+        upsert=True,
+    )
+
+
+async def post_message(
+    keel: Keel, room_id: str, sender_id: str, text: str, client_id: str | None
+) -> Message:
+    """Store a message in a room (membership is checked by the caller)."""
+    message = Message(
+        room_id=ObjectId(room_id), sender_id=sender_id, text=text, client_id=client_id
+    )
+    await keel.db.get_collection(Message).insert_one(message.model_dump_doc())
+    await keel.db.get_collection(Room).update_one(
+        {"_id": message.room_id}, {"$max": {"last_message_at": message.created_at}}
+    )
+    return message
+
+
+async def rooms_of(keel: Keel, user_id: str, *, page: int, limit: int) -> tuple[list[Room], int]:
+    """A page of the user's rooms, most recently active first, and their total."""
+    query = Room.members == user_id  # type: ignore[comparison-overlap]
+    total = await keel.db.count(Room, query)
+    rooms = await keel.db.find(
+        Room, query, sort=Room.last_message_at.desc(), skip=(page - 1) * limit, limit=limit
+    )
+    return list(rooms), total
+
+
+async def history(
+    keel: Keel, room_id: str, *, before: str | None, limit: int
+) -> tuple[list[Message], str | None]:
+    """Messages older than ``before`` (a message id), newest first, and the next cursor.
+
+    Raises:
+        BadRequestError: ``before`` is not a message id.
+    """
+    query: dict[str, Any] = {"room_id": ObjectId(room_id)}
+    if before is not None:
+        if not ObjectId.is_valid(before):
+            raise BadRequestError("invalid cursor", details={"before": before[:64]})
+        query["_id"] = {"$lt": ObjectId(before)}
+    cursor = (
+        keel.db.get_collection(Message).find(query).sort("_id", pymongo.DESCENDING).limit(limit + 1)
+    )
+    docs = [doc async for doc in cursor]
+    messages = [Message.model_validate_doc(d) for d in docs[:limit]]
+    more = len(docs) > limit
+    return messages, (str(messages[-1].id) if more and messages else None)
+
+
+async def comembers(keel: Keel, user_id: str) -> set[str]:
+    """Everyone who shares a room with the user (whose presence they follow)."""
+    cursor = (
+        keel.db.get_collection(Room)
+        .find({"members": user_id}, {"members": 1})
+        .sort("last_message_at", pymongo.DESCENDING)
+        .limit(COMEMBER_ROOMS)
+    )
+    found = {m async for doc in cursor for m in doc["members"]}
+    found.discard(user_id)
+    return found
+
+
+def iso(moment: datetime) -> str:
+    """An ISO 8601 UTC time with ``Z``."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    """The ``data`` of a ``message`` frame (and of a history entry)."""
+    return {
+        "id": str(message.id),
+        "roomId": str(message.room_id),
+        "senderId": message.sender_id,
+        "text": message.text,
+        "clientId": message.client_id,
+        "createdAt": iso(message.created_at),
+    }
+
+
+def room_data(room: Room) -> dict[str, Any]:
+    """The ``data`` of a room in frames and routes."""
+    return {
+        "id": str(room.id),
+        "kind": room.kind,
+        "members": list(room.members),
+        "bookingId": room.booking_id,
+        "createdAt": iso(room.created_at),
+        "lastMessageAt": iso(room.last_message_at),
+    }
+
+
+__all__ = ["RoomCache", "utcnow"]
