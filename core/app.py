@@ -19,7 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 
-from core import accounts
+from core import accounts, uploads
 from core.errors import ConfigError
 from core.health import health_router, keel_version
 from core.http.access import AccessLog
@@ -90,14 +90,18 @@ def _cors_config(settings: Settings) -> CORSConfig | None:
     )
 
 
+def _report_worker_exit(task: asyncio.Task[None]) -> None:
+    """Log a worker that died on its own (the API keeps serving)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("in-process worker stopped with an error", exc_info=exc)
+
+
 async def _stop_worker(task: asyncio.Task[None], grace_s: float) -> None:
-    """Cancel the worker task and give its jobs ``grace_s`` to finish."""
+    """Cancel the worker task and give its running jobs ``grace_s`` to finish."""
     task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=grace_s + WORKER_STOP_MARGIN_S)
-    if not done:
+    _, pending = await asyncio.wait({task}, timeout=grace_s + WORKER_STOP_MARGIN_S)
+    if pending:
         log.warning("worker did not stop within %.0f s; closing connections anyway", grace_s)
-    elif not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("worker stopped with an error", exc_info=exc)
 
 
 def _lifespan(
@@ -113,6 +117,7 @@ def _lifespan(
             await host.startup(keel)
             if run_worker:
                 worker = asyncio.create_task(run_keel_worker(keel), name="keel-worker")
+                worker.add_done_callback(_report_worker_exit)
             yield
         finally:
             if worker is not None:
@@ -158,8 +163,12 @@ def create_app(
             health_router(),
             Router(
                 path=API_PATH,
-                # users + auth, then the plugins'; rate limits apply to /api only
-                route_handlers=[*accounts.route_handlers(), *api_routers],
+                # users + auth + uploads, then the plugins'; rate limits apply to /api only
+                route_handlers=[
+                    *accounts.route_handlers(),
+                    *uploads.route_handlers(settings.uploads),
+                    *api_routers,
+                ],
                 middleware=[limits.middleware] if limits else [],
             ),
             *root_routers,

@@ -62,11 +62,13 @@ class RegisteredJob:
 def core_jobs() -> list[Job]:
     """The core's own jobs (registered under the ``core`` prefix)."""
     from core.accounts.jobs import jobs as account_jobs  # noqa: PLC0415 - avoids a cycle
+    from core.uploads.jobs import jobs as upload_jobs  # noqa: PLC0415
 
     return [
         Job("deliver_event", deliver_event),
         Job("send_mail", send_mail, queue="email"),
         *account_jobs(),
+        *upload_jobs(),
     ]
 
 
@@ -150,7 +152,7 @@ class JobRunner:
             timeout=entry.job.timeout if entry.job.timeout is not None else conf.timeout_s,
             retries=entry.job.retries if entry.job.retries is not None else conf.retries,
             retry_delay=conf.retry_delay_s,
-            retry_backoff=True,
+            retry_backoff=conf.retry_max_delay_s or True,
             heartbeat=conf.heartbeat_s,
             scheduled=math.ceil(scheduled),
         )

@@ -32,6 +32,7 @@ from core.pluginhost import PluginHost
 from core.schedule_runs import ScheduleRun
 from core.scheduler import Scheduler, load_schedules
 from core.settings import Settings
+from core.uploads import models as upload_models
 
 SCHEDULER_EXTRA = "core.scheduler"
 """``keel.extras`` key of the process's :class:`Scheduler`."""
@@ -91,7 +92,12 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
     events.bind(keel)
     try:
         keel.extras[SCHEDULER_EXTRA] = Scheduler(keel)
-        models = [*account_models(), ScheduleRun, *(model for _, model in host.models())]
+        models = [
+            *account_models(),
+            *upload_models(),
+            ScheduleRun,
+            *(model for _, model in host.models()),
+        ]
         await core_db.ensure_indexes(keel.db, models)
     except BaseException:
         await close_keel(keel)

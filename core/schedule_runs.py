@@ -48,6 +48,8 @@ DEFAULT_LOCK_S = 3600
 """Overrun lock lifetime for jobs without a timeout."""
 LOCK_MARGIN_S = 30
 """The lock outlives the job's timeout by this much (a crashed worker frees it then)."""
+DONE_TTL_S = 3600
+"""How long a finished run is remembered, so that a redelivery of it does not run again."""
 TEXT_MAX = 1000
 """Errors and result summaries are cut to this length."""
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
@@ -101,6 +103,8 @@ class RunSpec:
         tick: the tick time, for tick-triggered runs.
         attempt: the attempt number (SAQ retries).
         lock_s: lifetime of the overrun lock.
+        delivery: identifies one enqueueing of the job (key and enqueue time): a run of a
+            delivery that already succeeded is a redelivery and does not run again.
     """
 
     schedule: str
@@ -110,6 +114,7 @@ class RunSpec:
     tick: datetime | None = None
     attempt: int = 1
     lock_s: int = DEFAULT_LOCK_S + LOCK_MARGIN_S
+    delivery: str = ""
 
 
 def parse_job_key(key: str) -> tuple[str, str, datetime | None] | None:
@@ -143,6 +148,7 @@ def tracked(function: JobFunction) -> JobFunction:
             tick=tick,
             attempt=int(getattr(job, "attempts", 1) or 1),
             lock_s=int(getattr(job, "timeout", 0) or DEFAULT_LOCK_S) + LOCK_MARGIN_S,
+            delivery=f"{getattr(job, 'key', '')}@{getattr(job, 'queued', '')}",
         )
         return await run_tracked(ctx["keel"], spec, function, ctx, kwargs)
 
@@ -154,6 +160,10 @@ async def run_tracked(
 ) -> Any:
     """Run ``function(ctx, **kwargs)`` under the schedule's overrun lock, recording it.
 
+    SAQ may deliver one job twice (its sweep can re-queue a job that a worker has just
+    dequeued); such a redelivery is recognised (by ``spec.delivery``, or the lock held by
+    the same job key) and returns None without running or recording anything.
+
     Returns:
         The function's result, or None when the run was skipped (another run held the lock).
 
@@ -161,10 +171,17 @@ async def run_tracked(
         Exception: whatever the function raised (recorded as ``failed`` first).
     """
     lock, token = keel.key("sched", "running", spec.schedule), f"{spec.job_key}#{uuid.uuid4().hex}"
+    done = keel.key("sched", "done", spec.delivery) if spec.delivery else None
+    if done is not None and await keel.valkey.exists(done):
+        log.info("schedule %s: %s already ran; redelivery ignored", spec.schedule, spec.job_key)
+        return None
     doc = _document(spec)
     if not await keel.valkey.set(lock, token, nx=True, ex=spec.lock_s):
         holder = await keel.valkey.get(lock)
         running = holder.decode().partition("#")[0] if holder else "another run"
+        if running == spec.job_key:
+            log.info("schedule %s: %s redelivered while running", spec.schedule, running)
+            return None
         log.info("schedule %s: skipped, %s is still running", spec.schedule, running)
         doc.update(outcome="skipped", finished_at=doc["started_at"], duration_s=0.0)
         doc["error"] = f"skipped: {running} was still running"
@@ -176,6 +193,8 @@ async def run_tracked(
     try:
         result = await function(ctx, **kwargs)
         outcome = "success"
+        if done is not None:
+            await keel.valkey.set(done, "1", ex=DONE_TTL_S)
         return result
     except asyncio.CancelledError:
         outcome, error = "aborted", "cancelled (timeout, abort or shutdown)"

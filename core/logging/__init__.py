@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from core.logging._format import (
+    AccessLine,
     ConsoleFormatter,
     JsonFormatter,
     RequestIdFilter,
@@ -31,6 +32,7 @@ from core.settings import Settings
 
 __all__ = [
     "FLUSH_INTERVAL_S",
+    "AccessLine",
     "BatchingHandler",
     "BatchingRotatingFileHandler",
     "BatchingStreamHandler",
@@ -68,8 +70,8 @@ def configure_logging(settings: Settings) -> None:
     JSON lines when ``app.log_format`` is ``json`` (or ``auto`` in production), readable
     text otherwise, on stderr; with ``app.log_dir`` also JSON lines in a size-rotated
     ``<app.name>.log`` there (one file per process is safest with several workers: give
-    each its own ``KEEL_APP__LOG_DIR``). Lines are written in batches, at most
-    :data:`FLUSH_INTERVAL_S` late (warnings and errors at once). uvicorn's loggers
+    each its own ``KEEL_APP__LOG_DIR``). Access lines are written in batches, at most
+    :data:`FLUSH_INTERVAL_S` late; every other record at once. uvicorn's loggers
     propagate to the root, so they are formatted the same way. Calling it again replaces
     what it set up before and leaves foreign handlers (pytest's, for instance) alone.
 

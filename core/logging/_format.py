@@ -14,8 +14,12 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 """The id of the request being served in this context (``None`` outside requests)."""
 
+AccessLine = tuple[float, str, str, str, int, float]
+"""An access-log line: (time, request id, method, path, status, duration in ms)."""
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_NOISE = frozenset({"color_message"})  # uvicorn's ANSI-coloured copy of ``msg``
 
 
 def current_request_id() -> str | None:
@@ -69,18 +73,18 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "request_id": attrs.get("request_id") or request_id_var.get() or "-",
         }
-        for key in attrs.keys() - _STANDARD_ATTRS:
-            out.setdefault(key, attrs[key])
+        for key, value in attrs.items():
+            if key not in _STANDARD_ATTRS and key not in _NOISE:
+                out.setdefault(key, value)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
         return msgspec.json.encode(out, enc_hook=str).decode()
 
-    def format_access(
-        self, created: float, request_id: str, method: str, path: str, status: int, ms: float
-    ) -> str:
+    def format_access(self, line: AccessLine) -> str:
         """The line :meth:`format` would make of a ``core.access`` record, made directly."""
+        created, request_id, method, path, status, ms = line
         return msgspec.json.encode(
             {
                 "ts": self._clock.at(created),
@@ -112,9 +116,8 @@ class ConsoleFormatter(logging.Formatter):
             record.request_id = request_id_var.get() or "-"
         return super().format(record)
 
-    def format_access(
-        self, created: float, request_id: str, method: str, path: str, status: int, ms: float
-    ) -> str:
+    def format_access(self, line: AccessLine) -> str:
         """The line :meth:`format` would make of a ``core.access`` record, made directly."""
+        created, request_id, method, path, status, ms = line
         stamp = self._clock.at(created)
         return f"{stamp} INFO    core.access [{request_id}] {method} {path} {status} {ms:.2f}ms"

@@ -20,12 +20,15 @@ _BATCH_BYTES = 64 * 1024
 
 
 class BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Base of keel's handlers: one ``write`` per batch instead of one per record.
+    """Base of keel's handlers: records are written at once, access lines in batches.
 
-    A system call per record costs more than formatting an access-log line; records are
-    written when a warning or worse arrives, when 64 KiB are pending, and otherwise at
-    most :data:`FLUSH_INTERVAL_S` later (by a daemon thread; at exit by
-    ``logging.shutdown``).
+    A ``write`` system call per request costs more than formatting its access-log line,
+    so lines handed over with :meth:`add_lines` wait until 64 KiB are pending, until the
+    next ordinary record (which writes everything pending, in order), or at most
+    :data:`FLUSH_INTERVAL_S` (a daemon thread flushes). Ordinary records are never held
+    back: a process killed by a signal (uvicorn re-raises SIGTERM once it has shut down
+    gracefully, so ``atexit`` never runs) loses at most that fraction of a second of
+    access lines, never its last messages.
     """
 
     def _start_batching(self) -> None:
@@ -41,9 +44,7 @@ class BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.handleError(record)
             return
         self._pending.append(line)
-        self._pending_size += len(line)
-        if record.levelno >= logging.WARNING or self._pending_size >= _BATCH_BYTES:
-            self._write_pending()
+        self._write_pending()
 
     def add_lines(self, lines: Iterable[str]) -> None:
         """Queue already formatted lines (see :func:`direct_access_handlers`)."""
@@ -114,7 +115,7 @@ def direct_access_handlers(logger: logging.Logger) -> list[BatchingHandler] | No
     current: logging.Logger | None = logger
     while current is not None:
         for handler in current.handlers:
-            if logging.INFO < handler.level:
+            if handler.level > logging.INFO:
                 continue
             if not (
                 isinstance(handler, BatchingHandler)

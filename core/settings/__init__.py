@@ -14,6 +14,7 @@ from core.settings._types import (
     SchedulerSettings,
     ServerSettings,
     Settings,
+    UploadsSettings,
     ValkeySettings,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "SchedulerSettings",
     "ServerSettings",
     "Settings",
+    "UploadsSettings",
     "ValkeySettings",
     "config_path",
     "load_settings",

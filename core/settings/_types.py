@@ -79,6 +79,8 @@ class QueueSettings(_Section, frozen=True, kw_only=True):
     """Attempts in all for a job (SAQ's own default is 1, i.e. no retry)."""
     retry_delay_s: float = 1.0
     """First retry delay; doubled each attempt."""
+    retry_max_delay_s: float = 0.0
+    """Cap of the (doubling, jittered) retry delay; 0 = no cap."""
     timeout_s: int = 60
     """Default job timeout."""
     heartbeat_s: int = 0
@@ -161,6 +163,37 @@ class AuthSettings(_Section, frozen=True, kw_only=True):
     """Window of the login failure counters."""
 
 
+class UploadsSettings(_Section, frozen=True, kw_only=True):
+    dir: str = "./var/uploads"
+    """Directory of the local storage backend (created on first upload)."""
+    max_file_bytes: Annotated[int, msgspec.Meta(ge=1)] = 10 * 1_048_576
+    """Largest accepted file; a bigger one is refused with 413 while it streams in."""
+    max_files: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    """Most files in one ``POST /api/uploads/multiple``."""
+    allowed_types: list[
+        Literal[
+            "image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf", "text/plain"
+        ]
+    ] = msgspec.field(
+        default_factory=lambda: [
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "text/plain",
+        ]
+    )
+    """Content types accepted, as sniffed from the bytes (the header is never trusted)."""
+    public_content: bool = True
+    """Anyone may read ``/content`` and ``/thumbnail`` by id (ids are 96 random bits);
+    false restricts them to the owner and admins."""
+    thumbnail_px: Annotated[int, msgspec.Meta(ge=16, le=2048)] = 256
+    """Longest side of image thumbnails."""
+    max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = 40_000_000
+    """Images with more pixels get no thumbnail (decompression-bomb guard)."""
+
+
 class DevstackSettings(_Section, frozen=True, kw_only=True):
     data_dir: str = "./var"
     """Where embedded services keep their data."""
@@ -188,5 +221,6 @@ class Settings(_Section, frozen=True, kw_only=True):
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    uploads: UploadsSettings = msgspec.field(default_factory=UploadsSettings)
     devstack: DevstackSettings = msgspec.field(default_factory=DevstackSettings)
     plugins: PluginsSettings = msgspec.field(default_factory=PluginsSettings)

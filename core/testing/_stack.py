@@ -24,8 +24,8 @@ class SettingsFactory:
     for several apps or processes in one test share data); the next test gets new
     ones. Built from ``keel_config_file`` (the project's ``config.toml``), no
     environment, and these overrides, in order: the stack's URLs, ``database.name``,
-    ``valkey.key_prefix``, ``app.env = "test"``, ``devstack.data_dir``, then the
-    caller's.
+    ``valkey.key_prefix``, ``app.env = "test"``, ``devstack.data_dir``, ``uploads.dir``
+    (a directory of this test's under the stack's data), then the caller's.
 
     Call it as ``factory({"server.port": 9000})`` or ``factory(server__port=9000)``
     (``__`` stands for the dot); both may be combined, keywords win.
@@ -59,6 +59,7 @@ class SettingsFactory:
             "valkey.key_prefix": self.key_prefix,
             "app.env": "test",
             "devstack.data_dir": str(self.stack.data_dir),
+            "uploads.dir": str(Path(self.stack.data_dir) / "uploads" / self.key_prefix),
         }
 
     def __call__(self, overrides: Mapping[str, Any] | None = None, /, **dotted: Any) -> Settings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,16 +61,31 @@ def check_availability(availability: schemas.Availability) -> None:
 
 
 def fits(availability: dict[str, Any], tz: str, start: datetime, end: datetime) -> bool:
-    """Whether ``[start, end)`` lies in one opening-hours range of ``start``'s local weekday."""
-    local = start.astimezone(ZoneInfo(tz))
-    local_end = end.astimezone(ZoneInfo(tz))
+    """Whether ``[start, end)`` lies inside the opening hours, in local wall-clock time.
+
+    Ranges that touch (``…-24:00`` and the next day's ``00:00-…``, or ``09:00-12:00``
+    and ``12:00-…``) count as one, so a booking may run across them.
+    """
+    zoneinfo = ZoneInfo(tz)
+    local, local_end = start.astimezone(zoneinfo), end.astimezone(zoneinfo)
+    days = (local_end.date() - local.date()).days
     begin = local.hour * 60 + local.minute
-    finish = (local_end.date() - local.date()).days * 1440 + local_end.hour * 60 + local_end.minute
-    day = schemas.WEEKDAYS[local.weekday()]
-    return any(
-        _minutes(r["start"]) <= begin and finish <= _minutes(r["end"])
-        for r in availability.get(day, [])
+    finish = days * 1440 + local_end.hour * 60 + local_end.minute
+    spans = sorted(
+        (offset * 1440 + _minutes(r["start"]), offset * 1440 + _minutes(r["end"]))
+        for offset in range(days + 1)
+        for r in availability.get(
+            schemas.WEEKDAYS[(local.date() + timedelta(days=offset)).weekday()], []
+        )
     )
+    merged_start, merged_end = -1, -1
+    for span_start, span_end in spans:
+        if span_start > merged_end:  # a gap: a new merged span begins
+            merged_start, merged_end = span_start, span_end
+        merged_end = max(merged_end, span_end)
+        if merged_start <= begin and finish <= merged_end:
+            return True
+    return False
 
 
 def is_aligned(start: datetime) -> bool:
@@ -127,21 +143,38 @@ async def claim(keel: Keel, booking: dict[str, Any], keys: list[str]) -> None:
         "the slot is already booked",
         details={"start": booking["start"].isoformat(), "end": booking["end"].isoformat()},
     )
-    if await claims.find_one({"_id": {"$in": keys}}, {"_id": 1}):
-        raise taken
 
     async def work(session: AsyncIOMotorClientSession) -> None:
-        await bookings.insert_one(booking, session=session)
         await claims.insert_many(docs, ordered=True, session=session)
+        await bookings.insert_one(booking, session=session)
 
-    try:
-        await in_transaction(keel, work)
-    except OperationFailure as exc:
-        if _is_duplicate(exc):
+    async with _gate(keel, keys[0]):
+        if await claims.find_one({"_id": {"$in": keys}}, {"_id": 1}):
+            raise taken
+        try:
+            await in_transaction(keel, work)
+        except OperationFailure as exc:
+            if _is_duplicate(exc):
+                raise taken from None
+            raise
+        except ConflictError:
             raise taken from None
-        raise
-    except ConflictError:
-        raise taken from None
+
+
+def _gate(keel: Keel, key: str) -> asyncio.Lock:
+    """This process's lock for bookings starting at slot ``key``.
+
+    Not needed for correctness (the unique claims are): it queues a burst of requests
+    for one slot in this process, so one transaction runs and the rest are refused by
+    the cheap pre-check instead of piling up write conflicts in the database.
+    """
+    gates: weakref.WeakValueDictionary[str, asyncio.Lock] = keel.extras.setdefault(
+        "bookings.gates", weakref.WeakValueDictionary()
+    )
+    gate = gates.get(key)
+    if gate is None:
+        gate = gates[key] = asyncio.Lock()
+    return gate
 
 
 async def release(keel: Keel, booking_id: ObjectId, session: AsyncIOMotorClientSession) -> None:

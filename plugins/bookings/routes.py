@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from core.accounts import SECURITY, OptionalUserDep, UserDep, current_user, optional_user
@@ -15,8 +15,8 @@ from core.http.deps import KeelDep
 from plugins.bookings import schemas, service
 from plugins.bookings.events import BookingStatus
 
-Page = Annotated[int, Parameter(ge=1, le=10_000, description="1-based page number.")]
-Limit = Annotated[int, Parameter(ge=1, le=100, description="Items per page (at most 100).")]
+Page = Annotated[int, QueryParameter(ge=1, le=10_000, description="1-based page number.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Items per page (at most 100).")]
 _AUTHED: dict[str, Any] = {"dependencies": {"user": Provide(current_user)}, "security": SECURITY}
 _OPTIONAL: dict[str, Any] = {"dependencies": {"user": Provide(optional_user)}}
 
@@ -39,8 +39,8 @@ class ServiceController(Controller):
         user: OptionalUserDep,
         page: Page = 1,
         limit: Limit = 20,
-        category: Annotated[str | None, Parameter(max_length=60)] = None,
-        provider_id: Annotated[str | None, Parameter(max_length=24)] = None,
+        category: Annotated[str | None, QueryParameter(max_length=60)] = None,
+        provider_id: Annotated[str | None, QueryParameter(max_length=24)] = None,
         active: FromQuery[bool | None] = None,
         sort: FromQuery[service.ServiceSort] = "-created_at",
     ) -> schemas.ServicePage:
@@ -65,20 +65,24 @@ class ServiceController(Controller):
 
     @get("/{service_id:str}", **_OPTIONAL)
     async def get_service(
-        self, keel: KeelDep, user: OptionalUserDep, service_id: str
+        self, keel: KeelDep, user: OptionalUserDep, service_id: FromPath[str]
     ) -> schemas.Service:
         """One service with its rating."""
         return await service.get_service(keel, user, service_id)
 
     @patch("/{service_id:str}", **_AUTHED)
     async def update_service(
-        self, keel: KeelDep, user: UserDep, service_id: str, data: JSONBody[schemas.ServiceUpdate]
+        self,
+        keel: KeelDep,
+        user: UserDep,
+        service_id: FromPath[str],
+        data: JSONBody[schemas.ServiceUpdate],
     ) -> schemas.Service:
         """Its provider or an admin: change the fields sent."""
         return await service.update_service(keel, user, service_id, data)
 
     @delete("/{service_id:str}", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
-    async def delete_service(self, keel: KeelDep, user: UserDep, service_id: str) -> None:
+    async def delete_service(self, keel: KeelDep, user: UserDep, service_id: FromPath[str]) -> None:
         """Its provider or an admin: delete the service (its bookings stay)."""
         await service.delete_service(keel, user, service_id)
 
@@ -87,7 +91,7 @@ class ServiceController(Controller):
         self,
         keel: KeelDep,
         user: OptionalUserDep,
-        service_id: str,
+        service_id: FromPath[str],
         page: Page = 1,
         limit: Limit = 20,
     ) -> schemas.ReviewPage:
@@ -118,8 +122,8 @@ class BookingController(Controller):
         page: Page = 1,
         limit: Limit = 20,
         status: FromQuery[BookingStatus | None] = None,
-        start_from: Annotated[datetime | None, Parameter(query="from")] = None,
-        start_to: Annotated[datetime | None, Parameter(query="to")] = None,
+        start_from: Annotated[datetime | None, QueryParameter(name="from")] = None,
+        start_to: Annotated[datetime | None, QueryParameter(name="to")] = None,
         sort: FromQuery[service.BookingSort] = "start",
     ) -> schemas.BookingPage:
         """A customer's bookings, a provider's bookings of its services, or (admin) all.
@@ -138,30 +142,44 @@ class BookingController(Controller):
         )
 
     @get("/{booking_id:str}")
-    async def get_booking(self, keel: KeelDep, user: UserDep, booking_id: str) -> schemas.Booking:
+    async def get_booking(
+        self, keel: KeelDep, user: UserDep, booking_id: FromPath[str]
+    ) -> schemas.Booking:
         """One booking: its customer, its provider or an admin (else 404)."""
         return await service.get_booking(keel, user, booking_id)
 
     @post("/{booking_id:str}/confirm", status_code=HTTP_200_OK)
-    async def confirm(self, keel: KeelDep, user: UserDep, booking_id: str) -> schemas.Booking:
+    async def confirm(
+        self, keel: KeelDep, user: UserDep, booking_id: FromPath[str]
+    ) -> schemas.Booking:
         """The provider: pending → confirmed."""
         return await service.transition(keel, user, booking_id, "confirm")
 
     @post("/{booking_id:str}/complete", status_code=HTTP_200_OK)
-    async def complete(self, keel: KeelDep, user: UserDep, booking_id: str) -> schemas.Booking:
+    async def complete(
+        self, keel: KeelDep, user: UserDep, booking_id: FromPath[str]
+    ) -> schemas.Booking:
         """The provider, after the end time: confirmed → completed."""
         return await service.transition(keel, user, booking_id, "complete")
 
     @post("/{booking_id:str}/cancel", status_code=HTTP_200_OK)
     async def cancel(
-        self, keel: KeelDep, user: UserDep, booking_id: str, data: JSONBody[schemas.BookingCancel]
+        self,
+        keel: KeelDep,
+        user: UserDep,
+        booking_id: FromPath[str],
+        data: JSONBody[schemas.BookingCancel],
     ) -> schemas.Booking:
         """The customer or the provider: pending|confirmed → cancelled; frees the slot."""
         return await service.transition(keel, user, booking_id, "cancel", data.reason)
 
     @post("/{booking_id:str}/review", status_code=HTTP_201_CREATED)
     async def review(
-        self, keel: KeelDep, user: UserDep, booking_id: str, data: JSONBody[schemas.ReviewCreate]
+        self,
+        keel: KeelDep,
+        user: UserDep,
+        booking_id: FromPath[str],
+        data: JSONBody[schemas.ReviewCreate],
     ) -> schemas.Review:
         """The customer of a completed booking: rate it 1-5, once."""
         return await service.create_review(keel, user, booking_id, data)
@@ -173,7 +191,7 @@ class ReviewController(Controller):
     path = "/reviews"
 
     @delete("/{review_id:str}", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
-    async def delete_review(self, keel: KeelDep, user: UserDep, review_id: str) -> None:
+    async def delete_review(self, keel: KeelDep, user: UserDep, review_id: FromPath[str]) -> None:
         """Its author or an admin; the service's average is corrected."""
         await service.delete_review(keel, user, review_id)
 

@@ -129,14 +129,14 @@ class Connection:
             self._queue.clear()
             self.close(CLOSE_NORMAL, "send failed")
 
-    async def flush(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for queued frames to go out, then stop the writer."""
+    async def flush(self, wait_s: float) -> None:
+        """Wait up to ``wait_s`` seconds for queued frames to go out, then stop the writer."""
         if self._writer is None:
             return
-        if self._queue and not self._writer.done() and timeout > 0:
+        if self._queue and not self._writer.done() and wait_s > 0:
             self._drained = asyncio.get_running_loop().create_future()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained, timeout)
+                await asyncio.wait_for(self._drained, wait_s)
         self._writer.cancel()
         with contextlib.suppress(BaseException):
             await self._writer

@@ -89,6 +89,8 @@ class Hub:
 
     async def close(self) -> None:
         """Close every socket with 1001, leave the presence cluster, stop the loops."""
+        if self.closing:
+            return
         self.closing = True
         for conn in list(self.connections):
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -129,9 +131,13 @@ class Hub:
             if not self.connections:
                 self._all_closed.set()
             return
-        if user_id not in self.by_user and self.settings.presence:
-            if await self.presence.remove(user_id):  # noqa: SIM102 - await in the condition
-                await self.publish_presence(user_id, online=False)
+        went_offline = (
+            user_id not in self.by_user
+            and self.settings.presence
+            and await self.presence.remove(user_id)
+        )
+        if went_offline:
+            await self.publish_presence(user_id, online=False)
 
     def join(self, conn: Connection, room_id: str) -> None:
         """Let ``conn`` receive the room's typing indicators."""

@@ -17,6 +17,7 @@ process's users are offline everywhere within 1.5 heartbeats.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.valkey import awaited
@@ -53,10 +54,13 @@ class Presence:
         self.valkey = keel.valkey
         self.process_id = process_id
         self.lease_s = lease_s
-        self._key = lambda *parts: keel.key("realtime", *parts)
+        self._keel = keel
         self._procs = self._key("procs")
         self._add = keel.valkey.register_script(_ADD)
         self._remove = keel.valkey.register_script(_REMOVE)
+
+    def _key(self, *parts: str) -> str:
+        return self._keel.key("realtime", *parts)
 
     async def add(self, user_id: str) -> bool:
         """Record that this process holds a socket of the user; True when they came online."""
@@ -128,7 +132,5 @@ class Presence:
 def _iso(stamp: bytes | str | None) -> str | None:
     if stamp is None:
         return None
-    from datetime import UTC, datetime  # noqa: PLC0415 - only when someone was seen
-
     value = float(stamp.decode() if isinstance(stamp, bytes) else stamp)
     return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, MediaType, Response, WebSocket, get, websocket
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from core.accounts import SECURITY, UserDep, current_user
 from core.errors import DomainError
@@ -51,8 +51,8 @@ class RoomController(Controller):
         self,
         keel: KeelDep,
         user: UserDep,
-        page: Annotated[int, Parameter(ge=1, le=10_000)] = 1,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        page: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> RoomPage:
         """The caller's rooms, most recently active first."""
         _check_enabled(keel)
@@ -65,9 +65,9 @@ class RoomController(Controller):
         self,
         keel: KeelDep,
         user: UserDep,
-        room_id: str,
-        before: Annotated[str | None, Parameter(max_length=24)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
+        room_id: FromPath[str],
+        before: Annotated[str | None, QueryParameter(max_length=24)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
     ) -> MessagePage:
         """A room's messages, newest first (members only; others get 404)."""
         _check_enabled(keel)

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import pymongo
 from bson import ObjectId
+from odmantic import query
 from pymongo.errors import DuplicateKeyError
 
 from core.errors import BadRequestError, NotFoundError
-from plugins.realtime.models import BookingParties, Message, Room, utcnow
+from plugins.realtime.models import BookingParties, Message, Room
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -47,13 +48,15 @@ async def _get_or_create(keel: Keel, key: str, kind: str, members: list[str], **
     collection = keel.db.get_collection(Room)
     found = await collection.find_one({"key": key})
     if found is None:
-        room = Room(key=key, kind=kind, members=sorted(members), **extra)
+        room = Room(id=ObjectId(), key=key, kind=kind, members=sorted(members), **extra)
         try:
             await collection.insert_one(room.model_dump_doc())
         except DuplicateKeyError:  # created by a concurrent first use
             found = await collection.find_one({"key": key})
         else:
             return room
+    if found is None:
+        raise NotFoundError(f"room {key} not found")
     return Room.model_validate_doc(found)
 
 
@@ -112,7 +115,11 @@ async def post_message(
 ) -> Message:
     """Store a message in a room (membership is checked by the caller)."""
     message = Message(
-        room_id=ObjectId(room_id), sender_id=sender_id, text=text, client_id=client_id
+        id=ObjectId(),
+        room_id=ObjectId(room_id),
+        sender_id=sender_id,
+        text=text,
+        client_id=client_id,
     )
     await keel.db.get_collection(Message).insert_one(message.model_dump_doc())
     await keel.db.get_collection(Room).update_one(
@@ -123,10 +130,10 @@ async def post_message(
 
 async def rooms_of(keel: Keel, user_id: str, *, page: int, limit: int) -> tuple[list[Room], int]:
     """A page of the user's rooms, most recently active first, and their total."""
-    query = Room.members == user_id  # type: ignore[comparison-overlap]
-    total = await keel.db.count(Room, query)
+    mine = Room.members == user_id  # type: ignore[comparison-overlap]
+    total = await keel.db.count(Room, mine)
     rooms = await keel.db.find(
-        Room, query, sort=Room.last_message_at.desc(), skip=(page - 1) * limit, limit=limit
+        Room, mine, sort=query.desc(Room.last_message_at), skip=(page - 1) * limit, limit=limit
     )
     return list(rooms), total
 
@@ -193,6 +200,3 @@ def room_data(room: Room) -> dict[str, Any]:
         "createdAt": iso(room.created_at),
         "lastMessageAt": iso(room.last_message_at),
     }
-
-
-__all__ = ["RoomCache", "utcnow"]

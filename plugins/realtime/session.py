@@ -96,9 +96,7 @@ async def _read_loop(hub: Hub, conn: Connection, socket: WebSocket[Any, Any, Any
         message = await receive()
         if message["type"] == "websocket.disconnect":
             return True
-        data: str | bytes | None = message.get("text")
-        if data is None:
-            data = message.get("bytes") or b""
+        data: str | bytes = message.get("text") or message.get("bytes") or b""  # type: ignore[assignment]
         size = len(data)
         if size > limit or (
             isinstance(data, str) and size * 4 > limit and len(data.encode()) > limit
@@ -113,6 +111,8 @@ async def _read_loop(hub: Hub, conn: Connection, socket: WebSocket[Any, Any, Any
             conn.push(error_frame(RATE_LIMITED, f"over {rate:g} frames/s (burst {burst})"))
             continue
         await dispatch(hub, conn, data)
+        if conn.closing:  # the handler overflowed this socket's own queue
+            return False
 
 
 async def dispatch(hub: Hub, conn: Connection, data: str | bytes) -> None:
@@ -162,6 +162,7 @@ async def _cleanup(
         await conn.flush(FLUSH_S)
     if not disconnected:
         with contextlib.suppress(Exception):
-            await socket.send(
+            async with asyncio.timeout(FLUSH_S):  # a client that reads nothing
+                await socket.send(
                 {"type": "websocket.close", "code": conn.close_code, "reason": conn.close_reason}
             )

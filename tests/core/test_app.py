@@ -4,6 +4,7 @@ logging, the in-process worker and ``app_factory``."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar, Router, get, post
+from litestar import Litestar, Router, WebSocket, get, post, websocket
 from litestar.params import FromQuery
 from litestar.testing import AsyncTestClient
 
@@ -21,7 +22,16 @@ from core import Job, Plugin, hookimpl
 from core.app import app_factory, create_app
 from core.health import keel_version
 from core.http import KeelDep
-from core.logging import ConsoleFormatter, configure_logging, current_request_id, reset_logging
+from core.logging import (
+    BatchingStreamHandler,
+    ConsoleFormatter,
+    JsonFormatter,
+    RequestIdFilter,
+    configure_logging,
+    current_request_id,
+    direct_access_handlers,
+    reset_logging,
+)
 from core.pluginhost import InstalledPlugin, plugin_settings_types
 from core.settings import Settings, load_settings
 
@@ -34,12 +44,19 @@ def whoami(keel: KeelDep) -> dict[str, Any]:
     return {"database": keel.settings.database.name, "request_id": current_request_id()}
 
 
+@websocket("/shown/ws")
+async def request_id_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    await socket.accept()
+    await socket.send_json({"request_id": current_request_id()})
+    await socket.close()
+
+
 class ShownPlugin(Plugin):
     name = "shown"
 
     @hookimpl
     def register_routes(self) -> list[Any]:
-        return [whoami]
+        return [whoami, request_id_socket]
 
 
 @get("/", sync_to_thread=False)
@@ -185,6 +202,14 @@ async def test_request_id_is_generated_or_accepted_when_sane(keel_settings_facto
         assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 
+async def test_websocket_connections_get_a_request_id_too(keel_settings_factory: Any) -> None:
+    app = make_app(keel_settings_factory, ["shown"])
+    async with AsyncTestClient(app) as client:
+        socket = await client.websocket_connect("/api/shown/ws", headers={"X-Request-ID": "ws-1"})
+        with socket:
+            assert socket.receive_json() == {"request_id": "ws-1"}
+
+
 async def test_security_headers_on_every_response(keel_settings_factory: Any) -> None:
     app = make_app(keel_settings_factory, ["shown"])
     async with AsyncTestClient(app) as client:
@@ -290,3 +315,46 @@ def test_app_factory_reads_keel_config_and_the_environment(
     assert app.openapi_schema.info.title == "from-file"
     assert app.request_max_body_size == 1234
     assert not any(route.path.startswith("/api/hello") for route in app.routes)
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), ConsoleFormatter()])
+def test_direct_access_lines_match_formatted_records(formatter: logging.Formatter) -> None:
+    line = (1_764_000_000.25, "rid-9", "POST", "/api/x", 201, 12.5)
+    record = logging.makeLogRecord(
+        {
+            "name": "core.access",
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "msg": "%s %s %d %.2fms",
+            "args": ("POST", "/api/x", 201, 12.5),
+            "created": line[0],
+            "msecs": 250.0,
+            "method": "POST",
+            "path": "/api/x",
+            "status": 201,
+            "duration_ms": 12.5,
+            "request_id": "rid-9",
+        }
+    )
+    direct = formatter.format_access(line)  # type: ignore[attr-defined]
+    assert direct == formatter.format(record)
+
+
+def test_access_lines_skip_records_only_when_every_handler_is_keels() -> None:
+    stream = io.StringIO()
+    parent = logging.Logger("keel-test-parent")
+    child = logging.Logger("keel-test-parent.access")
+    child.parent = parent
+    handler = BatchingStreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    parent.addHandler(handler)
+    assert direct_access_handlers(child) == [handler]
+    handler.add_lines(['{"a": 1}'])
+    assert stream.getvalue() == ""  # batched ...
+    handler.flush()
+    assert stream.getvalue() == '{"a": 1}\n'  # ... until flushed
+    foreign = logging.StreamHandler(io.StringIO())
+    parent.addHandler(foreign)
+    assert direct_access_handlers(child) is None
+    handler.close()

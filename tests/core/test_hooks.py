@@ -448,6 +448,15 @@ class HeartPlugin(Plugin):
         ]
 
 
+async def wait_until(predicate: Callable[[], Any], limit_s: float = 15.0) -> None:
+    """Poll the async ``predicate`` until it is true (however slow the machine)."""
+    for _ in range(int(limit_s / 0.05)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not true within {limit_s} s")
+
+
 async def test_hook_register_schedules(settings_for: SettingsFor) -> None:
     installed = installed_of(HeartPlugin)
     settings = settings_for(installed)
@@ -455,14 +464,15 @@ async def test_hook_register_schedules(settings_for: SettingsFor) -> None:
     try:
         scheduler = get_scheduler(keel)
         assert set(scheduler.entries) == {"heart.every_second", "heart.yearly"}
-        task = asyncio.create_task(scheduler.run())
-        await asyncio.sleep(2.2)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await drain(keel)
-        beats = await keel.db.find(Beat)
-        keys = [b.job_key for b in beats]
-        assert len(keys) >= 2
+        worker = asyncio.create_task(run_worker(keel))  # queues + scheduler, as `keel worker`
+
+        async def two_ticks_ran() -> bool:
+            return len(await keel.db.find(Beat)) >= 2
+
+        await wait_until(two_ticks_ran)
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        keys = [b.job_key for b in await keel.db.find(Beat)]
         assert len(set(keys)) == len(keys)  # one run per tick
         assert all(k.startswith("sched:heart.every_second:") for k in keys)
         last = await scheduler.last_run("heart.every_second")
@@ -722,8 +732,12 @@ async def test_hello_schedule_fires(settings_for: SettingsFor) -> None:
     installed = {"hello": discover()["hello"]}
     keel = await open_keel(settings, PluginHost(settings, installed))
     try:
-        worker = asyncio.create_task(run_worker(keel))
-        await asyncio.sleep(2.5)
+        worker = asyncio.create_task(run_worker(keel))  # queues + scheduler, as `keel worker`
+
+        async def two_ticks_ran() -> bool:
+            return await keel.db.count(Tick) >= 2
+
+        await wait_until(two_ticks_ran)
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
         ticks = await keel.db.find(Tick)

@@ -143,6 +143,16 @@ async def test_failing_job_is_retried_with_the_default_policy(make_keel: Any) ->
     assert await keel.valkey.get(keel.key("test", "once")) == b"1"  # Job(retries=1)
 
 
+async def test_retry_delays_double_up_to_the_configured_cap(make_keel: Any) -> None:
+    uncapped = await make_keel(WorkPlugin)
+    assert uncapped.jobs.job("core.send_mail", {}).retry_backoff is True
+    capped = await make_keel(WorkPlugin, **{"queue.retry_max_delay_s": 2.0})
+    job = capped.jobs.job("core.send_mail", {})
+    assert job.retry_backoff == 2.0
+    job.attempts = 10
+    assert 0 <= job.next_retry_delay() <= 2.0
+
+
 async def test_a_job_past_its_timeout_is_aborted(make_keel: Any) -> None:
     keel = await make_keel(WorkPlugin)
 

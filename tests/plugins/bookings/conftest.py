@@ -126,7 +126,5 @@ async def env(keel_app_factory: AppFactory) -> AsyncIterator[KeelTestApp]:
 @pytest.fixture
 async def market(env: KeelTestApp) -> Market:
     """The app plus a signed-in provider, customer and admin."""
-    provider, customer, admin = (
-        Actor(*await env.signed_in(role)) for role in ("provider", "customer", "admin")
-    )
-    return Market(env, provider, customer, admin)
+    actors = [Actor(*await env.signed_in(role)) for role in ("provider", "customer", "admin")]
+    return Market(env, *actors)

@@ -33,14 +33,14 @@ def text_of(message: EmailMessage) -> str:
     """The plain-text part of ``message``."""
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content())
 
 
 def html_of(message: EmailMessage) -> str:
     """The HTML part of ``message``."""
     part = message.get_body(preferencelist=("html",))
     assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content())
 
 
 async def inbox_of(env: KeelTestApp, user: User | str) -> list[dict[str, Any]]:

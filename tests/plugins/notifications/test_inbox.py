@@ -13,8 +13,11 @@ API = "/api/notifications"
 
 async def _three_notifications(env: KeelTestApp, customer: User) -> None:
     provider = await env.user(role="provider")
-    for event in (pub.created(customer, provider), pub.reminder(customer, provider),
-                  pub.paid(customer)):
+    for event in (
+        pub.created(customer, provider),
+        pub.reminder(customer, provider),
+        pub.paid(customer),
+    ):
         await env.keel.events.emit(event)
         await env.drain()  # one at a time: the inbox is ordered by creation
 
@@ -77,8 +80,9 @@ async def test_other_users_notifications_are_404(env: KeelTestApp) -> None:
 
 async def test_user_updated_is_recorded_once_in_the_activity_log(env: KeelTestApp) -> None:
     user, headers = await env.signed_in()
-    event = UserUpdated(user_id=str(user.id), changed=["name", "phone"], role="customer",
-                        verified=True)
+    event = UserUpdated(
+        user_id=str(user.id), changed=["name", "phone"], role="customer", verified=True
+    )
     await env.keel.events.emit(event)
     await env.drain()
     await env.keel.events.emit(event)

@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 
 from core.accounts.events import UserCreated
 from core.devstack.smtp_sink import MaildirHandler
+from core.settings import AppSettings, Settings
 from core.testing import KeelTestApp, Mailbox
 from core.testing._app import AppFactory
 from plugins.notifications.plugin import NotificationsPlugin
@@ -32,7 +33,9 @@ async def test_an_operator_template_replaces_the_shipped_one(
         "Subject: Hi {{ recipient.name }} from ACME\n\nACME says hello to {{ recipient.email }}\n"
     )
     async with keel_app_factory(
-        plugins=PLUGINS, extra=EXTRA, overrides={"plugins.notifications.template_dir": str(tmp_path)}
+        plugins=PLUGINS,
+        extra=EXTRA,
+        overrides={"plugins.notifications.template_dir": str(tmp_path)},
     ) as env:
         await env.keel.events.emit(_welcome("ann.acme@example.com"))
         await env.drain()
@@ -50,8 +53,11 @@ async def test_the_dev_mailbox_lists_and_renders_messages(env: KeelTestApp) -> N
     assert listing.status_code == 200
     assert listing.headers["content-type"].startswith("text/html")
     assert "Welcome, Ann" in listing.text
-    name = next(p.name for p in sorted(env.mailbox.directory.glob("*.eml"))[::-1]
-                if "ann.dev@example.com" in p.read_text())
+    name = next(
+        p.name
+        for p in sorted(env.mailbox.directory.glob("*.eml"))[::-1]
+        if "ann.dev@example.com" in p.read_text()
+    )
     assert f"mailbox/{name}" in listing.text
     shown = await env.client.get(f"/dev/mailbox/{name}")
     assert shown.status_code == 200
@@ -61,9 +67,7 @@ async def test_the_dev_mailbox_lists_and_renders_messages(env: KeelTestApp) -> N
     assert (await env.client.get("/dev/mailbox/00000000000000000000.eml")).status_code == 404
 
 
-def test_the_dev_mailbox_is_not_served_in_production(keel_settings_factory: object) -> None:
-    from core.settings import AppSettings, Settings  # noqa: PLC0415
-
+def test_the_dev_mailbox_is_not_served_in_production() -> None:
     production = Settings(app=AppSettings(env="production"))
     routes = NotificationsPlugin(NotificationsSettings(), production).register_routes()
     assert [r.__name__ for r in routes] == ["NotificationController"]
@@ -80,8 +84,13 @@ async def test_an_smtp_server_down_for_10_s_delays_mail_but_loses_none(
     keel_app_factory: AppFactory, tmp_path: Path
 ) -> None:
     port = _free_port()
-    settings = {"mail.host": "127.0.0.1", "mail.port": port, "queue.retries": 12,
-                "queue.retry_delay_s": 0.5}
+    settings = {
+        "mail.host": "127.0.0.1",
+        "mail.port": port,
+        "queue.retries": 60,
+        "queue.retry_delay_s": 0.1,
+        "queue.retry_max_delay_s": 1.0,
+    }
     addresses = [f"outage{i}@example.com" for i in range(3)]
     async with keel_app_factory(plugins=PLUGINS, extra=EXTRA, overrides=settings) as env:
         started = time.monotonic()

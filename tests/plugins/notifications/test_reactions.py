@@ -9,6 +9,7 @@ from typing import Any
 from core.accounts.documents import User
 from core.accounts.events import UserCreated
 from core.testing import KeelTestApp
+from core.testing._app import AppFactory
 
 from . import _publisher as pub
 from ._publisher import RECEIVED
@@ -27,22 +28,55 @@ class Case:
 
 
 CASES = [
-    Case(pub.created, "customer", "Booking received: Yoga class", "Booking reference: " + "b0" * 12,
-         {"customer": "Booking received: Yoga class", "provider": "New booking: Yoga class"}),
-    Case(pub.confirmed, "customer", "Your booking of Yoga class is confirmed",
-         "Status: pending -> confirmed", {"customer": "Booking confirmed: Yoga class"}),
-    Case(pub.cancelled, "provider", "Booking cancelled: Yoga class", "Reason: I am ill",
-         {"provider": "Booking cancelled: Yoga class"}),
-    Case(pub.reminder, "customer", "Reminder: Yoga class on 2026-12-01",
-         "Starts: Tue 01 Dec 2026, 10:00 (Europe/Paris)",
-         {"customer": "Reminder: Yoga class on 2026-12-01"}),
-    Case(lambda c, _p: pub.paid(c), "customer", "Receipt: 12.50 EUR paid",
-         "Amount paid: 12.50 EUR", {"customer": "Payment received: 12.50 EUR"}),
-    Case(lambda c, _p: pub.payment_failed(c), "customer", "Your payment of 12.50 EUR failed",
-         "We could not take your payment of 12.50 EUR.",
-         {"customer": "Payment failed: 12.50 EUR"}),
-    Case(pub.reviewed, "customer", "Thank you for reviewing Yoga class", "Your rating: 5/5",
-         {"provider": "New review of Yoga class: 5/5"}),
+    Case(
+        pub.created,
+        "customer",
+        "Booking received: Yoga class",
+        "Booking reference: " + "b0" * 12,
+        {"customer": "Booking received: Yoga class", "provider": "New booking: Yoga class"},
+    ),
+    Case(
+        pub.confirmed,
+        "customer",
+        "Your booking of Yoga class is confirmed",
+        "Status: pending -> confirmed",
+        {"customer": "Booking confirmed: Yoga class"},
+    ),
+    Case(
+        pub.cancelled,
+        "provider",
+        "Booking cancelled: Yoga class",
+        "Reason: I am ill",
+        {"provider": "Booking cancelled: Yoga class"},
+    ),
+    Case(
+        pub.reminder,
+        "customer",
+        "Reminder: Yoga class on 2026-12-01",
+        "Starts: Tue 01 Dec 2026, 10:00 (Europe/Paris)",
+        {"customer": "Reminder: Yoga class on 2026-12-01"},
+    ),
+    Case(
+        lambda c, _p: pub.paid(c),
+        "customer",
+        "Receipt: 12.50 EUR paid",
+        "Amount paid: 12.50 EUR",
+        {"customer": "Payment received: 12.50 EUR"},
+    ),
+    Case(
+        lambda c, _p: pub.payment_failed(c),
+        "customer",
+        "Your payment of 12.50 EUR failed",
+        "We could not take your payment of 12.50 EUR.",
+        {"customer": "Payment failed: 12.50 EUR"},
+    ),
+    Case(
+        pub.reviewed,
+        "customer",
+        "Thank you for reviewing Yoga class",
+        "Your rating: 5/5",
+        {"provider": "New review of Yoga class: 5/5"},
+    ),
 ]
 
 
@@ -69,8 +103,13 @@ async def test_each_event_gives_its_email_and_in_app_notifications(env: KeelTest
     # every in-app notification was announced once with notification.created
     assert len(RECEIVED) == sum(len(c.in_app) for c in CASES)
     assert {e.kind for e in RECEIVED} == {
-        "booking.created", "booking.updated", "booking.cancelled", "booking.reminder_due",
-        "payment.completed", "payment.failed", "review.created",
+        "booking.created",
+        "booking.updated",
+        "booking.cancelled",
+        "booking.reminder_due",
+        "payment.completed",
+        "payment.failed",
+        "review.created",
     }
 
 
@@ -93,3 +132,15 @@ async def test_deleting_an_account_sends_a_confirmation(env: KeelTestApp) -> Non
     (mail,) = env.mailbox.messages(to=user.email)
     assert str(mail["Subject"]) == "Your account has been deleted"
     assert f"Your account {user.email} has been deleted" in text_of(mail)
+
+
+async def test_works_with_every_publisher_disabled(keel_app_factory: AppFactory) -> None:
+    """No bookings, no payments: their listeners stay idle and accounts' events still work."""
+    async with keel_app_factory(plugins=["notifications"]) as env:
+        assert "booking.created" not in env.keel.events.catalog()
+        email = "alone@example.com"
+        await env.keel.events.emit(
+            UserCreated(user_id="cd" * 12, email=email, display_name="Al", role="provider")
+        )
+        await env.drain()
+        assert [str(m["Subject"]) for m in env.mailbox.messages(to=email)] == ["Welcome, Al"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from core.accounts.documents import User
 from core.testing import KeelTestApp
 
 from . import _publisher as pub
@@ -11,11 +12,9 @@ from ._publisher import RECEIVED
 from .conftest import inbox_of
 
 
-async def _counts(env: KeelTestApp, *users: object) -> list[tuple[int, int]]:
-    return [
-        (len(env.mailbox.messages(to=u.email)), len(await inbox_of(env, u)))  # type: ignore[attr-defined]
-        for u in users
-    ]
+async def _counts(env: KeelTestApp, *users: User) -> list[tuple[int, int]]:
+    """(emails, in-app notifications) of each user."""
+    return [(len(env.mailbox.messages(to=u.email)), len(await inbox_of(env, u))) for u in users]
 
 
 async def test_emitting_the_same_event_twice_delivers_once(env: KeelTestApp) -> None:

@@ -1,0 +1,340 @@
+"""Realtime: keel's /ws against a bare Litestar relay and python-socketio (Valkey pub/sub).
+
+For each server kind, two processes share one embedded valkey-server (keel also its
+SecantusDB), and the same ``websockets`` client code measures:
+
+1. memory per idle connection: RSS growth of one process / connections (``--idle``);
+2. typing latency from a client on process 1 to one on process 2, ``--messages``
+   sequential frames after a warm-up, at rest and while a separate load process sends
+   ``--load-rate`` typing frames/s between ``--pairs`` other pairs (1,000 connections in
+   all, split between the processes);
+3. fan-out: ``--fanout`` messages to a room of all 1,000 connections; delivered/s.
+
+Run: ``.venv/bin/python -m bench.realtime`` (needs ``python-socketio``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pymongo
+from bson import ObjectId
+
+from bench._realtime_clients import Conn, Peer, close_all, load, open_many
+from bench._servers import ROOT, base_env, free_port, keel_argv, uvicorn_argv, wait_http
+from core.accounts.tokens import TokenCodec
+from core.devstack import DevStack
+from core.pluginhost import discover, plugin_settings_types
+from core.settings import load_settings
+
+KINDS = ("keel", "bare", "python-socketio")
+CONFIG = """[app]
+env = "production"
+access_log = false
+log_level = "WARNING"
+
+[server.rate_limit]
+enabled = false
+
+[plugins]
+enabled = ["realtime"]
+
+[plugins.realtime]
+rate_per_s = 1000000.0
+rate_burst = 1000000
+heartbeat_s = 3600.0
+send_queue_size = 4096
+"""
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextmanager
+def servers(kind: str, env: dict[str, str], n: int = 2) -> Iterator[list[tuple[int, int]]]:
+    """Start ``n`` server processes of ``kind``; yields (port, pid) pairs."""
+    started: list[tuple[int, subprocess.Popen[bytes]]] = []
+    try:
+        for _ in range(n):
+            port = free_port()
+            if kind == "keel":
+                argv = [*keel_argv(port), "--workers", "1"]
+            else:
+                target = "bench._realtime_peers:" + ("bare_app" if kind == "bare" else "sio_app")
+                argv = uvicorn_argv(target, port)
+            proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+            started.append((port, proc))
+            if kind == "keel":
+                wait_http(f"http://127.0.0.1:{port}/health/live")
+            else:
+                wait_port(port)
+        yield [(port, proc.pid) for port, proc in started]
+    finally:
+        for _, proc in started:
+            proc.terminate()
+        for _, proc in started:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    import socket  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"port {port} never opened")
+
+
+async def latency(peer: Peer, a: Conn, b: Conn, n: int, warmup: int) -> list[float]:
+    """Milliseconds from a's ``typing`` to b's receipt, ``n`` sequential frames."""
+    frame = peer.typing(b.uid)
+    out: list[float] = []
+    for i in range(warmup + n):
+        start = time.perf_counter()
+        await a.ws.send(frame)
+        got = await asyncio.wait_for(b.typing.get(), 10)
+        if i >= warmup:
+            out.append((got - start) * 1000)
+    return out
+
+
+async def fanout(peer: Peer, conns: list[Conn], messages: int) -> float:
+    """Deliveries per second of ``messages`` room messages to every connection."""
+    expected = messages * len(conns)
+    count = 0
+    done = asyncio.Event()
+
+    def seen() -> None:
+        nonlocal count
+        count += 1
+        if count >= expected:
+            done.set()
+
+    for conn in conns:
+        conn.on_message = seen
+    members = [c.uid for c in conns]
+    start = time.perf_counter()
+    for i in range(messages):
+        await conns[0].ws.send(peer.fanout(members, i))
+    try:
+        await asyncio.wait_for(done.wait(), 120)
+    except TimeoutError:
+        print(f"  {peer.name}: only {count}/{expected} fan-out deliveries", file=sys.stderr)
+    return count / (time.perf_counter() - start)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_load_worker(spec_path: str) -> None:
+    """``--load-worker``: connect the load pairs, send until the parent says stop."""
+    spec = json.loads(Path(spec_path).read_text())
+    peer = Peer(spec["name"], spec["ports"], spec["tokens"], spec["room"])
+    uids: list[str] = spec["uids"]
+    conns = await open_many(peer, uids, start=0)
+    pairs = [(conns[i], conns[i + 1]) for i in range(0, len(conns) - 1, 2)]
+    print("ready", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(sys.stdin.fileno(), stop.set)
+    sent = await load(peer, pairs, spec["rate"], stop)
+    print(f"sent {sent}", flush=True)
+    await close_all(conns)
+
+
+async def memory(peer: Peer, pid: int, uids: list[str]) -> float:
+    """KB of RSS per idle connection held by the process ``pid``."""
+    await asyncio.sleep(0.5)
+    before = rss_kb(pid)
+    conns = await open_many(peer, uids, batch=200)
+    await asyncio.sleep(1.0)
+    after = rss_kb(pid)
+    await close_all(conns)
+    return (after - before) / len(uids)
+
+
+async def run_kind(
+    peer: Peer, pids: list[int], uids: list[str], idle: list[str], args: Any
+) -> dict[str, float]:
+    """Every measurement against one server kind."""
+    result: dict[str, float] = {}
+    one = Peer(peer.name, peer.ports[:1], peer.tokens, peer.room)
+    result["kb_per_conn"] = await memory(one, pids[0], idle)
+    result["held"] = len(idle)
+    mine, theirs = uids[: len(uids) - 2 * args.pairs], uids[len(uids) - 2 * args.pairs :]
+    conns = await open_many(peer, mine)
+    rest = await latency(peer, conns[0], conns[1], args.messages, args.warmup)
+    result["rest_p50"], result["rest_p99"] = pct(rest, 0.5), pct(rest, 0.99)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+        json.dump(
+            {
+                "name": peer.name,
+                "ports": peer.ports,
+                "tokens": peer.tokens,
+                "room": peer.room,
+                "uids": theirs,
+                "rate": args.load_rate,
+            },
+            spec,
+        )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bench.realtime", "--load-worker", spec.name],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None and worker.stdin is not None
+    await asyncio.to_thread(worker.stdout.readline)  # ready
+    await asyncio.sleep(1.0)
+    started = time.perf_counter()
+    loaded = await latency(peer, conns[0], conns[1], args.messages, args.warmup)
+    elapsed = time.perf_counter() - started
+    worker.stdin.write("stop\n")
+    worker.stdin.flush()
+    sent_line = await asyncio.to_thread(worker.stdout.readline)
+    worker.wait(30)
+    result["load_rate"] = int(sent_line.split()[-1]) / (elapsed + 1.0) if sent_line else 0.0
+    result["load_p50"], result["load_p99"] = pct(loaded, 0.5), pct(loaded, 0.99)
+    conns += await open_many(peer, theirs, start=len(mine))
+    result["fanout"] = await fanout(peer, conns, args.fanout)
+    result["members"] = len(conns)
+    await close_all(conns)
+    return result
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    rows = [
+        ("typing p50 at rest (ms)", "rest_p50", "{:.3f}"),
+        ("typing p99 at rest (ms)", "rest_p99", "{:.3f}"),
+        ("typing p50 under load (ms)", "load_p50", "{:.3f}"),
+        ("typing p99 under load (ms)", "load_p99", "{:.3f}"),
+        ("background typing frames/s", "load_rate", "{:.0f}"),
+        ("fan-out delivered msg/s", "fanout", "{:,.0f}"),
+        ("fan-out room members", "members", "{:.0f}"),
+        ("RSS per idle connection (KB)", "kb_per_conn", "{:.1f}"),
+        ("connections held by one process", "held", "{:.0f}"),
+    ]
+    kinds = list(results)
+    lines = ["| measure | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    for label, key, fmt in rows:
+        cells = [fmt.format(results[k][key]) if key in results[k] else "-" for k in kinds]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _keel_peer(
+    ports: list[int], mongo_url: str, db: str, settings: Any, uids: list[str], idle: list[str]
+) -> Peer:
+    codec = TokenCodec(settings)
+    tokens = {u: codec.issue(u, "customer", secrets.token_hex(8)) for u in [*uids, *idle]}
+    room = ObjectId()
+    with pymongo.MongoClient(mongo_url) as client:
+        client[db]["realtime_rooms"].insert_one(
+            {
+                "_id": room,
+                "key": f"bench:{room}",
+                "kind": "group",
+                "members": uids,
+                "booking_id": None,
+                "created_at": time.time(),
+                "last_message_at": time.time(),
+            }
+        )
+    return Peer("keel", ports, tokens, str(room))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--load-rate", type=float, default=1000.0)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--fanout", type=int, default=100)
+    parser.add_argument("--idle", type=int, default=5000)
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--load-worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load_worker:
+        asyncio.run(run_load_worker(args.load_worker))
+        return
+    installed = discover()
+    secret = secrets.token_urlsafe(48)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        config = Path(tmp) / "config.toml"
+        config.write_text(CONFIG, encoding="utf-8")
+        settings = load_settings(
+            config,
+            environ={"KEEL_AUTH__JWT_SECRET": secret},
+            plugin_types=plugin_settings_types(installed),
+        )
+        dev = stack.enter_context(
+            DevStack(settings, [], data_dir=Path(tmp) / "stack", ephemeral=True)
+        )
+        env = base_env(
+            {
+                **dev.environ(),
+                "KEEL_CONFIG": str(config),
+                "KEEL_AUTH__JWT_SECRET": secret,
+                "KEEL_DATABASE__NAME": "bench_realtime",
+                "BENCH_VALKEY_URL": dev.overrides["valkey.url"],
+            }
+        )
+        uids = [str(ObjectId()) for _ in range(args.connections)]
+        idle = [str(ObjectId()) for _ in range(args.idle)]
+        for kind in args.kinds.split(","):
+            with servers(kind, env) as procs:
+                ports, pids = [p for p, _ in procs], [pid for _, pid in procs]
+                if kind == "keel":
+                    peer = _keel_peer(
+                        ports, dev.overrides["database.url"], "bench_realtime", settings, uids, idle
+                    )
+                else:
+                    peer = Peer(kind, ports)
+                results[kind] = asyncio.run(run_kind(peer, pids, uids, idle, args))
+                print(f"{kind}: {results[kind]}", file=sys.stderr)
+    print(
+        f"{args.connections} connections over 2 processes per server kind; "
+        f"{args.messages} sequential typing frames after {args.warmup} warm-up; "
+        f"load: {args.load_rate:.0f} frames/s over {args.pairs} pairs; "
+        f"fan-out: {args.fanout} messages"
+    )
+    print(table(results))
+    if "keel" in results and "bare" in results:
+        k, b = results["keel"], results["bare"]
+        ratio = k["fanout"] / b["fanout"]
+        line = f"\nkeel fan-out = {ratio:.0%} of the bare relay"
+        if "python-socketio" in results:
+            line += f", {k['fanout'] / results['python-socketio']['fanout']:.1f}x python-socketio"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

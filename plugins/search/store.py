@@ -1,0 +1,60 @@
+"""The search plugin's own copy of services (MongoDB), written by the listeners."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from pymongo.errors import DuplicateKeyError
+
+from plugins.bookings.events import ServiceSnapshot
+from plugins.search.models import IndexedService
+
+if TYPE_CHECKING:
+    from core.context import Keel
+
+TOMBSTONE = 2**62
+"""The revision of a deleted service: no later snapshot can bring it back."""
+
+
+def _collection(keel: Keel) -> Any:
+    return keel.db.get_collection(IndexedService)
+
+
+async def save_service(keel: Keel, snap: ServiceSnapshot) -> bool:
+    """Keep ``snap`` unless a newer (or the same) revision is stored; True when kept."""
+    fields = msgspec.to_builtins(snap)
+    try:
+        await _collection(keel).update_one(
+            {"_id": snap.id, "revision": {"$lt": snap.revision}},
+            {"$set": {"revision": snap.revision, "deleted": False, "service": fields}},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        return False  # a newer revision (or a tombstone) is stored: this event is stale
+    return True
+
+
+async def delete_service(keel: Keel, service_id: str) -> None:
+    """Replace the stored service with a tombstone."""
+    await _collection(keel).update_one(
+        {"_id": service_id},
+        {"$set": {"revision": TOMBSTONE, "deleted": True, "service": None}},
+        upsert=True,
+    )
+
+
+async def count_services(keel: Keel) -> int:
+    """How many services (and tombstones) are stored."""
+    count: int = await _collection(keel).count_documents({})
+    return count
+
+
+async def iter_services(keel: Keel) -> AsyncIterator[tuple[str, ServiceSnapshot | None]]:
+    """Every stored ``(id, snapshot)``; the snapshot is None for a deleted service."""
+    async for doc in _collection(keel).find({}):
+        if doc.get("deleted") or doc.get("service") is None:
+            yield str(doc["_id"]), None
+        else:
+            yield str(doc["_id"]), msgspec.convert(doc["service"], ServiceSnapshot)

@@ -1,0 +1,131 @@
+"""Services: CRUD, validation, visibility, listing and events."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import Market, seen
+
+
+async def test_provider_creates_and_anyone_reads_a_service(market: Market) -> None:
+    created = await market.service(description="Leaks and taps", images=["up_1"])
+    assert created["provider_id"] == market.provider.id
+    assert created["price"] == 4500
+    assert created["currency"] == "EUR"
+    assert created["rating_average"] == 0.0
+    assert created["rating_count"] == 0
+    assert created["availability"]["monday"] == [{"start": "00:00", "end": "24:00"}]
+    response = await market.client.get(f"/api/services/{created['id']}")
+    assert response.status_code == 200
+    assert response.json() == created
+    await market.env.drain()
+    [event] = seen("service.created")
+    assert event.service.id == created["id"]
+    assert event.service.name == "Plumber visit"
+    assert event.service.provider_id == market.provider.id
+    assert event.service.revision == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("price", -1, "price"),
+        ("currency", "eur", "currency"),
+        ("duration_minutes", 7, "duration_minutes"),
+        ("name", "", "name"),
+        ("images", ["../etc/passwd"], "images"),
+        ("timezone", "Mars/Olympus", "time zone"),
+        ("availability", {"monday": [{"start": "18:00", "end": "09:00"}]}, "availability"),
+        ("availability", {"funday": [{"start": "09:00", "end": "10:00"}]}, "availability"),
+        ("rating_average", 5, "rating_average"),
+    ],
+)
+async def test_invalid_service_is_a_400_naming_the_field(
+    market: Market, field: str, value: object, needle: str
+) -> None:
+    body = {
+        "name": "X",
+        "category": "plumbing",
+        "price": 100,
+        "currency": "EUR",
+        "duration_minutes": 30,
+        field: value,
+    }
+    response = await market.client.post("/api/services", json=body, headers=market.provider.headers)
+    assert response.status_code == 400, response.text
+    assert needle in response.text
+
+
+async def test_only_providers_create_and_only_owner_or_admin_change(market: Market) -> None:
+    body = {"name": "X", "category": "c", "price": 1, "currency": "EUR", "duration_minutes": 30}
+    anonymous = await market.client.post("/api/services", json=body)
+    assert anonymous.status_code == 401
+    customer = await market.client.post("/api/services", json=body, headers=market.customer.headers)
+    assert customer.status_code == 403
+    service = await market.service()
+    url = f"/api/services/{service['id']}"
+    other = await market.actor("provider")
+    assert (
+        await market.client.patch(url, json={"price": 1}, headers=other.headers)
+    ).status_code == 403
+    assert (await market.client.delete(url, headers=other.headers)).status_code == 403
+    patched = await market.client.patch(url, json={"price": 999}, headers=market.admin.headers)
+    assert patched.status_code == 200
+    assert patched.json()["price"] == 999
+    own = await market.client.patch(
+        url, json={"name": "Pipe fixing", "active": False}, headers=market.provider.headers
+    )
+    assert own.json()["name"] == "Pipe fixing"
+    await market.env.drain()
+    updates = seen("service.updated")
+    assert [u.changed for u in updates] == [["price"], ["active", "name"]]
+    assert [u.service.revision for u in updates] == [2, 3]
+    assert updates[-1].service.active is False
+    deleted = await market.client.delete(url, headers=market.provider.headers)
+    assert deleted.status_code == 204
+    assert (await market.client.get(url, headers=market.provider.headers)).status_code == 404
+    await market.env.drain()
+    [gone] = seen("service.deleted")
+    assert (gone.service_id, gone.deleted_by) == (service["id"], market.provider.id)
+
+
+async def test_inactive_services_are_hidden_from_others(market: Market) -> None:
+    service = await market.service(active=False)
+    url = f"/api/services/{service['id']}"
+    assert (await market.client.get(url)).status_code == 404
+    assert (await market.client.get(url, headers=market.customer.headers)).status_code == 404
+    assert (await market.client.get(url, headers=market.provider.headers)).status_code == 200
+    assert (await market.client.get(url, headers=market.admin.headers)).status_code == 200
+    public = await market.client.get("/api/services")
+    assert public.json()["total"] == 0
+    mine = await market.client.get(
+        "/api/services",
+        params={"provider_id": market.provider.id, "active": "false"},
+        headers=market.provider.headers,
+    )
+    assert mine.json()["total"] == 1
+    assert (await market.client.get("/api/services/nothex")).status_code == 404
+
+
+async def test_list_filters_sorts_and_paginates(market: Market) -> None:
+    other = await market.actor("provider")
+    for i, (category, owner) in enumerate(
+        [("plumbing", market.provider), ("cleaning", market.provider), ("plumbing", other)] * 3
+    ):
+        await market.service(provider=owner, name=f"S{i}", category=category, price=100 * (9 - i))
+    everything = await market.client.get("/api/services", params={"limit": 4})
+    body = everything.json()
+    assert (body["total"], body["page"], body["limit"], len(body["items"])) == (9, 1, 4, 4)
+    assert [s["name"] for s in body["items"]] == ["S8", "S7", "S6", "S5"]
+    page3 = await market.client.get("/api/services", params={"limit": 4, "page": 3})
+    assert [s["name"] for s in page3.json()["items"]] == ["S0"]
+    cheap = await market.client.get("/api/services", params={"sort": "price", "limit": 2})
+    assert [s["price"] for s in cheap.json()["items"]] == [100, 200]
+    plumbing = await market.client.get("/api/services", params={"category": "plumbing"})
+    assert plumbing.json()["total"] == 6
+    by_other = await market.client.get(
+        "/api/services", params={"provider_id": other.id, "category": "plumbing"}
+    )
+    assert by_other.json()["total"] == 3
+    for bad in ({"limit": 101}, {"page": 0}, {"sort": "name"}, {"provider_id": "x"}):
+        assert (await market.client.get("/api/services", params=bad)).status_code == 400, bad

@@ -1,0 +1,165 @@
+"""Realtime test helpers: apps served by a real uvicorn on a free port, WebSocket clients.
+
+Each ``serve(...)`` builds a keel app with ``keel_app_factory`` (the test's database and
+key prefix; several apps in one test share both, like several ``keel serve`` processes)
+and serves it with uvicorn in this event loop, so clients speak real WebSocket frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import msgspec
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from core import Event, Plugin, hookimpl
+from core.testing import KeelTestApp
+from plugins.realtime.hooks import WsContext, WsError, WsEvent
+
+FAST = {
+    "plugins.realtime.heartbeat_s": 30.0,
+    "plugins.realtime.typing_timeout_s": 5.0,
+}
+
+
+class BookingRef(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    customer_id: str
+    provider_id: str
+
+
+class FakeBookingCreated(Event, frozen=True, kw_only=True):
+    """Shaped like the bookings plugin's event (realtime reads only these fields)."""
+
+    name: ClassVar[str] = "booking.created"
+    booking: BookingRef
+
+
+class FakeNotificationCreated(Event, frozen=True, kw_only=True):
+    """Shaped like the notifications plugin's event."""
+
+    name: ClassVar[str] = "notification.created"
+    notification_id: str
+    user_id: str
+    kind: str
+    title: str
+
+
+class EchoData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    text: str
+
+
+async def _echo(ctx: WsContext, data: EchoData) -> None:
+    if data.text == "fail":
+        raise WsError("echo_failed", "asked to fail")
+    ctx.reply("echoed", {"text": data.text, "userId": ctx.user.id})
+
+
+async def _shout(ctx: WsContext, data: Any) -> None:
+    await ctx.send_to_users([str(data["to"])], "shouted", {"from": ctx.user.id})
+
+
+class RtFixturePlugin(Plugin):
+    """Publishes booking/notification events and adds the ``echo`` / ``shout`` events."""
+
+    name = "rtfixture"
+
+    @hookimpl
+    def register_event_types(self) -> list[type[Event]]:
+        return [FakeBookingCreated, FakeNotificationCreated]
+
+    @hookimpl
+    def register_ws_events(self) -> list[WsEvent]:
+        return [WsEvent("echo", _echo, EchoData), WsEvent("shout", _shout)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Served:
+    """A running app, its uvicorn server and the ``ws://`` URL of ``/ws``."""
+
+    env: KeelTestApp
+    server: uvicorn.Server
+    port: int
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def token(self, role: str = "customer") -> tuple[str, str]:
+        """A new user's (id, access token)."""
+        user, headers = await self.env.signed_in(role)
+        return str(user.id), headers["Authorization"].removeprefix("Bearer ")
+
+    async def client(self, token: str, **kwargs: Any) -> Client:
+        """A connected client that has received its ``connected`` frame."""
+        ws = await connect(f"{self.ws_url}?token={token}", **kwargs)
+        client = Client(ws)
+        await client.expect("connected")
+        return client
+
+
+class Client:
+    """A WebSocket client that reads frames by event name (other frames are kept)."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+
+    async def send(self, event: str, data: Any = None) -> None:
+        await self.ws.send(json.dumps({"event": event, "data": data or {}}))
+
+    async def expect(
+        self, event: str, within: float = 5.0, where: Callable[[Any], bool] | None = None
+    ) -> Any:
+        """The data of the next unread frame named ``event`` (and matching ``where``)."""
+        deadline = time.monotonic() + within
+        while True:
+            for i, got in enumerate(self.seen):
+                if got["event"] == event and (where is None or where(got["data"])):
+                    del self.seen[i]
+                    return got["data"]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {event!r} frame within {within} s; saw {self.seen}")
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), remaining)
+            except TimeoutError:
+                continue
+            self.seen.append(json.loads(raw))
+
+    async def absent(self, event: str, within: float = 0.3) -> None:
+        """Assert that no ``event`` frame arrives within ``within`` seconds."""
+        with contextlib.suppress(AssertionError):
+            data = await self.expect(event, within)
+            raise AssertionError(f"unexpected {event!r} frame: {data}")
+
+    async def closed(self, within: float = 5.0) -> int | None:
+        """Read until the server closes the socket; its close code."""
+        with contextlib.suppress(ConnectionClosed):
+            async with asyncio.timeout(within):
+                while True:
+                    self.seen.append(json.loads(await self.ws.recv()))
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+Serve = Callable[..., AbstractAsyncContextManager[Served]]
