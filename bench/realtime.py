@@ -115,7 +115,11 @@ async def latency(peer: Peer, a: Conn, b: Conn, n: int, warmup: int) -> list[flo
     for i in range(warmup + n):
         start = time.perf_counter()
         await a.ws.send(frame)
-        got = await asyncio.wait_for(b.typing.get(), 10)
+        try:
+            got = await asyncio.wait_for(b.typing.get(), 10)
+        except TimeoutError:
+            print(f"  {peer.name}: frame {i} lost; reader {b.task}", file=sys.stderr)
+            raise
         if i >= warmup:
             out.append((got - start) * 1000)
     return out

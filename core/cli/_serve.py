@@ -64,8 +64,10 @@ def run_command(config: str | None) -> None:
     """Development: embedded services + API + worker + scheduler in one process."""
     from core.app import create_app  # noqa: PLC0415 - keeps `keel --help` fast
     from core.devstack import DevStack  # noqa: PLC0415
+    from core.logging import configure_logging  # noqa: PLC0415
 
     settings, installed = load(config)
+    configure_logging(settings)
     try:
         host = PluginHost(settings, installed)
         data_dir = Path(settings.devstack.data_dir)

@@ -92,6 +92,9 @@ def configure_logging(settings: Settings) -> None:
         )
         root.addHandler(_handler(rotating, JsonFormatter()))
     root.setLevel(settings.app.log_level)
+    # SAQ logs every worker start with its whole connection repr, and each job at INFO;
+    # keel logs failures itself, so SAQ only speaks up for warnings.
+    logging.getLogger("saq").setLevel(max(logging.WARNING, root.level))
     _route_uvicorn(keel_access_log=settings.app.access_log)
 
 

@@ -126,7 +126,7 @@ def _disposition(upload: Upload, *, thumbnail: bool) -> str:
     name = upload.filename
     if thumbnail:
         name = f"{name.rsplit('.', 1)[0]}.thumb.webp"
-    elif not name.lower().endswith((kind.ext, ".jpeg")):
+    elif not kind.names_type(name):
         name += kind.ext  # a download is never saved under another type's extension
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
     mode = "inline" if kind.image else "attachment"

@@ -25,22 +25,28 @@ class Kind:
         mime: the content type, e.g. ``image/png``.
         ext: the extension of stored files (with the dot).
         image: whether Pillow makes a thumbnail of it and it is served inline.
+        other_exts: further extensions that name this type.
     """
 
     mime: str
     ext: str
     image: bool
+    other_exts: tuple[str, ...] = ()
+
+    def names_type(self, filename: str) -> bool:
+        """Whether ``filename`` ends in an extension of this type."""
+        return filename.lower().endswith((self.ext, *self.other_exts))
 
 
 KINDS: dict[str, Kind] = {
     k.mime: k
     for k in (
-        Kind("image/jpeg", ".jpg", image=True),
+        Kind("image/jpeg", ".jpg", image=True, other_exts=(".jpeg", ".jpe")),
         Kind("image/png", ".png", image=True),
         Kind("image/gif", ".gif", image=True),
         Kind("image/webp", ".webp", image=True),
         Kind("application/pdf", ".pdf", image=False),
-        Kind("text/plain", ".txt", image=False),
+        Kind("text/plain", ".txt", image=False, other_exts=(".text",)),
     )
 }
 """Every recognisable type by content type."""

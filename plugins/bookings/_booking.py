@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 from core.errors import BadRequestError, ForbiddenError, NotFoundError
 from plugins.bookings import schemas
 from plugins.bookings._catalog import load as load_service
-from plugins.bookings._docs import booking_snapshot, parse_id
+from plugins.bookings._docs import ListQuery, booking_snapshot, parse_id
 from plugins.bookings._slots import claim, fits, is_aligned, now, slot_keys
 from plugins.bookings.events import (
     BookingCreated,
@@ -114,7 +114,7 @@ def bookings_query(
     start_from: datetime | None = None,
     start_to: datetime | None = None,
     sort: BookingSort = "start",
-) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+) -> ListQuery:
     """The filter and sort of a bookings listing, by the caller's role.
 
     A customer sees its bookings, a provider the bookings of its services, an admin
@@ -136,7 +136,9 @@ def bookings_query(
     if bounds:
         query["start"] = bounds
     direction = DESCENDING if sort.startswith("-") else ASCENDING
-    return query, [("start", direction), ("_id", direction)]
+    keys = [k for k in ("customer_id", "provider_id", "status") if k in query]
+    hint = [(k, ASCENDING) for k in [*keys, "start", "_id"]]
+    return ListQuery(query, [("start", direction), ("_id", direction)], hint)
 
 
 async def list_bookings(
@@ -151,12 +153,9 @@ async def list_bookings(
     sort: BookingSort = "start",
 ) -> schemas.BookingPage:
     """A page of the caller's bookings (see :func:`bookings_query`)."""
-    query, order = bookings_query(
+    listing = bookings_query(
         caller, status=status, start_from=start_from, start_to=start_to, sort=sort
     )
-    collection = keel.db.get_collection(Booking)
-    cursor = collection.find(query).sort(order).skip((page - 1) * limit).limit(limit)
-    docs = await cursor.to_list(limit)
-    total = await collection.count_documents(query)
+    docs, total = await listing.page(keel.db.get_collection(Booking), page, limit)
     items = [booking_snapshot(d) for d in docs]
     return schemas.BookingPage(items=items, total=total, page=page, limit=limit)

@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from core.errors import ForbiddenError, NotFoundError
 from plugins.bookings import schemas
-from plugins.bookings._docs import object_id, parse_id, service_snapshot, service_view
+from plugins.bookings._docs import ListQuery, object_id, parse_id, service_snapshot, service_view
 from plugins.bookings._slots import check_availability, zone
 from plugins.bookings.events import ServiceCreated, ServiceDeleted, ServiceUpdated
 from plugins.bookings.models import Service, utcnow
@@ -72,9 +72,6 @@ async def get_service(keel: Keel, caller: CurrentUser | None, service_id: str) -
     return service_view(await load(keel, parse_id(service_id, "service"), caller))
 
 
-Query = tuple[dict[str, Any], list[tuple[str, int]]]
-
-
 def services_query(
     caller: CurrentUser | None,
     *,
@@ -82,7 +79,7 @@ def services_query(
     provider_id: str | None = None,
     active: bool | None = None,
     sort: ServiceSort = "-created_at",
-) -> Query | None:
+) -> ListQuery | None:
     """The filter and sort of a services listing (None: nothing the caller may see).
 
     Every shape it builds is served by one of :class:`~plugins.bookings.models.Service`'s
@@ -104,7 +101,12 @@ def services_query(
     else:
         query["active"] = True
     direction = DESCENDING if sort.startswith("-") else ASCENDING
-    return query, [(sort.lstrip("-"), direction), ("_id", direction)]
+    field = sort.lstrip("-")
+    index_direction = DESCENDING if field == "created_at" else ASCENDING
+    prefix = [k for k in ("provider_id", "category") if k in query][:1]
+    hint = [*((k, ASCENDING) for k in [*prefix, "active"])]
+    hint += [(field, index_direction), ("_id", index_direction)]
+    return ListQuery(query, [(field, direction), ("_id", direction)], hint)
 
 
 async def list_services(
@@ -124,11 +126,7 @@ async def list_services(
     )
     if built is None:
         return schemas.ServicePage(items=[], total=0, page=page, limit=limit)
-    query, order = built
-    collection = keel.db.get_collection(Service)
-    cursor = collection.find(query).sort(order).skip((page - 1) * limit).limit(limit)
-    docs = await cursor.to_list(limit)
-    total = await collection.count_documents(query)
+    docs, total = await built.page(keel.db.get_collection(Service), page, limit)
     items = [service_view(d) for d in docs]
     return schemas.ServicePage(items=items, total=total, page=page, limit=limit)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,25 @@ from bson import ObjectId
 from core.errors import BadRequestError, NotFoundError
 from plugins.bookings import schemas
 from plugins.bookings.events import BookingSnapshot, ReviewSnapshot, ServiceSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """One listing: its filter, sort order and the index that serves both (a hint)."""
+
+    filter: dict[str, Any]
+    sort: list[tuple[str, int]]
+    hint: list[tuple[str, int]]
+
+    async def page(self, collection: Any, page: int, limit: int) -> tuple[list[Any], int]:
+        """The documents of page ``page`` and the total count."""
+        cursor = collection.find(self.filter).sort(self.sort).hint(self.hint)
+        docs = await cursor.skip((page - 1) * limit).limit(limit).to_list(limit)
+        if self.filter:
+            total = await collection.count_documents(self.filter, hint=self.hint)
+        else:  # every document: the collection's count, without scanning
+            total = await collection.estimated_document_count()
+        return docs, int(total)
 
 
 def aware(value: datetime) -> datetime:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from core.errors import ConflictError, ForbiddenError, NotFoundError
 from plugins.bookings import schemas
 from plugins.bookings._booking import load as load_booking
 from plugins.bookings._catalog import load as load_service
-from plugins.bookings._docs import average, parse_id, review_snapshot, service_snapshot
+from plugins.bookings._docs import ListQuery, average, parse_id, review_snapshot, service_snapshot
 from plugins.bookings.events import ReviewCreated, ReviewDeleted, ServiceUpdated
 from plugins.bookings.models import Review, Service, utcnow
 
@@ -84,16 +84,20 @@ async def create_review(
     return snapshot
 
 
+def reviews_query(service_id: ObjectId) -> ListQuery:
+    """A service's reviews, newest first."""
+    order = [("created_at", DESCENDING), ("_id", DESCENDING)]
+    return ListQuery({"service_id": service_id}, order, [("service_id", ASCENDING), *order])
+
+
 async def list_reviews(
     keel: Keel, caller: CurrentUser | None, service_id: str, *, page: int, limit: int
 ) -> schemas.ReviewPage:
     """A page of a service's reviews, newest first (404 for an unknown service)."""
     service = await load_service(keel, parse_id(service_id, "service"), caller)
-    collection = keel.db.get_collection(Review)
-    query = {"service_id": service["_id"]}
-    cursor = collection.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-    docs = await cursor.skip((page - 1) * limit).limit(limit).to_list(limit)
-    total = await collection.count_documents(query)
+    docs, total = await reviews_query(service["_id"]).page(
+        keel.db.get_collection(Review), page, limit
+    )
     items = [review_snapshot(d) for d in docs]
     return schemas.ReviewPage(items=items, total=total, page=page, limit=limit)
 

@@ -1,4 +1,4 @@
-"""The durable listeners: one per reaction, plus the ``user.updated`` activity log."""
+"""The durable listeners: one per reaction, the activity log, forgetting deleted users."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from core.records import Listener
 from plugins.notifications.delivery import Reactor
 from plugins.notifications.reactions import REACTIONS, Reaction
-from plugins.notifications.service import record_activity
+from plugins.notifications.service import forget_user, record_activity
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -29,6 +29,11 @@ async def on_user_updated(keel: Keel, event: Any) -> None:
     await record_activity(keel, event)
 
 
+async def on_user_deleted(keel: Keel, event: Any) -> None:
+    """``user.deleted``: forget the user's inbox, preferences and activity log."""
+    await forget_user(keel, event.user_id)
+
+
 def listeners(reactor: Reactor, queue: str) -> list[Listener]:
     """Every listener of the plugin, durable, on ``queue``.
 
@@ -39,4 +44,7 @@ def listeners(reactor: Reactor, queue: str) -> list[Listener]:
         Listener(r.event, _handler(reactor, r), mode="durable", queue=queue) for r in REACTIONS
     ]
     found.append(Listener("user.updated", on_user_updated, mode="durable", queue=queue))
+    found.append(
+        Listener("user.deleted", on_user_deleted, mode="durable", queue=queue, name="forget_user")
+    )
     return found

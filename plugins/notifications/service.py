@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from core.accounts.documents import as_utc
 from core.errors import NotFoundError
 from plugins.notifications import schemas
-from plugins.notifications.models import Activity, Notification, utcnow
+from plugins.notifications.models import Activity, Notification, Preference, utcnow
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -128,3 +128,10 @@ async def list_activity(
         for d in docs
     ]
     return schemas.ActivityPage(items=items, total=total, page=page, limit=limit)
+
+
+async def forget_user(keel: Keel, user_id: str) -> None:
+    """Delete a deleted user's inbox, preferences and activity log."""
+    oid = ObjectId(user_id)
+    for model in (Notification, Preference, Activity):
+        await keel.db.get_collection(model).delete_many({"user_id": oid})

@@ -36,6 +36,8 @@ SEP = b"\x1f"
 EXTRA = "realtime"
 """``keel.extras`` key of the process's :class:`Hub`."""
 PING = frame("ping", {})
+PUBSUB_HEALTH_S = 15
+"""The pub/sub connection is PINGed when idle this long, to notice a dead server."""
 CLOSE_WAIT_S = 5.0
 """How long shutdown waits for sockets to close."""
 
@@ -78,7 +80,9 @@ class Hub:
         self._pubsub_client = valkey_async.Valkey.from_url(
             self.keel.settings.valkey.url,
             socket_connect_timeout=self.keel.settings.valkey.timeout_s,
+            socket_timeout=None,  # a quiet channel is not a dead one (the default is 5 s)
             socket_keepalive=True,
+            health_check_interval=PUBSUB_HEALTH_S,
         )
         self._tasks.append(asyncio.create_task(self._listen(), name="realtime:listen"))
         self._tasks.append(asyncio.create_task(self._maintain(), name="realtime:maintain"))

@@ -42,6 +42,9 @@ async def test_documents_are_attachments_under_their_real_type(env: KeelTestApp)
     )
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in response.headers["content-security-policy"]
+    jpeg = (await upload(env, headers, b"plain text\n", name="x.jpeg", declared=None)).json()
+    response = await env.client.get(jpeg["url"])
+    assert response.headers["content-disposition"].startswith('attachment; filename="x.jpeg.txt"')
     pdf = (await upload(env, headers, PDF, name="cv.pdf", declared="application/pdf")).json()
     response = await env.client.get(pdf["url"])
     assert response.headers["content-type"] == "application/pdf"

@@ -12,9 +12,9 @@ from plugins.bookings.models import Booking
 from .conftest import Market, next_slot, seen
 
 
-async def _completed(market: Market, service: dict[str, Any]) -> dict[str, Any]:
+async def _completed(market: Market, service: dict[str, Any], hours: int) -> dict[str, Any]:
     """A booking made through the API, confirmed, moved into the past, completed."""
-    booking = await market.booked(service, next_slot(hours=30))
+    booking = await market.booked(service, next_slot(hours=hours))
     url = f"/api/bookings/{booking['id']}"
     await market.client.post(f"{url}/confirm", headers=market.provider.headers)
     start = datetime.now(UTC) - timedelta(hours=2)
@@ -35,7 +35,7 @@ async def test_review_lifecycle(market: Market) -> None:
     early = await market.client.post(url, json={"rating": 5}, headers=market.customer.headers)
     assert early.status_code == 409
     assert "booking is pending" in early.text
-    first, second = await _completed(market, service), await _completed(market, service)
+    first, second = await _completed(market, service, 30), await _completed(market, service, 31)
     bad = await market.client.post(
         f"/api/bookings/{first['id']}/review", json={"rating": 6}, headers=market.customer.headers
     )

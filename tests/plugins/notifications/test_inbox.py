@@ -92,3 +92,18 @@ async def test_user_updated_is_recorded_once_in_the_activity_log(env: KeelTestAp
     assert body["items"][0]["kind"] == "user.updated"
     assert body["items"][0]["changed"] == ["name", "phone"]
     assert env.mailbox.messages(to=user.email) == []
+
+
+async def test_the_routes_are_documented_in_openapi(env: KeelTestApp) -> None:
+    paths = (await env.client.get("/schema/openapi.json")).json()["paths"]
+    assert {
+        "/api/notifications",
+        "/api/notifications/unread-count",
+        "/api/notifications/read-all",
+        "/api/notifications/preferences",
+        "/api/notifications/activity",
+        "/api/notifications/{notification_id}",
+        "/api/notifications/{notification_id}/read",
+    } <= set(paths)
+    assert not [p for p in paths if p.startswith("/dev")]
+    assert paths["/api/notifications/preferences"]["put"]["tags"] == ["notifications"]

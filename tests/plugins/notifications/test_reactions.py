@@ -10,10 +10,13 @@ from core.accounts.documents import User
 from core.accounts.events import UserCreated
 from core.testing import KeelTestApp
 from core.testing._app import AppFactory
+from plugins.notifications.models import Preference
 
 from . import _publisher as pub
 from ._publisher import RECEIVED
 from .conftest import html_of, inbox_of, text_of
+
+PREFS = "/api/notifications/preferences"
 
 
 @dataclass
@@ -124,14 +127,24 @@ async def test_user_created_sends_a_welcome_email(env: KeelTestApp) -> None:
     assert f"Your account ({email}) is ready." in text_of(mail)
 
 
-async def test_deleting_an_account_sends_a_confirmation(env: KeelTestApp) -> None:
+async def test_deleting_an_account_sends_a_confirmation_and_forgets_it(
+    env: KeelTestApp,
+) -> None:
     user, headers = await env.signed_in()
+    await env.keel.events.emit(pub.paid(user))
+    body = {"preferences": {"booking.created": {"email": False}}}
+    assert (await env.client.put(PREFS, json=body, headers=headers)).status_code == 200
+    await env.drain()
+    assert len(await inbox_of(env, user)) == 1
     response = await env.client.delete(f"/api/users/{user.id}", headers=headers)
     assert response.status_code == 204
     await env.drain()
-    (mail,) = env.mailbox.messages(to=user.email)
+    receipt, mail = env.mailbox.messages(to=user.email)
+    assert str(receipt["Subject"]) == "Receipt: 12.50 EUR paid"
     assert str(mail["Subject"]) == "Your account has been deleted"
     assert f"Your account {user.email} has been deleted" in text_of(mail)
+    assert await inbox_of(env, user) == []
+    assert await env.keel.db.get_collection(Preference).count_documents({"user_id": user.id}) == 0
 
 
 async def test_works_with_every_publisher_disabled(keel_app_factory: AppFactory) -> None:
