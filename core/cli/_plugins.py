@@ -12,13 +12,16 @@ from rich.table import Table
 
 from core.cli._common import config_option, load
 from core.pluginhost import InstalledPlugin, PluginHost
+from core.records import RootRoutes
 from core.settings import Settings
 
 
 def _routes(records: list[Any]) -> list[str]:
-    router = Router(path="/api", route_handlers=records)
+    api = [r for r in records if not isinstance(r, RootRoutes)]
+    root = [h for r in records if isinstance(r, RootRoutes) for h in r.handlers]
+    routers = [Router(path="/api", route_handlers=api), Router(path="/", route_handlers=root)]
     out: list[str] = []
-    for route in router.routes:
+    for route in (route for router in routers for route in router.routes):
         methods = sorted(m for m in getattr(route, "methods", ()) if m not in {"OPTIONS", "HEAD"})
         out.extend(f"{m} {route.path}" for m in methods or ["WS"])
     return out

@@ -7,7 +7,8 @@ collection. Images get a WebP thumbnail from a job on the ``image`` queue.
 
 What the app and runtime use: :func:`route_handlers`, :func:`models` and
 :func:`core.uploads.jobs.jobs` (registered by :func:`core.jobs.core_jobs`).
-Other code may use :class:`Storage`, :func:`storage_for` and :class:`Upload`.
+Other code may use :class:`Storage`, :func:`storage_for` and the record,
+:class:`core.uploads.documents.Upload`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import anyio
 from bson import ObjectId
 from odmantic.query import desc as query_desc
 
-from core.errors import NotFoundError
+from core.errors import NotFoundError, ServiceUnavailableError
 
 from ._receive import Received
 from .documents import Upload
@@ -91,7 +91,11 @@ async def store(keel: Keel, owner_id: ObjectId, received: list[Received]) -> lis
         raise
     for upload in uploads:
         if upload.image:
-            await keel.jobs.enqueue(THUMBNAIL_JOB, upload_id=str(upload.id))
+            try:
+                await keel.jobs.enqueue(THUMBNAIL_JOB, upload_id=str(upload.id))
+            except ServiceUnavailableError:
+                # the files are stored and recorded; only the thumbnail is missing
+                log.warning("could not queue the thumbnail of upload %s", upload.id)
     return uploads
 
 

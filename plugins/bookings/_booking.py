@@ -137,8 +137,8 @@ def bookings_query(
         query["start"] = bounds
     direction = DESCENDING if sort.startswith("-") else ASCENDING
     keys = [k for k in ("customer_id", "provider_id", "status") if k in query]
-    hint = [(k, ASCENDING) for k in [*keys, "start", "_id"]]
-    return ListQuery(query, [("start", direction), ("_id", direction)], hint)
+    index = [(k, ASCENDING) for k in [*keys, "start", "_id"]]
+    return ListQuery(query, [("start", direction), ("_id", direction)], index)
 
 
 async def list_bookings(

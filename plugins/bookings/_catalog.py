@@ -104,9 +104,9 @@ def services_query(
     field = sort.lstrip("-")
     index_direction = DESCENDING if field == "created_at" else ASCENDING
     prefix = [k for k in ("provider_id", "category") if k in query][:1]
-    hint = [*((k, ASCENDING) for k in [*prefix, "active"])]
-    hint += [(field, index_direction), ("_id", index_direction)]
-    return ListQuery(query, [(field, direction), ("_id", direction)], hint)
+    index = [*((k, ASCENDING) for k in [*prefix, "active"])]
+    index += [(field, index_direction), ("_id", index_direction)]
+    return ListQuery(query, [(field, direction), ("_id", direction)], index)
 
 
 async def list_services(

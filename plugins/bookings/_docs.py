@@ -16,19 +16,24 @@ from plugins.bookings.events import BookingSnapshot, ReviewSnapshot, ServiceSnap
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
-    """One listing: its filter, sort order and the index that serves both (a hint)."""
+    """One listing: its filter, its sort order, and the declared index that serves both.
+
+    ``index`` (the equality fields, then the sort fields) is what MongoDB walks to return
+    a page without sorting; it is documentation and test input, not sent as a ``hint``
+    (SecantusDB answers a hinted query by walking the whole index).
+    """
 
     filter: dict[str, Any]
     sort: list[tuple[str, int]]
-    hint: list[tuple[str, int]]
+    index: list[tuple[str, int]]
 
     async def page(self, collection: Any, page: int, limit: int) -> tuple[list[Any], int]:
         """The documents of page ``page`` and the total count."""
-        cursor = collection.find(self.filter).sort(self.sort).hint(self.hint)
+        cursor = collection.find(self.filter).sort(self.sort)
         docs = await cursor.skip((page - 1) * limit).limit(limit).to_list(limit)
         if self.filter:
-            total = await collection.count_documents(self.filter, hint=self.hint)
-        else:  # every document: the collection's count, without scanning
+            total = await collection.count_documents(self.filter)
+        else:  # every document: the collection's count from its metadata
             total = await collection.estimated_document_count()
         return docs, int(total)
 

@@ -7,9 +7,10 @@ Admins only. Thin handlers: parse, call :mod:`plugins.cron.operator` or
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from core.accounts import SECURITY, admin_only
 from core.http import KeelDep
@@ -18,14 +19,14 @@ from plugins.cron.schemas import (
     DailyReport,
     JobInfo,
     JobList,
-    Limit,
-    Page,
     ReportPage,
     RunPage,
     RunRequested,
 )
 
 Outcome = Literal["running", "success", "failed", "skipped", "aborted"]
+Page = Annotated[int, QueryParameter(ge=1, le=10_000)]
+Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 
 
 class CronController(Controller):
@@ -41,17 +42,17 @@ class CronController(Controller):
         return await operator.list_jobs(keel)
 
     @post("/jobs/{name:str}/run", status_code=202)
-    async def run_job(self, keel: KeelDep, name: str) -> RunRequested:
+    async def run_job(self, keel: KeelDep, name: FromPath[str]) -> RunRequested:
         """Run the schedule's job once, now, on one worker (paused or not)."""
         return await operator.run_now(keel, name)
 
     @post("/jobs/{name:str}/pause", status_code=200)
-    async def pause_job(self, keel: KeelDep, name: str) -> JobInfo:
+    async def pause_job(self, keel: KeelDep, name: FromPath[str]) -> JobInfo:
         """Stop firing the schedule in every process, until resumed (survives restarts)."""
         return await operator.pause(keel, name)
 
     @post("/jobs/{name:str}/resume", status_code=200)
-    async def resume_job(self, keel: KeelDep, name: str) -> JobInfo:
+    async def resume_job(self, keel: KeelDep, name: FromPath[str]) -> JobInfo:
         """Fire the schedule again from its next tick on."""
         return await operator.resume(keel, name)
 
@@ -59,17 +60,17 @@ class CronController(Controller):
     async def job_history(
         self,
         keel: KeelDep,
-        name: str,
+        name: FromPath[str],
         page: Page = 1,
         limit: Limit = 20,
-        outcome: Outcome | None = None,
+        outcome: FromQuery[Outcome | None] = None,
     ) -> RunPage:
         """The schedule's runs, newest first."""
         return await operator.history(keel, name, page=page, limit=limit, outcome=outcome)
 
     @get("/reports")
     async def list_reports(
-        self, keel: KeelDep, page: Page = 1, limit: Limit = 20, date: date | None = None
+        self, keel: KeelDep, page: Page = 1, limit: Limit = 20, date: FromQuery[date | None] = None
     ) -> ReportPage:
         """Daily reports, newest first; ``date=YYYY-MM-DD`` narrows to that day's."""
         if date is None:
@@ -79,6 +80,6 @@ class CronController(Controller):
         return ReportPage(items=items, page=1, limit=limit, total=len(items))
 
     @get("/reports/{day:date}")
-    async def get_report(self, keel: KeelDep, day: date) -> DailyReport:
+    async def get_report(self, keel: KeelDep, day: FromPath[date]) -> DailyReport:
         """The report of one day (404 when none was made)."""
         return await report.get_report(keel, day)

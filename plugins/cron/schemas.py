@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import msgspec
-
-Page = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
 
 
 class BookingCounts(msgspec.Struct, frozen=True, kw_only=True):

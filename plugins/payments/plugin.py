@@ -2,15 +2,92 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from core import Plugin
+from core import DevService, Job, Listener, Plugin, Schedule, hookimpl
 from plugins.payments.settings import PaymentsSettings
+
+if TYPE_CHECKING:
+    import odmantic
+
+    from core.context import Keel
+    from core.events import Event
 
 
 class PaymentsPlugin(Plugin):
-    """Stripe payment intents, webhooks and refunds."""
+    """Stripe payment intents, verified webhooks, refunds and reconciliation.
+
+    Publishes ``payment.completed``, ``payment.failed`` and ``payment.refunded``
+    (:mod:`plugins.payments.events`). Keeps its own projection of bookings from
+    ``booking.*`` events (never reads the bookings collections), refunds cancelled paid
+    bookings by policy, and reconciles recent intents with Stripe hourly. Without a
+    secret key, the dev stack runs localstripe and keel registers its webhook with it.
+    """
 
     name = "payments"
     settings_type = PaymentsSettings
     requires: ClassVar[tuple[str, ...]] = ("bookings",)
+    settings: PaymentsSettings
+
+    @hookimpl
+    def register_routes(self) -> Sequence[Any]:
+        from plugins.payments.routes import route_handlers  # noqa: PLC0415 - Litestar lazily
+
+        return route_handlers()
+
+    @hookimpl
+    def register_models(self) -> Sequence[type[odmantic.Model]]:
+        from plugins.payments.models import MODELS  # noqa: PLC0415
+
+        return MODELS
+
+    @hookimpl
+    def register_event_types(self) -> Sequence[type[Event]]:
+        from plugins.payments.events import EVENT_TYPES  # noqa: PLC0415
+
+        return EVENT_TYPES
+
+    @hookimpl
+    def register_listeners(self) -> Sequence[Listener]:
+        from plugins.payments.refunds import on_booking_cancelled  # noqa: PLC0415
+        from plugins.payments.service import project_booking  # noqa: PLC0415
+
+        return [
+            Listener("booking.created", project_booking, "durable", "project_created"),
+            Listener("booking.updated", project_booking, "durable", "project_updated"),
+            Listener("booking.cancelled", on_booking_cancelled, "durable"),
+        ]
+
+    @hookimpl
+    def register_jobs(self) -> Sequence[Job]:
+        from plugins.payments.reconcile import reconcile  # noqa: PLC0415
+
+        return [Job("reconcile", reconcile, timeout=600)]
+
+    @hookimpl
+    def register_schedules(self) -> Sequence[Schedule]:
+        return [Schedule("reconcile", self.settings.reconcile_cron, "reconcile")]
+
+    @hookimpl
+    def register_dev_services(self) -> Sequence[DevService]:
+        from plugins.payments.dev import localstripe_service  # noqa: PLC0415
+
+        return [localstripe_service()]
+
+    @hookimpl
+    async def on_startup(self, keel: Keel) -> None:
+        from plugins.payments.dev import register_webhook  # noqa: PLC0415
+        from plugins.payments.gateway import gateway  # noqa: PLC0415
+
+        gateway(keel)
+        if self.settings.emulator:
+            await register_webhook(self.settings, keel.settings)
+
+    @hookimpl
+    async def on_shutdown(self, keel: Keel) -> None:
+        from plugins.payments.gateway import EXTRA, Gateway  # noqa: PLC0415
+
+        gw = keel.extras.pop(EXTRA, None)
+        if isinstance(gw, Gateway):
+            await gw.close()

@@ -158,7 +158,8 @@ async def on_join_room(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
     """``joinRoom`` (members only) -> ``roomJoined``; creates a direct/booking room."""
     room = await _resolve(hub, conn, decode_data(raw, RoomRef, "joinRoom"), "joinRoom")
     hub.join(conn, str(room.id))
-    hub.watch(conn, room.members)
+    if room.kind in service.FOLLOWED_KINDS:
+        hub.watch(conn, room.members)
     conn.push(frame("roomJoined", {"room": service.room_data(room)}))
 
 

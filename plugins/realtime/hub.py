@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import valkey.asyncio as valkey_async
 
 from plugins.realtime.connection import Connection
-from plugins.realtime.presence import Presence
+from plugins.realtime.presence import Presence, PresenceChanges, Transition, iso_seen
 from plugins.realtime.protocol import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, frame
 from plugins.realtime.service import RoomCache
 
@@ -65,6 +65,7 @@ class Hub:
         self.by_room: dict[str, set[Connection]] = defaultdict(set)
         self.watchers: dict[str, set[Connection]] = defaultdict(set)
         self.presence = Presence(keel, self.process_id, settings.heartbeat_s)
+        self.changes = PresenceChanges(self.presence, self.announce)
         self._pubsub_client: valkey_async.Valkey | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
@@ -86,6 +87,7 @@ class Hub:
         )
         self._tasks.append(asyncio.create_task(self._listen(), name="realtime:listen"))
         self._tasks.append(asyncio.create_task(self._maintain(), name="realtime:maintain"))
+        self._tasks.append(asyncio.create_task(self.changes.run(), name="realtime:presence"))
         async with asyncio.timeout(self.keel.settings.valkey.timeout_s + 5):
             await self._subscribed.wait()
         if self.settings.presence:
@@ -104,8 +106,10 @@ class Hub:
                     await self._all_closed.wait()
         if self.settings.presence:
             with contextlib.suppress(Exception):
-                for user_id in await self.presence.release():
-                    await self.publish_presence(user_id, online=False)
+                async with asyncio.timeout(CLOSE_WAIT_S):
+                    await self.changes.idle()
+                now = time.time()
+                await self.announce([(u, False, now) for u in await self.presence.release()])
         for task in [*self._tasks, *self._background]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
@@ -119,8 +123,8 @@ class Hub:
         self.connections.add(conn)
         first = not self.by_user[conn.user.id]
         self.by_user[conn.user.id].add(conn)
-        if first and self.settings.presence and await self.presence.add(conn.user.id):
-            await self.publish_presence(conn.user.id, online=True)
+        if first and self.settings.presence:
+            self.changes.push(conn.user.id, True)
 
     async def remove(self, conn: Connection) -> None:
         """Forget a closed socket; announce its user when they went offline everywhere."""
@@ -135,13 +139,8 @@ class Hub:
             if not self.connections:
                 self._all_closed.set()
             return
-        went_offline = (
-            user_id not in self.by_user
-            and self.settings.presence
-            and await self.presence.remove(user_id)
-        )
-        if went_offline:
-            await self.publish_presence(user_id, online=False)
+        if user_id not in self.by_user and self.settings.presence:
+            self.changes.push(user_id, False)
 
     def join(self, conn: Connection, room_id: str) -> None:
         """Let ``conn`` receive the room's typing indicators."""
@@ -188,14 +187,18 @@ class Hub:
         """Deliver ``text`` to every socket of ``user_ids`` (except ``exclude``'s)."""
         await self.publish("u", user_ids, text, exclude)
 
-    async def publish_presence(self, user_id: str, *, online: bool) -> None:
-        """Announce a presence change to the sockets watching ``user_id``."""
-        if online:
-            text = frame("userOnline", {"userId": user_id})
-        else:
-            status = await self.presence.status([user_id])
-            text = frame("userOffline", {"userId": user_id, "lastSeen": status[0]["lastSeen"]})
-        await self.publish("p", [user_id], text)
+    async def announce(self, transitions: list[Transition]) -> None:
+        """Publish ``userOnline`` / ``userOffline`` to the sockets following each user."""
+        if not transitions:
+            return
+        pipe = self.keel.valkey.pipeline(transaction=False)
+        for user_id, online, when in transitions:
+            if online:
+                text = frame("userOnline", {"userId": user_id})
+            else:
+                text = frame("userOffline", {"userId": user_id, "lastSeen": iso_seen(when)})
+            pipe.publish(self.channel, envelope("p", [user_id], text))
+        await pipe.execute()
 
     def deliver(self, payload: bytes) -> None:
         """Hand one envelope to the local sockets it addresses."""
@@ -255,10 +258,9 @@ class Hub:
         if await self.presence.renew():
             # our lease had lapsed (a stall) and another process cleaned up after us
             for user_id in list(self.by_user):
-                if await self.presence.add(user_id):
-                    await self.publish_presence(user_id, online=True)
-        for user_id in await self.presence.reap():
-            await self.publish_presence(user_id, online=False)
+                self.changes.push(user_id, True)
+        now = time.time()
+        await self.announce([(u, False, now) for u in await self.presence.reap()])
 
 
 def envelope(kind: str, targets: Iterable[str], text: str, exclude: str = "") -> bytes:

@@ -31,6 +31,7 @@ class Room(Model):
         "indexes": lambda: [
             pymongo.IndexModel([("key", _ASC)], unique=True),
             pymongo.IndexModel([("members", _ASC), ("last_message_at", _DESC)]),
+            pymongo.IndexModel([("members", _ASC), ("kind", _ASC), ("last_message_at", _DESC)]),
         ],
     }
 

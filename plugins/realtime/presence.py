@@ -16,7 +16,10 @@ process's users are offline everywhere within 1.5 heartbeats.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +29,9 @@ if TYPE_CHECKING:
     from core.context import Keel
 
 SEEN_TTL_S = 30 * 86_400
+log = logging.getLogger("plugins.realtime")
+Transition = tuple[str, bool, float]
+"""``(user id, online, when)``: a user came online or went offline at ``when`` (epoch s)."""
 
 _ADD = """
 redis.call('SADD', KEYS[2], ARGV[2])
@@ -62,18 +68,53 @@ class Presence:
     def _key(self, *parts: str) -> str:
         return self._keel.key("realtime", *parts)
 
-    async def add(self, user_id: str) -> bool:
-        """Record that this process holds a socket of the user; True when they came online."""
-        keys = [self._key("online", user_id), self._key("users", self.process_id)]
-        count = await self._add(keys=keys, args=[self.process_id, user_id])
-        return int(count) == 1
+    async def apply(self, changes: list[tuple[str, bool]]) -> list[tuple[str, bool, float]]:
+        """Apply ``(user, this process now holds a socket of them)`` changes in order.
 
-    async def remove(self, user_id: str, process_id: str | None = None) -> bool:
-        """Record that a process holds no socket of the user; True when they went offline."""
-        pid = process_id or self.process_id
-        keys = [self._key("online", user_id), self._key("users", pid), self._key("seen", user_id)]
-        left = await self._remove(keys=keys, args=[pid, user_id, f"{time.time():.3f}", SEEN_TTL_S])
-        return int(left) == 0
+        One pipelined round trip for the whole batch, so a burst of connects or
+        disconnects costs one Valkey connection, not one each.
+
+        Returns:
+            ``(user, online, when)`` for each user who came online or went offline.
+        """
+        now = time.time()
+        pipe = self.valkey.pipeline(transaction=False)
+        for user_id, online in changes:
+            await self._queue_change(pipe, user_id, online, self.process_id, now)
+        counts = await pipe.execute()
+        return [
+            (user_id, online, now)
+            for (user_id, online), count in zip(changes, counts, strict=True)
+            if int(count) == (1 if online else 0)
+        ]
+
+    async def _queue_change(
+        self, pipe: Any, user_id: str, online: bool, pid: str, now: float
+    ) -> None:
+        users = self._key("users", pid)
+        if online:
+            keys = [self._key("online", user_id), users]
+            await self._add(keys=keys, args=[pid, user_id], client=pipe)
+        else:
+            keys = [self._key("online", user_id), users, self._key("seen", user_id)]
+            await self._remove(
+                keys=keys, args=[pid, user_id, f"{now:.3f}", SEEN_TTL_S], client=pipe
+            )
+
+    async def _drop(self, pid: str) -> list[str]:
+        """Remove process ``pid`` from its users' sets; the users who went offline."""
+        users_key = self._key("users", pid)
+        members = [
+            m.decode() if isinstance(m, bytes) else str(m)
+            for m in await awaited(self.valkey.smembers(users_key))
+        ]
+        now = time.time()
+        pipe = self.valkey.pipeline(transaction=False)
+        for user_id in members:
+            await self._queue_change(pipe, user_id, False, pid, now)
+        pipe.delete(users_key)
+        counts = await pipe.execute()
+        return [u for u, count in zip(members, counts, strict=False) if int(count) == 0]
 
     async def renew(self) -> bool:
         """Renew this process's lease; True when it had expired and been cleaned up."""
@@ -88,27 +129,14 @@ class Presence:
         offline: list[str] = []
         for raw in dead:
             pid = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if not int(await awaited(self.valkey.zrem(self._procs, pid))):
-                continue  # another process is cleaning up after it
-            users_key = self._key("users", pid)
-            for member in await awaited(self.valkey.smembers(users_key)):
-                user_id = member.decode() if isinstance(member, bytes) else str(member)
-                if await self.remove(user_id, pid):
-                    offline.append(user_id)
-            await awaited(self.valkey.delete(users_key))
+            if int(await awaited(self.valkey.zrem(self._procs, pid))):  # one cleaner wins
+                offline += await self._drop(pid)
         return offline
 
     async def release(self) -> list[str]:
         """Leave the cluster (shutdown): drop the lease; the users that went offline."""
         await awaited(self.valkey.zrem(self._procs, self.process_id))
-        offline: list[str] = []
-        users_key = self._key("users", self.process_id)
-        for member in await awaited(self.valkey.smembers(users_key)):
-            user_id = member.decode() if isinstance(member, bytes) else str(member)
-            if await self.remove(user_id):
-                offline.append(user_id)
-        await awaited(self.valkey.delete(users_key))
-        return offline
+        return await self._drop(self.process_id)
 
     async def status(self, user_ids: list[str]) -> list[dict[str, Any]]:
         """``{userId, online, lastSeen}`` for each id (lastSeen: ISO time or None)."""
@@ -127,6 +155,56 @@ class Presence:
             }
             for user_id, members, stamp in zip(user_ids, sets, seen, strict=True)
         ]
+
+
+class PresenceChanges:
+    """This process's presence changes, applied in order and in batches by one task.
+
+    A burst of (dis)connects becomes a few pipelined round trips on one Valkey
+    connection instead of one connection per socket.
+
+    Args:
+        presence: the cluster-wide state.
+        announce: awaited with the transitions of each batch.
+    """
+
+    def __init__(
+        self, presence: Presence, announce: Callable[[list[Transition]], Awaitable[None]]
+    ) -> None:
+        self.presence = presence
+        self.announce = announce
+        self._pending: list[tuple[str, bool]] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def push(self, user_id: str, online: bool) -> None:
+        """Queue: this process now holds (True) or no longer holds (False) the user."""
+        self._pending.append((user_id, online))
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Apply queued changes until cancelled (errors are logged, the batch dropped)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            try:
+                await self.announce(await self.presence.apply(batch))
+            except Exception:
+                log.exception("realtime: %d presence change(s) failed", len(batch))
+            if not self._pending:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        """Wait until every queued change is applied."""
+        await self._idle.wait()
+
+
+def iso_seen(stamp: float) -> str:
+    """A last-seen time (epoch seconds) as ISO 8601 UTC."""
+    return datetime.fromtimestamp(stamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _iso(stamp: bytes | str | None) -> str | None:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 COMEMBER_ROOMS = 1000
 """Rooms read at connect time to find whose presence a user follows."""
+FOLLOWED_KINDS = ("direct", "booking")
+"""Rooms whose members follow each other's presence (small by construction)."""
 
 
 class RoomCache:
@@ -161,10 +163,10 @@ async def history(
 
 
 async def comembers(keel: Keel, user_id: str) -> set[str]:
-    """Everyone who shares a room with the user (whose presence they follow)."""
+    """Everyone who shares a direct or booking room with the user (whose presence they follow)."""
     cursor = (
         keel.db.get_collection(Room)
-        .find({"members": user_id}, {"members": 1})
+        .find({"members": user_id, "kind": {"$in": list(FOLLOWED_KINDS)}}, {"members": 1})
         .sort("last_message_at", pymongo.DESCENDING)
         .limit(COMEMBER_ROOMS)
     )

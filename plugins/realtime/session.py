@@ -17,6 +17,7 @@ from plugins.realtime.handlers import BUILTINS, stop_all_typing
 from plugins.realtime.hooks import WsContext, WsEvent
 from plugins.realtime.protocol import (
     BAD_FRAME,
+    CLOSE_INTERNAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN,
@@ -76,6 +77,9 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
+    except Exception:
+        log.exception("realtime: socket of user %s failed", user.id)
+        conn.close(CLOSE_INTERNAL, "internal error")
     finally:
         await _cleanup(hub, conn, socket, disconnected=disconnected)
 
@@ -164,5 +168,9 @@ async def _cleanup(
         with contextlib.suppress(Exception):
             async with asyncio.timeout(FLUSH_S):  # a client that reads nothing
                 await socket.send(
-                {"type": "websocket.close", "code": conn.close_code, "reason": conn.close_reason}
-            )
+                    {
+                        "type": "websocket.close",
+                        "code": conn.close_code,
+                        "reason": conn.close_reason,
+                    }
+                )

@@ -5,8 +5,9 @@ Key layout under ``P = <key prefix>:search``:
 * ``P:gen`` the live generation, ``P:building`` one being rebuilt, ``P:cv`` the cache
   version (bumped by every applied change), ``P:c:<cv>:<query>`` cached bodies.
 * ``P:g<gen>:`` + ``p:<fam>:<token>`` postings (zset id -> field weight), ``v:<fam>`` the
-  vocabulary (lex zset), ``d:<fam>:<deletion>`` the deletion neighbourhood of vocabulary
-  words (sets, SymSpell), ``m:<space>`` per-document metadata (revision, what was indexed),
+  vocabulary (lex zset), ``d:<fam>`` the deletion neighbourhood of vocabulary words
+  (SymSpell; a hash deletion -> space-separated words), ``m:<space>`` per-document
+  metadata (revision, what was indexed),
   ``doc:*``/``acd:*`` hashes of the JSON bodies served, ``all:*``/``cat:*`` sets,
   ``f:<field>`` sort/filter zsets, ``ac:*`` lexicographic autocomplete zsets.
 
@@ -35,6 +36,25 @@ end
 local function depth_of(w)
   if #w >= 7 then return 2 elseif #w >= 4 then return 1 end
   return 0
+end
+local function dadd(key, del, tok)
+  local cur = redis.call('HGET', key, del)
+  if not cur then
+    redis.call('HSET', key, del, tok)
+  elseif not string.find(' ' .. cur .. ' ', ' ' .. tok .. ' ', 1, true) then
+    redis.call('HSET', key, del, cur .. ' ' .. tok)
+  end
+end
+local function drem(key, del, tok)
+  local cur = redis.call('HGET', key, del)
+  if not cur then return end
+  local keep = {}
+  for w in string.gmatch(cur, '%S+') do if w ~= tok then keep[#keep + 1] = w end end
+  if #keep == 0 then
+    redis.call('HDEL', key, del)
+  else
+    redis.call('HSET', key, del, table.concat(keep, ' '))
+  end
 end
 local function split(k)
   local i = string.find(k, ':', 1, true)
@@ -66,9 +86,7 @@ local function unindex(G, old)
     if redis.call('EXISTS', key) == 0 then
       local fam, tok = split(k)
       redis.call('ZREM', G .. 'v:' .. fam, tok)
-      for del, _ in pairs(deletes(tok, depth_of(tok), {})) do
-        redis.call('SREM', G .. 'd:' .. fam .. ':' .. del, tok)
-      end
+      for del, _ in pairs(deletes(tok, depth_of(tok), {})) do drem(G .. 'd:' .. fam, del, tok) end
     end
   end
   for set, members in pairs(old.a or {}) do
@@ -84,9 +102,7 @@ local function index(G, doc)
     redis.call('ZADD', G .. 'p:' .. k, w, id)
     local fam, tok = split(k)
     if redis.call('ZADD', G .. 'v:' .. fam, 0, tok) == 1 then
-      for del, _ in pairs(deletes(tok, depth_of(tok), {})) do
-        redis.call('SADD', G .. 'd:' .. fam .. ':' .. del, tok)
-      end
+      for del, _ in pairs(deletes(tok, depth_of(tok), {})) do dadd(G .. 'd:' .. fam, del, tok) end
     end
   end
   for set, members in pairs(doc.a) do
@@ -112,6 +128,9 @@ for _, g in ipairs(gens) do
     if new then meta = index(G, new) else meta = {r = rev, dead = true} end
     redis.call('HSET', mkey, id, cjson.encode(meta))
     applied = applied + 1
+  end
+  if g ~= gens[1] then  -- a generation being built: re-applied from the source before swap
+    redis.call('SADD', G .. 'dirty', space .. ':' .. id)
   end
 end
 if applied > 0 and ARGV[2] == 'live' then redis.call('INCR', P .. ':cv') end
@@ -187,12 +206,16 @@ local function word_keys(wd, keys, weights)
       for _, tok in ipairs(words) do add(tok, PREFIX) end
     end
     if wd.k > 0 then
-      local sets, cands = {G .. 'd:' .. fam .. ':' .. wd.w}, {}
+      local fields, cands = {wd.w}, {}
       for del, _ in pairs(deletes(wd.w, wd.k, {})) do
-        sets[#sets + 1] = G .. 'd:' .. fam .. ':' .. del
+        fields[#fields + 1] = del
         if redis.call('ZSCORE', vocab, del) then cands[#cands + 1] = del end
       end
-      for _, tok in ipairs(redis.call('SUNION', unpack(sets))) do cands[#cands + 1] = tok end
+      for _, words in ipairs(redis.call('HMGET', G .. 'd:' .. fam, unpack(fields))) do
+        if words then
+          for tok in string.gmatch(words, '%S+') do cands[#cands + 1] = tok end
+        end
+      end
       for _, tok in ipairs(cands) do
         local dist = osa(wd.w, tok, wd.k)
         if dist == 1 then add(tok, TYPO1) elseif dist == 2 and wd.k == 2 then add(tok, TYPO2) end
@@ -284,6 +307,7 @@ return finish('{"items":[' .. bodies(ARGV[6], ids) .. ']' .. ARGV[7])
 SWAP = r"""
 -- ARGV: P, new generation. Makes it live; returns the previous one.
 local P = ARGV[1]
+if redis.call('SCARD', P .. ':g' .. ARGV[2] .. ':dirty') > 0 then return nil end
 local old = redis.call('GET', P .. ':gen') or '1'
 redis.call('SET', P .. ':gen', ARGV[2])
 redis.call('DEL', P .. ':building')

@@ -13,7 +13,7 @@ import msgspec
 from valkey.commands.core import AsyncScript
 
 from core.valkey import awaited
-from plugins.search import _lua
+from plugins.search import _bulk, _lua
 
 if TYPE_CHECKING:
     import valkey.asyncio as valkey_async
@@ -67,15 +67,36 @@ class SearchIndex:
         return applied
 
     async def bulk_apply(
-        self, generation: str, docs: Sequence[tuple[str, str, int, dict[str, Any] | None]]
+        self,
+        generation: str,
+        docs: Sequence[tuple[str, str, int, dict[str, Any] | None]],
+        vocabulary: _bulk.Vocabulary,
     ) -> None:
-        """Index ``(space, id, revision, payload)`` tuples into ``generation``, pipelined."""
+        """Load ``(space, id, revision, payload)`` tuples into a generation being built.
+
+        Plain pipelined writes, no revision check: use only on a generation no search
+        reads yet, and re-apply :meth:`dirty` documents before :meth:`swap`.
+        ``vocabulary`` carries the words written so far between calls of one load.
+        """
         pipe = self.client.pipeline(transaction=False)
-        for space, doc_id, revision, payload in docs:
-            body = "" if payload is None else _encode(payload).decode()
-            args: list[str | int] = [self.prefix, generation, space, doc_id, revision, body]
-            await self._apply(keys=[], args=args, client=pipe)
+        _bulk.queue_batch(pipe, f"{self.prefix}:g{generation}:", docs, vocabulary)
         await pipe.execute()
+
+    async def apply_to(
+        self, generation: str, space: str, doc_id: str, revision: int, payload: Any
+    ) -> int:
+        """:meth:`apply` to one generation only (without marking it dirty)."""
+        body = "" if payload is None else _encode(payload).decode()
+        args: list[str | int] = [self.prefix, generation, space, doc_id, revision, body]
+        applied: int = await self._apply(keys=[], args=args)
+        return applied
+
+    async def pop_dirty(self, generation: str, count: int) -> list[tuple[str, str]]:
+        """Up to ``count`` ``(space, id)`` that listeners changed while ``generation`` built."""
+        key = f"{self.prefix}:g{generation}:dirty"
+        members: list[bytes] | None = await self.client.spop(key, count)  # type: ignore[misc]
+        pairs = (m.decode().split(":", 1) for m in members or [])
+        return [(space, doc_id) for space, doc_id in pairs]
 
     async def search(self, cache: str, ttl: int, query: dict[str, Any], tail: str) -> bytes:
         """Run one search (see ``_lua.SEARCH``); the JSON body ends with ``tail``."""
@@ -108,10 +129,14 @@ class SearchIndex:
         await self.client.set(f"{self.prefix}:building", new)
         return new
 
-    async def swap(self, generation: str) -> str:
-        """Make ``generation`` live atomically; returns the previous one (not yet dropped)."""
-        old: bytes = await self._swap(keys=[], args=[self.prefix, generation])
-        return old.decode()
+    async def swap(self, generation: str) -> str | None:
+        """Make ``generation`` live atomically; returns the previous one (not yet dropped).
+
+        Returns None, changing nothing, while documents changed during the build are
+        still to be re-applied (see :meth:`pop_dirty`).
+        """
+        old: bytes | None = await self._swap(keys=[], args=[self.prefix, generation])
+        return None if old is None else old.decode()
 
     async def drop(self, generation: str) -> int:
         """Delete every key of ``generation``; returns how many."""

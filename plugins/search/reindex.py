@@ -1,30 +1,36 @@
 """Rebuild the index from MongoDB into a new generation, then swap it in atomically.
 
-Searches keep reading the live generation while the new one fills; listeners write to
-both meanwhile, and the revision check stops the rebuild from overwriting a newer
-change with the older copy it read.
+Searches keep reading the live generation while the new one fills with fast bulk writes.
+Listeners write to both generations meanwhile and mark what they touched as dirty in
+the new one; those documents are re-applied from MongoDB (revision-checked) before the
+swap, which only happens once nothing is dirty.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from bson import ObjectId
 
 from core.accounts.documents import User
 from core.errors import ConflictError
+from plugins.search._bulk import Vocabulary
 from plugins.search.documents import service_payload, user_payload, user_revision
 from plugins.search.index import SearchIndex
-from plugins.search.store import TOMBSTONE, count_services, iter_services
+from plugins.search.store import TOMBSTONE, count_services, iter_services, load_service
 
 if TYPE_CHECKING:
     from core.context import Keel
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``, called after each batch."""
+Row = tuple[str, str, int, dict[str, Any] | None]
 LOCK_TTL_S = 3600
+DIRTY_BATCH = 500
 log = logging.getLogger("plugins.search")
 
 
@@ -35,6 +41,72 @@ class ReindexResult(msgspec.Struct, frozen=True, kw_only=True):
     services: int
     users: int
     dropped_keys: int
+
+
+async def _rows(keel: Keel, counts: dict[str, int]) -> AsyncIterator[Row]:
+    async for sid, snap in iter_services(keel):
+        counts["s"] += 1
+        if snap is None:
+            yield "s", sid, TOMBSTONE, None
+        else:
+            yield "s", sid, snap.revision, service_payload(snap)
+    async for doc in keel.db.get_collection(User).find({}):
+        counts["u"] += 1
+        yield "u", str(doc["_id"]), user_revision(doc), user_payload(doc)
+
+
+async def _load(keel: Keel, generation: str, progress: Progress | None) -> dict[str, int]:
+    """Bulk-write every document into ``generation``; one batch in flight while the next
+    is prepared."""
+    index = SearchIndex.of(keel)
+    size: int = keel.host.plugins["search"].settings.reindex_batch
+    total = await count_services(keel) + await keel.db.get_collection(User).count_documents({})
+    counts, vocabulary, batch = {"s": 0, "u": 0}, Vocabulary(), list[Row]()
+    pending: asyncio.Task[None] | None = None
+    done = 0
+    async for row in _rows(keel, counts):
+        batch.append(row)
+        if len(batch) >= size:
+            if pending is not None:
+                await pending
+            pending = asyncio.create_task(index.bulk_apply(generation, batch, vocabulary))
+            done, batch = done + len(batch), []
+            if progress is not None:
+                progress(done, max(total, done))
+    if pending is not None:
+        await pending
+    await index.bulk_apply(generation, batch, vocabulary)
+    if progress is not None:
+        progress(done + len(batch), max(total, done + len(batch)))
+    return counts
+
+
+async def _reapply(keel: Keel, generation: str, space: str, doc_id: str) -> None:
+    index = SearchIndex.of(keel)
+    if space == "s":
+        known, snap = await load_service(keel, doc_id)
+        if known:
+            payload = None if snap is None else service_payload(snap)
+            revision = TOMBSTONE if snap is None else snap.revision
+            await index.apply_to(generation, "s", doc_id, revision, payload)
+        return
+    doc = await keel.db.get_collection(User).find_one({"_id": ObjectId(doc_id)})
+    if doc is None:
+        await index.apply_to(generation, "u", doc_id, TOMBSTONE, None)
+    else:
+        await index.apply_to(generation, "u", doc_id, user_revision(doc), user_payload(doc))
+
+
+async def _swap_when_clean(keel: Keel, generation: str) -> str:
+    index = SearchIndex.of(keel)
+    while True:
+        dirty = await index.pop_dirty(generation, DIRTY_BATCH)
+        for space, doc_id in dirty:
+            await _reapply(keel, generation, space, doc_id)
+        if not dirty:
+            old = await index.swap(generation)
+            if old is not None:
+                return old
 
 
 async def reindex(keel: Keel, progress: Progress | None = None) -> ReindexResult:
@@ -49,53 +121,16 @@ async def reindex(keel: Keel, progress: Progress | None = None) -> ReindexResult
         raise ConflictError("a search reindex is already running")
     try:
         await index.ensure()
-        batch_size: int = keel.host.plugins["search"].settings.reindex_batch
-        users = keel.db.get_collection(User)
-        total = await count_services(keel) + await users.count_documents({})
         generation = await index.start_building()
-        done, batch = 0, []
-        n_services = n_users = 0
-        async for sid, snap in iter_services(keel):
-            n_services += 1
-            row = (
-                ("s", sid, TOMBSTONE, None)
-                if snap is None
-                else ("s", sid, snap.revision, service_payload(snap))
-            )
-            batch.append(row)
-            done = await _flush(index, generation, batch, batch_size, done, total, progress)
-        async for doc in users.find({}):
-            n_users += 1
-            batch.append(("u", str(doc["_id"]), user_revision(doc), user_payload(doc)))
-            done = await _flush(index, generation, batch, batch_size, done, total, progress)
-        await _flush(index, generation, batch, 0, done, total, progress)
-        old = await index.swap(generation)
+        counts = await _load(keel, generation, progress)
+        old = await _swap_when_clean(keel, generation)
         dropped = await index.drop(old) if old != generation else 0
     finally:
         await keel.valkey.delete(lock)
-    log.info("search: reindexed %d services and %d users", n_services, n_users)
+    log.info("search: reindexed %d services and %d users", counts["s"], counts["u"])
     return ReindexResult(
-        generation=generation, services=n_services, users=n_users, dropped_keys=dropped
+        generation=generation, services=counts["s"], users=counts["u"], dropped_keys=dropped
     )
-
-
-async def _flush(  # noqa: PLR0917 - a private step of reindex
-    index: SearchIndex,
-    generation: str,
-    batch: list[Any],
-    size: int,
-    done: int,
-    total: int,
-    progress: Progress | None,
-) -> int:
-    if not batch or len(batch) < size:
-        return done
-    await index.bulk_apply(generation, batch)
-    done += len(batch)
-    batch.clear()
-    if progress is not None:
-        progress(done, max(total, done))
-    return done
 
 
 async def reindex_job(ctx: dict[str, Any]) -> dict[str, Any]:

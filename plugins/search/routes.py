@@ -106,7 +106,9 @@ class SearchController(Controller):
         keel: KeelDep,
         user: OptionalUserDep,
         text: Query,
-        search_type: Annotated[Literal["services", "users"], QueryParameter(name="type")] = "services",
+        search_type: Annotated[
+            Literal["services", "users"], QueryParameter(name="type")
+        ] = "services",
         limit: Annotated[int, Parameter(ge=1, le=20)] = 5,
     ) -> Response[bytes]:
         """Names starting with the query (at least 2 characters), best first."""

@@ -69,6 +69,9 @@ class GlobalResults(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
 
 
 class Suggestions(msgspec.Struct, frozen=True, kw_only=True):
-    """``GET /api/search/autocomplete``: services or users, best first."""
+    """``GET /api/search/autocomplete?type=services``: best first.
 
-    items: list[ServiceSuggestion] | list[UserHit]
+    With ``type=users`` the items are :class:`UserHit` objects instead.
+    """
+
+    items: list[ServiceSuggestion]

@@ -58,3 +58,13 @@ async def iter_services(keel: Keel) -> AsyncIterator[tuple[str, ServiceSnapshot 
             yield str(doc["_id"]), None
         else:
             yield str(doc["_id"]), msgspec.convert(doc["service"], ServiceSnapshot)
+
+
+async def load_service(keel: Keel, service_id: str) -> tuple[bool, ServiceSnapshot | None]:
+    """``(known, snapshot)`` of one stored service; the snapshot is None when deleted."""
+    doc = await _collection(keel).find_one({"_id": service_id})
+    if doc is None:
+        return False, None
+    if doc.get("deleted") or doc.get("service") is None:
+        return True, None
+    return True, msgspec.convert(doc["service"], ServiceSnapshot)

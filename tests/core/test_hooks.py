@@ -29,7 +29,18 @@ from litestar import Controller, Litestar, get, post
 from litestar.params import FromPath, JSONBody
 from odmantic import Field, Model
 
-from core import DevService, Event, HealthCheck, Job, Listener, Plugin, Schedule, hookimpl, hookspec
+from core import (
+    DevService,
+    Event,
+    HealthCheck,
+    Job,
+    Listener,
+    Plugin,
+    RootRoutes,
+    Schedule,
+    hookimpl,
+    hookspec,
+)
 from core import db as core_db
 from core import valkey as core_valkey
 from core.app import create_app
@@ -186,12 +197,17 @@ class ThingController(Controller):
         return Thing(thing_id, int(size))
 
 
+@get("/things-status", sync_to_thread=False)
+def things_status() -> dict[str, str]:
+    return {"status": "fine"}
+
+
 class ThingsPlugin(Plugin):
     name = "things"
 
     @hookimpl
     def register_routes(self) -> list[Any]:
-        return [ThingController]
+        return [ThingController, RootRoutes([things_status])]
 
 
 async def test_hook_register_routes(settings_for: SettingsFor) -> None:
@@ -202,6 +218,8 @@ async def test_hook_register_routes(settings_for: SettingsFor) -> None:
         found = await client.get("/api/things/t1")
         missing = await client.get("/api/things/nope")
         invalid = await client.post("/api/things", json={"id": "t2", "size": "big"})
+        at_root = await client.get("/things-status")
+        not_under_api = await client.get("/api/things-status")
         schema = (await client.get("/schema/openapi.json")).json()
     assert created.status_code == 201
     assert found.json() == {"id": "t1", "size": 3}
@@ -211,6 +229,9 @@ async def test_hook_register_routes(settings_for: SettingsFor) -> None:
     assert invalid.status_code == 400
     assert "error" in invalid.json()
     assert schema["paths"]["/api/things/{thing_id}"]["get"]["tags"] == ["things"]
+    assert at_root.json() == {"status": "fine"}
+    assert not_under_api.status_code == 404
+    assert schema["paths"]["/things-status"]["get"]["tags"] == ["things"]
 
 
 async def test_routes_of_a_disabled_plugin_answer_404(settings_for: SettingsFor) -> None:

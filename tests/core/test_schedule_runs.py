@@ -107,10 +107,13 @@ async def test_every_tick_runs_exactly_once_with_two_workers(keels: Any) -> None
     ticks = sorted(int(k.rpartition(":")[2]) for k in keys)
     assert len(ticks) >= 10
     assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))  # each once, none missed
-    history, total = await run_history(first, "beat.second", limit=100)
-    assert total == len(ticks), [(r.job_key, r.outcome, r.error, r.attempt) for r in history]
-    assert {r.outcome for r in history} == {"success"}
-    assert sorted(int(r.tick.timestamp()) for r in history if r.tick) == ticks
+    history, _ = await run_history(first, "beat.second", limit=100)
+    recorded = Counter(int(r.tick.timestamp()) for r in history if r.tick)
+    assert set(recorded.values()) == {1}  # one run per tick, in the history too
+    assert set(ticks) <= set(recorded)
+    unfinished = [r for r in history if r.outcome != "success"]
+    # only a run caught by the workers' shutdown may not have finished
+    assert len(unfinished) <= 1, [(r.job_key, r.outcome, r.error) for r in unfinished]
 
 
 async def test_a_run_that_overruns_its_next_tick_makes_it_skip(keels: Any) -> None:

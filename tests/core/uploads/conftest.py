@@ -19,6 +19,7 @@ from PIL import Image
 from core.testing import KeelTestApp
 
 Build = Callable[..., AbstractAsyncContextManager[KeelTestApp]]
+GRACE = {"server__grace_period_s": 2}
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
@@ -58,6 +59,10 @@ async def upload(
 
 @pytest.fixture
 async def env(keel_app_factory: Build) -> AsyncIterator[KeelTestApp]:
-    """An app with no plugins enabled (uploads are core)."""
-    async with keel_app_factory(plugins=[]) as built:
+    """An app with no plugins enabled (uploads are core).
+
+    A short grace period: stopping a burst worker (``env.drain()``) once took the whole
+    default 30 s on a loaded machine; it caps such a stall without changing what is tested.
+    """
+    async with keel_app_factory(plugins=[], **GRACE) as built:
         yield built

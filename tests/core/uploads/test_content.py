@@ -9,7 +9,7 @@ from PIL import Image
 from core.testing import KeelTestApp
 from core.uploads.routes import CONTENT_CSP
 
-from .conftest import PDF, Build, image_bytes, stored_files, upload
+from .conftest import GRACE, PDF, Build, image_bytes, stored_files, upload
 
 
 async def test_image_content_is_inline_with_safe_headers(env: KeelTestApp) -> None:
@@ -93,17 +93,25 @@ async def test_thumbnail_appears_after_the_image_job(env: KeelTestApp) -> None:
     assert stored_files(env) == []
 
 
-async def test_documents_get_no_thumbnail(env: KeelTestApp) -> None:
+async def test_no_thumbnail_for_documents_broken_or_deleted_images(env: KeelTestApp) -> None:
     _, headers = await env.signed_in()
-    body = (await upload(env, headers, PDF, name="a.pdf", declared="application/pdf")).json()
-    await env.drain()
-    after = (await env.client.get(f"/api/uploads/{body['id']}", headers=headers)).json()
+    pdf = (await upload(env, headers, PDF, name="a.pdf", declared="application/pdf")).json()
+    broken = (await upload(env, headers, image_bytes("PNG", (300, 300))[:60])).json()
+    gone = (await upload(env, headers, image_bytes())).json()
+    assert (
+        await env.client.delete(f"/api/uploads/{gone['id']}", headers=headers)
+    ).status_code == 204
+    await env.drain()  # one drain for the three cases
+    after = (await env.client.get(f"/api/uploads/{pdf['id']}", headers=headers)).json()
+    assert (after["thumbnail"], after["thumbnail_error"]) == (None, None)
+    after = (await env.client.get(f"/api/uploads/{broken['id']}", headers=headers)).json()
     assert after["thumbnail"] is None
-    assert after["thumbnail_error"] is None
+    assert after["thumbnail_error"].startswith("cannot read the image")
+    assert sorted(stored_files(env)) == sorted([f"{pdf['id']}.pdf", f"{broken['id']}.png"])
 
 
 async def test_oversized_image_records_a_thumbnail_error(keel_app_factory: Build) -> None:
-    async with keel_app_factory(plugins=[], uploads__max_image_pixels=100) as env:
+    async with keel_app_factory(plugins=[], uploads__max_image_pixels=100, **GRACE) as env:
         _, headers = await env.signed_in()
         body = (
             await upload(
@@ -117,16 +125,6 @@ async def test_oversized_image_records_a_thumbnail_error(keel_app_factory: Build
         assert (await env.client.get(body["url"])).status_code == 200  # the file stays
 
 
-async def test_truncated_image_records_a_thumbnail_error(env: KeelTestApp) -> None:
-    _, headers = await env.signed_in()
-    broken = image_bytes("PNG", (300, 300))[:60]
-    body = (await upload(env, headers, broken)).json()
-    await env.drain()
-    after = (await env.client.get(f"/api/uploads/{body['id']}", headers=headers)).json()
-    assert after["thumbnail"] is None
-    assert after["thumbnail_error"]
-
-
 async def test_openapi_describes_the_upload_bodies(env: KeelTestApp) -> None:
     schema = (await env.client.get("/schema/openapi.json")).json()
     one = schema["paths"]["/api/uploads"]["post"]
@@ -137,3 +135,8 @@ async def test_openapi_describes_the_upload_bodies(env: KeelTestApp) -> None:
     assert form["properties"]["files"]["type"] == "array"
     assert "201" in one["responses"]
     assert {"get", "delete"} <= set(schema["paths"]["/api/uploads/{upload_id}"])
+
+
+async def test_thumbnail_job_is_a_core_job_on_the_image_queue(env: KeelTestApp) -> None:
+    entry = env.keel.jobs.registry["core.uploads.make_thumbnail"]
+    assert entry.job.queue == "image"

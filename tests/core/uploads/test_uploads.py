@@ -225,3 +225,9 @@ async def test_path_traversal_in_the_name_has_no_effect(env: KeelTestApp) -> Non
     assert all(Path(n).parent == Path() and n.endswith(".png") for n in stored_files(env))
     assert not (root.parent / "escape.png").exists()
     assert not (root.parent.parent / "escape.png").exists()
+
+
+async def test_owner_and_created_index_exists(env: KeelTestApp) -> None:
+    info = await env.keel.db.get_collection(Upload).index_information()
+    keys = [spec["key"] for spec in info.values()]
+    assert [("owner_id", 1), ("created_at", -1)] in keys

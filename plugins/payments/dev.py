@@ -1,0 +1,77 @@
+"""Development without a Stripe account: localstripe as a dev service, and its webhook.
+
+localstripe (GPL-3.0, in the ``dev`` extra) runs only as a separate process; keel
+never imports it. It keeps its state in memory (``--from-scratch``: it would otherwise
+reload ``/tmp/localstripe.pickle`` left by any earlier run on the machine).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from core.records import DevService
+from plugins.payments.settings import PaymentsSettings
+
+log = logging.getLogger("plugins.payments")
+WEBHOOK_ID = "keel"
+TEST_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - the emulator accepts any sk_ key
+TEST_WEBHOOK_SECRET = "whsec_localstripe"  # noqa: S105 - development only
+
+
+def _settings_of(app_settings: Any) -> PaymentsSettings:
+    found = app_settings.plugins.tables.get("payments")
+    return found if isinstance(found, PaymentsSettings) else PaymentsSettings()
+
+
+def needs_localstripe(app_settings: Any) -> bool:
+    """localstripe is started when no Stripe secret key is configured."""
+    return not _settings_of(app_settings).secret_key
+
+
+def localstripe_service() -> DevService:
+    """The localstripe dev service and the settings that point payments at it."""
+    return DevService(
+        name="localstripe",
+        command=["{python}", "-m", "localstripe", "--port", "{port}", "--from-scratch"],
+        settings_overrides={
+            "plugins.payments.api_base": "http://127.0.0.1:{port}",
+            "plugins.payments.secret_key": TEST_SECRET_KEY,
+            "plugins.payments.webhook_secret": TEST_WEBHOOK_SECRET,
+            "plugins.payments.emulator": "true",
+        },
+        needed=needs_localstripe,
+    )
+
+
+def webhook_url(settings: PaymentsSettings, app_settings: Any) -> str:
+    """Where the emulator should post events: ``webhook_url`` or this server's endpoint."""
+    if settings.webhook_url:
+        return settings.webhook_url
+    host = app_settings.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a listen address, not a bind
+        host = "127.0.0.1"
+    return f"http://{host}:{app_settings.server.port}/api/webhooks/stripe"
+
+
+async def register_webhook(settings: PaymentsSettings, app_settings: Any) -> bool:
+    """Tell localstripe to post every event, signed with ``webhook_secret``, to keel.
+
+    A failure is logged, never raised: the API still works, only webhooks are missing
+    (reconciliation repairs their absence).
+    """
+    url = webhook_url(settings, app_settings)
+    form = {"url": url, "secret": settings.webhook_secret}
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            answer = await client.post(
+                f"{settings.api_base}/_config/webhooks/{WEBHOOK_ID}", data=form
+            )
+        answer.raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("payments: could not register the webhook with localstripe: %s", exc)
+        return False
+    log.info("payments: localstripe posts events to %s", url)
+    return True

@@ -1,0 +1,84 @@
+"""Intents through keel's API on a real localstripe: pay, decline, retry, ownership."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .conftest import PRICE, Shop, seen
+
+
+async def test_pay_for_a_booking_marks_it_paid_and_publishes_once(shop: Shop) -> None:
+    booking = await shop.booking()
+    first = await shop.intent(booking["id"])
+    assert first.status_code == 200, first.text
+    payment = first.json()
+    assert payment["amount"] == PRICE
+    assert payment["currency"] == "EUR"
+    assert payment["status"] == "requires_payment_method"
+    assert payment["stripePaymentIntentId"].startswith("pi_")
+    assert payment["clientSecret"]
+
+    paid = await shop.paid(booking["id"])
+    assert paid["id"] == payment["id"]
+    assert paid["stripePaymentIntentId"] == payment["stripePaymentIntentId"]
+
+    r = await shop.client.get(f"/api/bookings/{booking['id']}", headers=shop.customer.headers)
+    assert r.json()["paid"] is True
+    assert r.json()["payment_id"] == payment["id"]
+    [completed] = seen("payment.completed")
+    assert (completed.booking_id, completed.payment_id) == (booking["id"], payment["id"])
+    assert (completed.customer_id, completed.provider_id) == (shop.customer.id, shop.provider.id)
+    assert (completed.amount, completed.currency) == (PRICE, "EUR")
+
+    again = await shop.intent(booking["id"], "pm_card_visa")  # never charged twice
+    assert again.json()["id"] == payment["id"]
+    assert again.json()["status"] == "succeeded"
+    await shop.env.drain()
+    assert len(seen("payment.completed")) == 1
+
+
+async def test_declined_card_fails_then_another_card_pays(shop: Shop) -> None:
+    booking = await shop.booking()
+    r = await shop.intent(booking["id"], "pm_card_chargeCustomerFail")  # 4000 0000 0000 0341
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "failed"
+    assert r.json()["failureCode"] == "card_declined"
+    await shop.env.drain()
+    [failed] = seen("payment.failed")
+    assert failed.failure_code == "card_declined"
+    assert failed.amount == PRICE
+
+    retry = await shop.intent(booking["id"], "pm_card_visa")  # a fresh intent per attempt
+    assert retry.json()["status"] == "succeeded"
+    assert retry.json()["stripePaymentIntentId"] != r.json()["stripePaymentIntentId"]
+    old = await shop.client.get(f"/api/payments/{r.json()['id']}", headers=shop.customer.headers)
+    assert old.json()["status"] == "canceled"  # the declined intent can never charge
+    await shop.env.drain()
+    assert len(seen("payment.completed")) == 1
+    assert len(seen("payment.failed")) == 1
+
+
+async def test_one_live_intent_per_booking_under_concurrency(shop: Shop) -> None:
+    booking = await shop.booking()
+    answers = await asyncio.gather(*(shop.intent(booking["id"]) for _ in range(5)))
+    assert {a.status_code for a in answers} <= {200, 409}
+    ids = {a.json()["id"] for a in answers if a.status_code == 200}
+    intents = {a.json()["stripePaymentIntentId"] for a in answers if a.status_code == 200}
+    assert len(ids) == 1
+    assert len(intents) == 1
+
+
+async def test_only_the_customer_gets_an_intent_and_never_names_an_amount(shop: Shop) -> None:
+    booking = await shop.booking()
+    stranger = await shop.actor("customer")
+    assert (await shop.intent(booking["id"], who=stranger)).status_code == 404
+    assert (await shop.intent(booking["id"], who=shop.provider)).status_code == 404
+    assert (await shop.intent("0" * 24)).status_code == 404
+    r = await shop.client.post(
+        "/api/payments/intents",
+        json={"bookingId": booking["id"], "amount": 1},
+        headers=shop.customer.headers,
+    )
+    assert r.status_code == 400
+    anonymous = await shop.client.post("/api/payments/intents", json={"bookingId": booking["id"]})
+    assert anonymous.status_code == 401
