@@ -7,7 +7,7 @@ from core.testing import KeelTestApp
 BUILTIN = ["bookings", "search", "realtime", "payments", "cron", "notifications"]
 
 
-async def test_openapi_renders_with_every_builtin_plugin(keel_app_factory) -> None:  # noqa: ANN001
+async def test_openapi_renders_with_every_builtin_plugin(keel_app_factory) -> None:
     async with keel_app_factory(plugins=BUILTIN) as env:
         env: KeelTestApp
         response = await env.client.get("/schema/openapi.json")

@@ -41,8 +41,8 @@ def _state(pid: int) -> str:
         return stat.read().rsplit(")", 1)[1].split()[0]
 
 
-async def wait_ready(env: KeelTestApp, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ready(env: KeelTestApp, within_s: float = 15.0) -> None:
+    deadline = time.monotonic() + within_s
     while True:
         response = await env.client.get("/health/ready")
         if response.status_code == 200:
