@@ -6,8 +6,8 @@ SecantusDB), and the same ``websockets`` client code measures:
 1. memory per idle connection: RSS growth of one process / connections (``--idle``);
 2. typing latency from a client on process 1 to one on process 2, ``--messages``
    sequential frames after a warm-up, at rest and while a separate load process sends
-   ``--load-rate`` typing frames/s between ``--pairs`` other pairs (1,000 connections in
-   all, split between the processes);
+   ``--load-rate`` typing frames/s flow between ``--pairs`` other pairs (sent by the
+   same client process; 1,000 connections in all, split between the processes);
 3. fan-out: ``--fanout`` messages to a room of all 1,000 connections; delivered/s.
 
 Run: ``.venv/bin/python -m bench.realtime`` (needs ``python-socketio``).
@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -97,7 +94,7 @@ def servers(kind: str, env: dict[str, str], n: int = 2) -> Iterator[list[tuple[i
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
-    import socket  # noqa: PLC0415
+    import socket
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -155,22 +152,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run_load_worker(spec_path: str) -> None:
-    """``--load-worker``: connect the load pairs, send until the parent says stop."""
-    spec = json.loads(Path(spec_path).read_text())
-    peer = Peer(spec["name"], spec["ports"], spec["tokens"], spec["room"])
-    uids: list[str] = spec["uids"]
-    conns = await open_many(peer, uids, start=0)
-    pairs = [(conns[i], conns[i + 1]) for i in range(0, len(conns) - 1, 2)]
-    print("ready", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_reader(sys.stdin.fileno(), stop.set)
-    sent = await load(peer, pairs, spec["rate"], stop)
-    print(f"sent {sent}", flush=True)
-    await close_all(conns)
-
-
 async def memory(peer: Peer, pid: int, uids: list[str]) -> float:
     """KB of RSS per idle connection held by the process ``pid``."""
     await asyncio.sleep(0.5)
@@ -194,38 +175,18 @@ async def run_kind(
     conns = await open_many(peer, mine)
     rest = await latency(peer, conns[0], conns[1], args.messages, args.warmup)
     result["rest_p50"], result["rest_p99"] = pct(rest, 0.5), pct(rest, 0.99)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
-        json.dump(
-            {
-                "name": peer.name,
-                "ports": peer.ports,
-                "tokens": peer.tokens,
-                "room": peer.room,
-                "uids": theirs,
-                "rate": args.load_rate,
-            },
-            spec,
-        )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "bench.realtime", "--load-worker", spec.name],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdout is not None and worker.stdin is not None
-    await asyncio.to_thread(worker.stdout.readline)  # ready
+    others = await open_many(peer, theirs, start=len(mine))
+    pairs = [(others[i], others[i + 1]) for i in range(0, len(others) - 1, 2)]
+    stop = asyncio.Event()
+    loader = asyncio.create_task(load(peer, pairs, args.load_rate, stop))
     await asyncio.sleep(1.0)
     started = time.perf_counter()
     loaded = await latency(peer, conns[0], conns[1], args.messages, args.warmup)
     elapsed = time.perf_counter() - started
-    worker.stdin.write("stop\n")
-    worker.stdin.flush()
-    sent_line = await asyncio.to_thread(worker.stdout.readline)
-    worker.wait(30)
-    result["load_rate"] = int(sent_line.split()[-1]) / (elapsed + 1.0) if sent_line else 0.0
+    stop.set()
+    result["load_rate"] = await loader / (elapsed + 1.0)
     result["load_p50"], result["load_p99"] = pct(loaded, 0.5), pct(loaded, 0.99)
-    conns += await open_many(peer, theirs, start=len(mine))
+    conns += others
     result["fanout"] = await fanout(peer, conns, args.fanout)
     result["members"] = len(conns)
     await close_all(conns)
@@ -283,11 +244,7 @@ def main() -> None:
     parser.add_argument("--fanout", type=int, default=100)
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--kinds", default=",".join(KINDS))
-    parser.add_argument("--load-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.load_worker:
-        asyncio.run(run_load_worker(args.load_worker))
-        return
     installed = discover()
     secret = secrets.token_urlsafe(48)
     results: dict[str, dict[str, float]] = {}

@@ -171,7 +171,7 @@ def keel_app_factory(
             keel_settings_factory(overrides, **dotted), keel_installed, plugins, extra
         )
         app = create_app(settings, installed=installed)
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         async with (
             running(app),
             httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,

@@ -53,11 +53,15 @@ class PaymentsPlugin(Plugin):
         from plugins.payments.refunds import on_booking_cancelled  # noqa: PLC0415
         from plugins.payments.service import project_booking  # noqa: PLC0415
 
-        return [
-            Listener("booking.created", project_booking, "durable", "project_created"),
-            Listener("booking.updated", project_booking, "durable", "project_updated"),
-            Listener("booking.cancelled", on_booking_cancelled, "durable"),
+        # The projection is written twice: inline, so the customer can pay the moment the
+        # booking exists, and durably, so it is never lost (the upsert is idempotent).
+        projections = [
+            Listener(event, project_booking, mode, f"project_{event.split('.')[1]}_{mode}")
+            for event in ("booking.created", "booking.updated", "booking.cancelled")
+            for mode in ("inline", "durable")
+            if (event, mode) != ("booking.cancelled", "durable")
         ]
+        return [*projections, Listener("booking.cancelled", on_booking_cancelled, "durable")]
 
     @hookimpl
     def register_jobs(self) -> Sequence[Job]:
