@@ -52,7 +52,7 @@ class Peer:
         if self.name == "keel":
             return json.dumps({"event": "typing", "data": {"receiverId": to}})
         if self.name == "bare":
-            return json.dumps({"to": [to], "event": "typing", "data": {"to": to}})
+            return json.dumps({"event": "typing", "to": [to], "data": {"to": to}})
         return "42" + json.dumps(["typing", {"to": to}])
 
     def fanout(self, members: list[str], n: int) -> str:
@@ -60,7 +60,7 @@ class Peer:
         if self.name == "keel":
             return json.dumps({"event": "message", "data": {"roomId": self.room, "text": text}})
         if self.name == "bare":
-            return json.dumps({"to": members, "event": "message", "data": {"text": text}})
+            return json.dumps({"event": "message", "to": members, "data": {"text": text}})
         return "42" + json.dumps(["message", {"to": "all", "text": text}])
 
 

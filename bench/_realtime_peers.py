@@ -27,7 +27,7 @@ from litestar import Litestar, WebSocket, websocket
 VALKEY_URL = os.environ.get("BENCH_VALKEY_URL", "redis://127.0.0.1:6379/0")
 CHANNEL = "bench:bare"
 _local: dict[str, set[WebSocket[Any, Any, Any]]] = defaultdict(set)
-_client = valkey_async.Valkey.from_url(VALKEY_URL)
+_client = valkey_async.Valkey.from_url(VALKEY_URL, socket_timeout=None)
 
 
 @websocket("/ws")

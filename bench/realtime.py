@@ -213,7 +213,7 @@ def table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _keel_peer(
+def _keel_peer(  # noqa: PLR0917 - a private helper of main()
     ports: list[int], mongo_url: str, db: str, settings: Any, uids: list[str], idle: list[str]
 ) -> Peer:
     codec = TokenCodec(settings)

@@ -24,6 +24,8 @@ from core.settings import ValkeySettings
 T = TypeVar("T")
 DEQUEUE_TIMEOUT_S = 1.0
 """How long an idle worker blocks on an empty queue before it polls again."""
+SWEEP_SETTLE_S = 1.0
+"""How long a job may sit in the active list without being ACTIVE before it is swept."""
 WARN_EVERY_S = 10.0
 """During an outage, each queue logs the problem at most this often."""
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -79,7 +81,54 @@ class Queue(RedisQueue):
         return await self._quiet(super().schedule(lock), [])
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
-        return await self._quiet(super().sweep(lock, abort), [])
+        return await self._quiet(self._settled_sweep(lock, abort), [])
+
+    async def _settled_sweep(self, lock: int, abort: float) -> list[str]:
+        """SAQ's sweep without its race against a worker that is just taking a job.
+
+        A worker moves a job into the active list a moment before it marks the job ACTIVE;
+        SAQ's sweep takes such a job for abandoned and retries it while it runs (a double
+        run, seen whenever a worker starts next to a fresh job). Here a job that is in the
+        active list but not ACTIVE is swept only if it still is after ``SWEEP_SETTLE_S``.
+        """
+        if not await self.redis.set(self._sweep, 1, ex=lock, nx=True):
+            return []
+        suspects = [key for key, job in await self._active_jobs() if self._abandoned(job)]
+        if suspects:
+            await asyncio.sleep(SWEEP_SETTLE_S)
+            suspects = [key for key, job in await self._active_jobs() if key in suspects]
+            suspects = [key for key in suspects if self._abandoned(await self._read_job(key))]
+        swept = []
+        for key in suspects:
+            job = await self._read_job(key)
+            if job is None:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.lrem(self._active, 0, key.decode())
+                    pipe.zrem(self._incomplete, key)
+                    await pipe.execute()
+            elif self._abandoned(job):
+                log.warning("sweeping abandoned job %s", job.info())
+                await self.abort(job, error=self.swept_error_message)
+                with contextlib.suppress(TimeoutError):
+                    await job.refresh(abort)
+                if job.retryable:
+                    await self.retry(job, error=self.swept_error_message)
+                else:
+                    await self.finish(job, saq.job.Status.ABORTED, error=self.swept_error_message)
+            swept.append(key.decode())
+        return swept
+
+    async def _active_jobs(self) -> list[tuple[bytes, saq.Job | None]]:
+        keys: list[bytes] = await self.redis.lrange(self._active, 0, -1)  # type: ignore[misc]
+        return [(key, await self._read_job(key)) for key in keys]
+
+    async def _read_job(self, key: bytes) -> saq.Job | None:
+        job: saq.Job | None = self.deserialize(await self.redis.get(key))
+        return job
+
+    @staticmethod
+    def _abandoned(job: saq.Job | None) -> bool:
+        return job is None or job.status != saq.job.Status.ACTIVE or job.stuck
 
     async def write_worker_info(self, worker_id: str, info: Any, ttl: int) -> None:
         await self._quiet(super().write_worker_info(worker_id, info, ttl), None)

@@ -9,7 +9,8 @@ Every run of a schedule's job goes through :func:`run_tracked`, whether a tick f
   so a run that overruns its next tick never overlaps with it;
 - each run is one document of the MongoDB collection ``core_schedule_runs``: schedule,
   job, job key, trigger, tick, start, end, duration, outcome (``running``, ``success``,
-  ``failed``, ``skipped``, ``aborted``), error and a short summary of the job's result.
+  ``failed``, ``skipped``, ``aborted``), error and a short summary of the job's result;
+  runs are kept 90 days.
 
 :class:`core.jobs.JobRunner` wraps every job function with :func:`tracked`; for jobs that
 are not scheduled runs that costs one string check.
@@ -50,6 +51,8 @@ LOCK_MARGIN_S = 30
 """The lock outlives the job's timeout by this much (a crashed worker frees it then)."""
 DONE_TTL_S = 3600
 """How long a finished run is remembered, so that a redelivery of it does not run again."""
+HISTORY_TTL_S = 90 * 86_400
+"""Runs are kept this long (a TTL index on ``started_at``)."""
 TEXT_MAX = 1000
 """Errors and result summaries are cut to this length."""
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
@@ -73,6 +76,9 @@ class ScheduleRun(Model):
                 ]
             ),
             pymongo.IndexModel([("job_key", pymongo.ASCENDING)]),
+            pymongo.IndexModel(
+                [("started_at", pymongo.ASCENDING)], expireAfterSeconds=HISTORY_TTL_S
+            ),
         ],
     }
 

@@ -58,6 +58,10 @@ class RefreshToken(Model):
             pymongo.IndexModel([("token_hash", pymongo.ASCENDING)], unique=True),
             pymongo.IndexModel([("family", pymongo.ASCENDING)]),
             pymongo.IndexModel([("user_id", pymongo.ASCENDING)]),
+            # revoked sessions, for the cron plugin's cleanup_sessions
+            pymongo.IndexModel(
+                [("revoked", pymongo.ASCENDING)], partialFilterExpression={"revoked": True}
+            ),
             _ttl(),
         ],
     }

@@ -4,8 +4,17 @@ The fixtures live in :mod:`core.testing.plugin`, which pytest loads by itself (t
 ``pytest11`` entry point), so a plugin's own test suite can use them with no conftest.
 """
 
-from core.testing._app import PASSWORD, KeelTestApp, running
+from core.testing._app import PASSWORD, AppFactory, KeelFactory, KeelTestApp, running
 from core.testing._mailbox import Mailbox, recipients
 from core.testing._stack import SettingsFactory
 
-__all__ = ["PASSWORD", "KeelTestApp", "Mailbox", "SettingsFactory", "recipients", "running"]
+__all__ = [
+    "PASSWORD",
+    "AppFactory",
+    "KeelFactory",
+    "KeelTestApp",
+    "Mailbox",
+    "SettingsFactory",
+    "recipients",
+    "running",
+]

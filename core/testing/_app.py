@@ -8,7 +8,7 @@ so a plugin's tests see exactly what a client would.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,8 +25,8 @@ from core.accounts.passwords import PasswordHasher
 from core.app import create_app
 from core.context import Keel
 from core.plugin import Plugin
-from core.pluginhost import InstalledPlugin
-from core.runtime import run_worker
+from core.pluginhost import InstalledPlugin, PluginHost
+from core.runtime import close_keel, open_keel, run_worker
 from core.settings import AuthSettings, PluginsSettings, Settings
 from core.testing._mailbox import Mailbox
 from core.testing._stack import SettingsFactory
@@ -186,3 +186,27 @@ async def keel_app(keel_app_factory: AppFactory) -> AsyncIterator[KeelTestApp]:
     """A running app with the plugins enabled in config.toml, on this test's own data."""
     async with keel_app_factory() as env:
         yield env
+
+
+KeelFactory = Callable[..., Awaitable[Keel]]
+
+
+@pytest.fixture
+async def keel_factory(keel_settings_factory: SettingsFactory) -> AsyncIterator[KeelFactory]:
+    """``await keel_factory(*plugin_classes, **dotted) -> Keel``: a runtime context (no
+    HTTP app) with only the given test plugins, on this test's database and key prefix.
+
+    Each call opens its own connections, like a separate process would; all are closed
+    when the test ends. Plugins' ``on_startup`` hooks are not run.
+    """
+    opened: list[Keel] = []
+
+    async def make(*plugins: type[Plugin], **dotted: Any) -> Keel:
+        settings, installed = keel_settings_factory.for_plugins(plugins, **dotted)
+        keel = await open_keel(settings, PluginHost(settings, installed))
+        opened.append(keel)
+        return keel
+
+    yield make
+    for keel in opened:
+        await close_keel(keel)

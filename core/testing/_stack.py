@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.devstack import DevStack
+from core.plugin import Plugin
 from core.pluginhost import InstalledPlugin, PluginHost, discover, plugin_settings_types
 from core.settings import Settings, config_path, load_settings
 
@@ -61,6 +62,38 @@ class SettingsFactory:
             "devstack.data_dir": str(self.stack.data_dir),
             "uploads.dir": str(Path(self.stack.data_dir) / "uploads" / self.key_prefix),
         }
+
+    def for_plugins(
+        self,
+        plugins: Iterable[type[Plugin]],
+        overrides: Mapping[str, Any] | None = None,
+        /,
+        **dotted: Any,
+    ) -> tuple[Settings, dict[str, InstalledPlugin]]:
+        """Settings with *only* ``plugins`` (test Plugin classes) installed and enabled.
+
+        Overrides of other plugins' tables (e.g. a dev service's) are left out, since
+        those plugins are not installed here.
+
+        Returns:
+            The settings and the ``installed`` mapping to build a host or app from.
+        """
+        installed = {p.name: InstalledPlugin(p.name, p, "0", "tests") for p in plugins}
+        values = {
+            key: value
+            for key, value in self.base_overrides().items()
+            if not key.startswith("plugins.") or key.split(".")[1] in installed
+        }
+        values["plugins.enabled"] = list(installed)
+        values.update(overrides or {})
+        values.update({key.replace("__", "."): value for key, value in dotted.items()})
+        settings = load_settings(
+            self.config_file,
+            environ={},
+            overrides=values,
+            plugin_types=plugin_settings_types(installed),
+        )
+        return settings, installed
 
     def __call__(self, overrides: Mapping[str, Any] | None = None, /, **dotted: Any) -> Settings:
         """Settings for this test with ``overrides`` (dotted paths) applied last.

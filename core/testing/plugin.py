@@ -11,11 +11,13 @@ Fixtures (real services, never mocks):
 - ``keel_app_factory``: ``async with keel_app_factory(plugins=None, extra=(), **dotted)``
   gives a :class:`core.testing.KeelTestApp` (running app, httpx client, ``drain()``,
   ``user()``, ``signed_in(role)``); ``keel_app``: the same with config.toml's plugins.
+- ``keel_factory``: ``await keel_factory(*plugin_classes, **dotted) -> Keel``, a runtime
+  context (db, valkey, events, jobs) with only those test plugins; no HTTP app.
 - ``keel_installed`` (session): the installed plugins; ``keel_config_file`` (session):
   the empty config file settings are built from.
 """
 
-from core.testing._app import keel_app, keel_app_factory
+from core.testing._app import keel_app, keel_app_factory, keel_factory
 from core.testing._mailbox import mailbox
 from core.testing._stack import (
     keel_config_file,
@@ -29,6 +31,7 @@ __all__ = [
     "keel_app",
     "keel_app_factory",
     "keel_config_file",
+    "keel_factory",
     "keel_installed",
     "keel_settings",
     "keel_settings_factory",

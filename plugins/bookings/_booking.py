@@ -156,6 +156,8 @@ async def list_bookings(
     listing = bookings_query(
         caller, status=status, start_from=start_from, start_to=start_to, sort=sort
     )
-    docs, total = await listing.page(keel.db.get_collection(Booking), page, limit)
+    docs, total = await listing.page(
+        keel.db.get_collection(Booking), page, limit, max_ms=keel.settings.database.timeout_ms
+    )
     items = [booking_snapshot(d) for d in docs]
     return schemas.BookingPage(items=items, total=total, page=page, limit=limit)

@@ -126,7 +126,9 @@ async def list_services(
     )
     if built is None:
         return schemas.ServicePage(items=[], total=0, page=page, limit=limit)
-    docs, total = await built.page(keel.db.get_collection(Service), page, limit)
+    docs, total = await built.page(
+        keel.db.get_collection(Service), page, limit, max_ms=keel.settings.database.timeout_ms
+    )
     items = [service_view(d) for d in docs]
     return schemas.ServicePage(items=items, total=total, page=page, limit=limit)
 

@@ -27,14 +27,20 @@ class ListQuery:
     sort: list[tuple[str, int]]
     index: list[tuple[str, int]]
 
-    async def page(self, collection: Any, page: int, limit: int) -> tuple[list[Any], int]:
-        """The documents of page ``page`` and the total count."""
-        cursor = collection.find(self.filter).sort(self.sort)
+    async def page(
+        self, collection: Any, page: int, limit: int, *, max_ms: int
+    ) -> tuple[list[Any], int]:
+        """The documents of page ``page`` and the total count.
+
+        ``max_ms`` bounds each query on the server too, so a listing the client gave up
+        on (a 503 after ``[database] timeout_ms``) does not keep the database busy.
+        """
+        cursor = collection.find(self.filter).sort(self.sort).max_time_ms(max_ms)
         docs = await cursor.skip((page - 1) * limit).limit(limit).to_list(limit)
         if self.filter:
-            total = await collection.count_documents(self.filter)
+            total = await collection.count_documents(self.filter, maxTimeMS=max_ms)
         else:  # every document: the collection's count from its metadata
-            total = await collection.estimated_document_count()
+            total = await collection.estimated_document_count(maxTimeMS=max_ms)
         return docs, int(total)
 
 

@@ -96,7 +96,7 @@ async def list_reviews(
     """A page of a service's reviews, newest first (404 for an unknown service)."""
     service = await load_service(keel, parse_id(service_id, "service"), caller)
     docs, total = await reviews_query(service["_id"]).page(
-        keel.db.get_collection(Review), page, limit
+        keel.db.get_collection(Review), page, limit, max_ms=keel.settings.database.timeout_ms
     )
     items = [review_snapshot(d) for d in docs]
     return schemas.ReviewPage(items=items, total=total, page=page, limit=limit)

@@ -9,6 +9,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from core.context import Keel
+from core.errors import NotFoundError
 from core.runtime import get_scheduler
 from core.schedule_runs import ScheduleRun, last_runs, run_history
 from core.scheduler import ScheduleEntry
@@ -94,6 +95,7 @@ async def history(
     keel: Keel, name: str, *, page: int, limit: int, outcome: str | None = None
 ) -> RunPage:
     """A page of schedule ``name``'s runs, newest first (raises ``NotFoundError``)."""
-    await get_scheduler(keel).is_paused(name)  # 404 for an unknown schedule
+    if name not in get_scheduler(keel).entries:
+        raise NotFoundError(f"no schedule named {name!r}", details={"schedule": name})
     runs, total = await run_history(keel, name, page=page, limit=limit, outcome=outcome)
     return RunPage(items=[run_info(r) for r in runs], page=page, limit=limit, total=total)

@@ -8,7 +8,7 @@ Key layout under ``P = <key prefix>:search``:
   vocabulary (lex zset), ``d:<fam>`` the deletion neighbourhood of vocabulary words
   (SymSpell; a hash deletion -> space-separated words), ``m:<space>`` per-document
   metadata (revision, what was indexed),
-  ``doc:*``/``acd:*`` hashes of the JSON bodies served, ``all:*``/``cat:*`` sets,
+  ``doc:*``/``acd:*`` hashes of the JSON bodies served, ``prov:u``/``cat:*`` sets,
   ``f:<field>`` sort/filter zsets, ``ac:*`` lexicographic autocomplete zsets.
 
 Deletion neighbourhoods work on bytes: exact for ASCII (every Latin word once accents
@@ -233,39 +233,55 @@ for i, wd in ipairs(q.words) do
     if q.nototal then return finish('{"items":[]' .. ARGV[5]) end
     return finish('{"items":[],"total":0' .. ARGV[5])
   end
-  local t = P .. ':tmp:w' .. i
-  temps[#temps + 1] = t
-  local args = {'ZUNIONSTORE', t, #keys}
-  for _, k in ipairs(keys) do args[#args + 1] = k end
-  args[#args + 1] = 'WEIGHTS'
-  for _, w in ipairs(weights) do args[#args + 1] = w end
-  args[#args + 1] = 'AGGREGATE'; args[#args + 1] = 'MAX'
-  redis.call(unpack(args))
-  inter[#inter + 1] = t; iw[#iw + 1] = 1
+  if #keys == 1 then
+    inter[#inter + 1] = keys[1]  -- scores are field weights: the same order
+  else
+    local t = P .. ':tmp:w' .. i
+    temps[#temps + 1] = t
+    local args = {'ZUNIONSTORE', t, #keys}
+    for _, k in ipairs(keys) do args[#args + 1] = k end
+    args[#args + 1] = 'WEIGHTS'
+    for _, w in ipairs(weights) do args[#args + 1] = w end
+    args[#args + 1] = 'AGGREGATE'; args[#args + 1] = 'MAX'
+    redis.call(unpack(args))
+    inter[#inter + 1] = t
+  end
+  iw[#iw + 1] = 1
 end
 for _, s in ipairs(q.sets) do inter[#inter + 1] = G .. s; iw[#iw + 1] = 0 end
-local r = P .. ':tmp:r'
-temps[#temps + 1] = r
-local args = {'ZINTERSTORE', r, #inter}
-for _, k in ipairs(inter) do args[#args + 1] = k end
-args[#args + 1] = 'WEIGHTS'
-for _, w in ipairs(iw) do args[#args + 1] = w end
-redis.call(unpack(args))
-local tf = P .. ':tmp:f'
-temps[#temps + 1] = tf
-for _, rg in ipairs(q.ranges) do
-  redis.call('ZINTERSTORE', tf, 2, r, G .. 'f:' .. rg[1], 'WEIGHTS', 0, 1)
-  if rg[2] then redis.call('ZREMRANGEBYSCORE', tf, '-inf', '(' .. rg[2]) end
-  if rg[3] then redis.call('ZREMRANGEBYSCORE', tf, '(' .. rg[3], '+inf') end
-  redis.call('ZINTERSTORE', r, 2, r, tf, 'WEIGHTS', 1, 0)
+-- r: the candidates scored by relevance (a posting itself when there is one word, no set)
+local r, scored_by = inter[1], ''
+if #inter == 0 then  -- no words, no category: every active service, by a sort field
+  r = G .. 'f:' .. q.all
+  scored_by = q.all
+elseif #inter > 1 then
+  r = P .. ':tmp:r'
+  temps[#temps + 1] = r
+  local args = {'ZINTERSTORE', r, #inter}
+  for _, k in ipairs(inter) do args[#args + 1] = k end
+  args[#args + 1] = 'WEIGHTS'
+  for _, w in ipairs(iw) do args[#args + 1] = w end
+  redis.call(unpack(args))
 end
-local order = r
-if q.sort ~= '' then
+-- filtered: r within every range, scored by the last range's field
+local filtered = r
+for _, rg in ipairs(q.ranges) do
+  local tf = P .. ':tmp:f'
+  temps[#temps + 1] = tf
+  redis.call('ZINTERSTORE', tf, 2, filtered, G .. 'f:' .. rg[1], 'WEIGHTS', 0, 1)
+  redis.call('ZREMRANGEBYSCORE', tf, '-inf', '(' .. rg[2])
+  redis.call('ZREMRANGEBYSCORE', tf, '(' .. rg[3], '+inf')
+  filtered, scored_by = tf, rg[1]
+end
+local order = filtered
+if q.sort ~= scored_by then
   order = P .. ':tmp:s'
   temps[#temps + 1] = order
-  redis.call('ZINTERSTORE', order, 2, r, G .. 'f:' .. q.sort, 'WEIGHTS', 0, 1)
+  local by = r
+  if q.sort ~= '' then by = G .. 'f:' .. q.sort end
+  redis.call('ZINTERSTORE', order, 2, filtered, by, 'WEIGHTS', 0, 1)
 end
-local total = redis.call('ZCARD', r)
+local total = redis.call('ZCARD', filtered)
 local ids
 if q.desc then
   ids = redis.call('ZREVRANGE', order, q.off, q.off + q.n - 1)
@@ -273,7 +289,7 @@ else
   ids = redis.call('ZRANGE', order, q.off, q.off + q.n - 1)
 end
 local items = bodies(q.doc, ids)
-redis.call('DEL', unpack(temps))
+if #temps > 0 then redis.call('DEL', unpack(temps)) end
 if q.nototal then return finish('{"items":[' .. items .. ']' .. ARGV[5]) end
 return finish('{"items":[' .. items .. '],"total":' .. total .. ARGV[5])
 """

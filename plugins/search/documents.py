@@ -70,7 +70,7 @@ def service_payload(snap: ServiceSnapshot) -> dict[str, Any]:
             "s", [(snap.name, NAME), (snap.category, CATEGORY), (snap.description, DESCRIPTION)]
         ),
         "a": {"ac:s0": whole, "ac:s1": later},
-        "s": ["all:s", category_key(snap.category)],
+        "s": [category_key(snap.category)],
         "f": {
             "price": snap.price,
             "rating": snap.rating_average,
@@ -106,7 +106,7 @@ def user_payload(doc: dict[str, Any]) -> dict[str, Any]:
             "ac:x1": later,
             "ac:xe": email_whole + email_later,
         },
-        "s": ["all:u", *(["prov:u"] if provider else [])],
+        "s": ["prov:u"] if provider else [],
         "f": {},
         "d": {"doc:u": _encode(public).decode(), "docx:u": _encode(full).decode()},
     }

@@ -89,9 +89,11 @@ async def search_services(keel: Keel, settings: SearchSettings, params: ServiceQ
     q = {
         "fams": ["s"],
         "words": words,
-        "sets": ["all:s", *([category_key(params.category)] if params.category else [])],
+        # postings and sort fields hold active services only: no "all" set needed
+        "sets": [category_key(params.category)] if params.category else [],
+        "all": _SORT_FIELDS[params.sort_by] or "created",
         "ranges": ranges,
-        "sort": _SORT_FIELDS[params.sort_by],
+        "sort": _SORT_FIELDS[params.sort_by] or ("" if words else "created"),
         "desc": order == "desc",
         "off": (params.page - 1) * params.limit,
         "n": params.limit,
@@ -106,7 +108,7 @@ def _user_query(admin: bool, words: list[dict[str, Any]], cap: int) -> dict[str,
     return {
         "fams": ["un", "ue"] if admin else ["un"],
         "words": words,
-        "sets": ["all:u"] if admin else ["prov:u"],
+        "sets": [] if admin else ["prov:u"],
         "ranges": [],
         "sort": "",
         "desc": True,
@@ -189,19 +191,26 @@ async def autocomplete(
     )
     if found is not None:
         return found
+    return await _typo_suggestions(keel, settings, query, kind=kind, admin=admin, limit=limit)
+
+
+async def _typo_suggestions(
+    keel: Keel,
+    settings: SearchSettings,
+    query: str,
+    *,
+    kind: Literal["services", "users"],
+    admin: bool,
+    limit: int,
+) -> bytes:
+    """Nothing starts with the query: the best search hits instead (typos allowed)."""
     words = _words(query)
-    if kind == "services":
-        q: dict[str, Any] = {
-            "fams": ["s"],
-            "sets": ["all:s"],
-            "ranges": [],
-            "sort": "",
-            "desc": True,
-            "doc": doc,
-            "cap": settings.prefix_expansions,
-            "nototal": True,
-        }
+    doc = _AC_SETS[kind, admin and kind == "users"][0]
+    if kind == "users":
+        q = _user_query(admin, words, settings.prefix_expansions)
     else:
-        q = _user_query(admin, words, settings.prefix_expansions) | {"doc": doc, "nototal": True}
-    q |= {"words": words, "off": 0, "n": limit}
-    return await index.search(_cache_key("af", q, "}"), ttl, q, "}")
+        q = {"fams": ["s"], "sets": [], "ranges": [], "sort": "", "desc": True}
+        q["cap"] = settings.prefix_expansions
+    q |= {"words": words, "off": 0, "n": limit, "doc": doc, "nototal": True}
+    ttl = settings.cache_ttl_s
+    return await SearchIndex.of(keel).search(_cache_key("af", q, "}"), ttl, q, "}")

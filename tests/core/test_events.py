@@ -11,11 +11,11 @@ import pytest
 from odmantic import Model
 
 from core import Event, Listener, Plugin, hookimpl
+from core.context import Keel
 from core.errors import ConfigError
 from core.events import UnknownEventError
-from core.pluginhost import InstalledPlugin, PluginHost, plugin_settings_types
-from core.runtime import close_keel, open_keel, run_worker
-from core.settings import load_settings
+from core.runtime import run_worker
+from core.testing import KeelFactory
 
 
 class ThingHappened(Event, frozen=True, kw_only=True):
@@ -127,25 +127,13 @@ class RivalPlugin(Plugin):
 
 
 @pytest.fixture
-async def make_keel(keel_settings_factory: Any) -> Any:
-    """``make(*plugins, **dotted overrides)``: a Keel on this test's database and prefix
-    with only ``plugins`` (small real plugins defined here) enabled."""
-    opened: list[Any] = []
+async def make_keel(keel_factory: KeelFactory) -> Any:
+    """``make(*plugins, **dotted)``: a Keel with only ``plugins`` enabled, fast retries,
+    and a ``gate`` that slow listeners wait on (opened at teardown)."""
+    opened: list[Keel] = []
 
-    async def make(*plugins: type[Plugin], **overrides: Any) -> Any:
-        installed = {p.name: InstalledPlugin(p.name, p, "0", "tests") for p in plugins}
-        settings = load_settings(
-            keel_settings_factory.config_file,
-            environ={},
-            overrides={
-                **keel_settings_factory.base_overrides(),
-                "plugins.enabled": list(installed),
-                "queue.retry_delay_s": 0.05,
-                **overrides,
-            },
-            plugin_types=plugin_settings_types(installed),
-        )
-        keel = await open_keel(settings, PluginHost(settings, installed))
+    async def make(*plugins: type[Plugin], **overrides: Any) -> Keel:
+        keel = await keel_factory(*plugins, **{"queue__retry_delay_s": 0.05, **overrides})
         keel.extras["gate"] = asyncio.Event()
         opened.append(keel)
         return keel
@@ -153,8 +141,6 @@ async def make_keel(keel_settings_factory: Any) -> Any:
     yield make
     for keel in opened:
         keel.extras["gate"].set()
-        await keel.mongo.drop_database(keel.settings.database.name)
-        await close_keel(keel)
 
 
 async def drain(keel: Any) -> None:

@@ -64,6 +64,15 @@ def installed_of(*classes: type[Plugin]) -> dict[str, InstalledPlugin]:
 SettingsFor = Callable[..., Settings]
 
 
+def _own_overrides(overrides: dict[str, Any], installed: dict[str, Any]) -> dict[str, Any]:
+    """The stack's overrides minus those of plugins not in ``installed`` (dev services)."""
+    return {
+        key: value
+        for key, value in overrides.items()
+        if not key.startswith("plugins.") or key.split(".")[1] in installed
+    }
+
+
 @pytest.fixture
 async def settings_for(keel_stack: Any) -> AsyncIterator[SettingsFor]:
     """``settings_for(installed, **overrides)``: settings on the session stack with a fresh
@@ -74,7 +83,7 @@ async def settings_for(keel_stack: Any) -> AsyncIterator[SettingsFor]:
         unique = uuid.uuid4().hex[:12]
         names.append(f"test_hooks_{unique}")
         values: dict[str, Any] = {
-            **keel_stack.overrides,
+            **_own_overrides(keel_stack.overrides, installed),
             "database.name": names[-1],
             "valkey.key_prefix": f"hooks{unique}",
             "queue.retry_delay_s": 0.05,

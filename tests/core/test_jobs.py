@@ -10,11 +10,11 @@ import pytest
 from saq.job import Status
 
 from core import Job, Plugin, hookimpl
+from core.context import Keel
 from core.errors import ConfigError
 from core.jobs import UnknownJobError
-from core.pluginhost import InstalledPlugin, PluginHost, plugin_settings_types
-from core.runtime import close_keel, open_keel, run_worker
-from core.settings import load_settings
+from core.runtime import run_worker
+from core.testing import KeelFactory
 
 
 async def remember(ctx: dict[str, Any], *, value: str) -> str:
@@ -63,31 +63,13 @@ class BadQueuePlugin(Plugin):
 
 
 @pytest.fixture
-async def make_keel(keel_settings_factory: Any) -> Any:
-    """``make(*plugins, **dotted overrides)``: a Keel on this test's database and prefix
-    with only ``plugins`` (small real plugins defined here) enabled."""
-    opened: list[Any] = []
+def make_keel(keel_factory: KeelFactory) -> KeelFactory:
+    """``make(*plugins, **dotted)``: a Keel with only ``plugins`` enabled, fast retries."""
 
-    async def make(*plugins: type[Plugin], **overrides: Any) -> Any:
-        installed = {p.name: InstalledPlugin(p.name, p, "0", "tests") for p in plugins}
-        settings = load_settings(
-            keel_settings_factory.config_file,
-            environ={},
-            overrides={
-                **keel_settings_factory.base_overrides(),
-                "plugins.enabled": list(installed),
-                "queue.retry_delay_s": 0.05,
-                **overrides,
-            },
-            plugin_types=plugin_settings_types(installed),
-        )
-        keel = await open_keel(settings, PluginHost(settings, installed))
-        opened.append(keel)
-        return keel
+    async def make(*plugins: type[Plugin], **overrides: Any) -> Keel:
+        return await keel_factory(*plugins, **{"queue__retry_delay_s": 0.05, **overrides})
 
-    yield make
-    for keel in opened:
-        await close_keel(keel)
+    return make
 
 
 async def drain(keel: Any) -> None:

@@ -16,6 +16,7 @@ from core.pluginhost import InstalledPlugin, PluginHost, plugin_settings_types
 from core.runtime import close_keel, open_keel, run_worker, validate
 from core.scheduler import Scheduler
 from core.settings import load_settings
+from core.testing import KeelFactory
 
 EVERY_SECOND = "clock.every_second"
 
@@ -72,30 +73,9 @@ class LatePlugin(Plugin):
 
 
 @pytest.fixture
-async def make_keel(keel_settings_factory: Any) -> Any:
-    """``make(*plugins, **dotted overrides)``: a Keel on this test's database and prefix
-    with only ``plugins`` (small real plugins defined here) enabled."""
-    opened: list[Any] = []
-
-    async def make(*plugins: type[Plugin], **overrides: Any) -> Any:
-        installed = {p.name: InstalledPlugin(p.name, p, "0", "tests") for p in plugins}
-        settings = load_settings(
-            keel_settings_factory.config_file,
-            environ={},
-            overrides={
-                **keel_settings_factory.base_overrides(),
-                "plugins.enabled": list(installed),
-                **overrides,
-            },
-            plugin_types=plugin_settings_types(installed),
-        )
-        keel = await open_keel(settings, PluginHost(settings, installed))
-        opened.append(keel)
-        return keel
-
-    yield make
-    for keel in opened:
-        await close_keel(keel)
+def make_keel(keel_factory: KeelFactory) -> KeelFactory:
+    """``make(*plugins, **dotted)``: a Keel with only ``plugins`` enabled."""
+    return keel_factory
 
 
 @pytest.fixture

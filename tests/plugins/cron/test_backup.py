@@ -27,6 +27,8 @@ from plugins.cron.backup import restore_database
 from plugins.cron.errors import BackupError
 
 RAW = CodecOptions(document_class=RawBSONDocument, tz_aware=True)
+THINGS = 260
+"""Documents in the main seeded collection: several batches of 50."""
 
 
 async def _seed(db: Any) -> None:
@@ -45,7 +47,7 @@ async def _seed(db: Any) -> None:
                 "tags": ["a", {"deep": [1, 2.5, None, True]}],
                 "text": "ünïcødé ✓",
             }
-            for i in range(1234)
+            for i in range(THINGS)
         ]
     )
     await db["things"].create_indexes(
@@ -80,7 +82,7 @@ async def backups(keel_app_factory: AppFactory, tmp_path: Path) -> Any:
     overrides = {
         "plugins.cron.backup_dir": str(tmp_path / "backups"),
         "plugins.cron.backup_keep": 2,
-        "plugins.cron.batch_size": 100,
+        "plugins.cron.batch_size": 50,
     }
     async with keel_app_factory(plugins=["cron"], overrides=overrides) as env:
         yield env
@@ -98,11 +100,11 @@ async def test_backup_then_restore_reproduces_every_document_and_index(
 
     archive = Path(summary["path"])
     assert archive.parent == Path(env.settings.plugins.get("cron").backup_dir)
-    assert summary["collections"]["things"] == 1234
+    assert summary["collections"]["things"] == THINGS
     assert summary["collections"]["users"] == 1
     target = env.keel.mongo[f"{env.settings.database.name}_restored"]
     try:
-        restored = await restore_database(target, archive, batch_size=100)
+        restored = await restore_database(target, archive, batch_size=50)
         assert restored.collections == summary["collections"]
         before, after = await _snapshot(source), await _snapshot(target)
         assert sorted(before) == sorted(after)
@@ -178,7 +180,7 @@ async def test_keel_backup_restore_and_cron_commands(env: KeelTestApp, tmp_path:
 
         restored = await _keel(["restore", str(archive)], there)
         assert restored.exit_code == 0, restored.output
-        assert "restored 1241 documents" in restored.output
+        assert f"restored {THINGS + 7} documents" in restored.output
         target = env.keel.mongo[f"{source.name}_cli"]
         assert (await _snapshot(target))["things"] == (await _snapshot(source))["things"]
         again = await _keel(["restore", str(archive)], there)

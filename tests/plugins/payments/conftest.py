@@ -76,14 +76,15 @@ def stripe_event(kind: str, obj: dict[str, Any], event_id: str | None = None) ->
     return json.dumps(body).encode()
 
 
-def stripe_client(stack: DevStack) -> stripe.StripeClient:
+@pytest.fixture
+async def stripe_sdk(keel_stack: DevStack) -> AsyncIterator[stripe.StripeClient]:
     """An SDK client on the session's localstripe (the customer's side in tests)."""
-    port = stack.services["payments.localstripe"].port
-    return stripe.StripeClient(
-        TEST_SECRET_KEY,
-        base_addresses={"api": f"http://127.0.0.1:{port}"},
-        http_client=stripe.AIOHTTPClient(),
+    port = keel_stack.services["payments.localstripe"].port
+    http = stripe.AIOHTTPClient()
+    yield stripe.StripeClient(
+        TEST_SECRET_KEY, base_addresses={"api": f"http://127.0.0.1:{port}"}, http_client=http
     )
+    await http.close_async()  # type: ignore[no-untyped-call]
 
 
 @dataclass

@@ -83,3 +83,35 @@ async def test_only_the_customer_gets_an_intent_and_never_names_an_amount(shop: 
     assert r.status_code == 400
     anonymous = await shop.client.post("/api/payments/intents", json={"bookingId": booking["id"]})
     assert anonymous.status_code == 401
+
+
+async def test_list_and_get_show_payments_to_payer_provider_and_admin(shop: Shop) -> None:
+    paid = await shop.paid((await shop.booking())["id"])
+    pending = (await shop.intent((await shop.booking(hours=96))["id"])).json()
+    stranger = await shop.actor("customer")
+
+    mine = await shop.client.get("/api/payments?limit=1", headers=shop.customer.headers)
+    assert mine.status_code == 200
+    assert (mine.json()["total"], len(mine.json()["items"])) == (2, 1)
+    as_provider = await shop.client.get("/api/payments", headers=shop.provider.headers)
+    assert as_provider.json()["total"] == 2
+    assert all(p["clientSecret"] is None for p in as_provider.json()["items"])
+    nothing = await shop.client.get("/api/payments", headers=stranger.headers)
+    assert nothing.json()["total"] == 0
+    admin = await shop.client.get("/api/payments?status=succeeded", headers=shop.admin.headers)
+    assert [p["id"] for p in admin.json()["items"]] == [paid["id"]]
+    assert (
+        await shop.client.get("/api/payments?limit=101", headers=shop.admin.headers)
+    ).status_code == 400
+
+    for who, code in (
+        (shop.customer, 200),
+        (shop.provider, 200),
+        (shop.admin, 200),
+        (stranger, 404),
+    ):
+        r = await shop.client.get(f"/api/payments/{pending['id']}", headers=who.headers)
+        assert r.status_code == code
+    assert (
+        await shop.client.get("/api/payments/nope", headers=shop.admin.headers)
+    ).status_code == 404
