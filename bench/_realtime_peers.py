@@ -40,9 +40,10 @@ async def relay(socket: WebSocket[Any, Any, Any]) -> None:
             message = await socket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            text = message.get("text") or ""
-            to = json.loads(text)["to"]
-            await _client.publish(CHANNEL, ",".join(to).encode() + b"\x1f" + text.encode())
+            frame = json.loads(message.get("text") or "{}")
+            to = frame.pop("to")
+            payload = ",".join(to).encode() + b"\x1f" + json.dumps(frame).encode()
+            await _client.publish(CHANNEL, payload)
     finally:
         _local[uid].discard(socket)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,7 +62,8 @@ def hookspec_names() -> list[str]:
     return names
 
 
-def test_function_names() -> set[str]:
+@functools.cache
+def test_function_names() -> frozenset[str]:
     """Names of every ``test_*`` function or method defined anywhere under ``tests/``."""
     names: set[str] = set()
     for path in (ROOT / "tests").rglob("*.py"):
@@ -70,7 +72,7 @@ def test_function_names() -> set[str]:
                 node.name.startswith("test_")
             ):
                 names.add(node.name)
-    return names
+    return frozenset(names)
 
 
 test_function_names.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

@@ -1,35 +1,62 @@
-"""A worker starting next to a job that another worker is just taking never runs it twice."""
+"""SAQ's sweep never takes a job that a worker is just taking for abandoned.
+
+A worker moves a job into the active list and marks it ACTIVE a moment later; a sweep
+(which every worker runs on start and once a minute) that lands in between used to
+abort and retry the job while it ran, so it ran twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from saq.job import Status
+from saq.utils import now
+
 from core import Job, Plugin, hookimpl
-from core.runtime import run_worker
 from core.testing import KeelFactory
 
 
-async def count(ctx: dict[str, Any], *, n: int) -> None:
-    keel = ctx["keel"]
-    await keel.valkey.incr(keel.key("test", "runs", str(n)))
+async def noop(ctx: dict[str, Any]) -> None:
+    return None
 
 
-class CountPlugin(Plugin):
-    name = "count"
+class NoopPlugin(Plugin):
+    name = "noop"
 
     @hookimpl
     def register_jobs(self) -> list[Job]:
-        return [Job("count", count)]
+        return [Job("noop", noop)]
 
 
-async def test_fresh_jobs_run_once_when_workers_start_and_sweep(
-    keel_factory: KeelFactory,
-) -> None:
-    keel = await keel_factory(CountPlugin)
-    for round_ in range(5):
-        # a new sweep lock per round: every burst worker below starts with a sweep
-        await keel.valkey.delete(f"saq:{keel.settings.valkey.key_prefix}:default:sweep")
-        await keel.jobs.enqueue("count.count", n=round_)
-        await run_worker(keel, burst=True, scheduler=False)
-    runs = [await keel.valkey.get(keel.key("test", "runs", str(n))) for n in range(5)]
-    assert runs == [b"1"] * 5
+async def test_sweep_spares_a_job_that_is_being_taken(keel_factory: KeelFactory) -> None:
+    keel = await keel_factory(NoopPlugin)
+    queue = keel.jobs.queue("default")
+    await keel.jobs.enqueue("noop.noop")
+    job = await queue.dequeue()  # in the active list, not yet marked ACTIVE
+    assert job is not None
+    assert job.status == Status.QUEUED
+
+    async def take() -> None:  # what saq.Worker.process does right after dequeue()
+        await asyncio.sleep(0.3)
+        job.started = now()
+        job.attempts += 1
+        await job.update(status=Status.ACTIVE)
+
+    swept, _ = await asyncio.gather(queue.sweep(), take())
+    assert swept == []
+    await job.refresh()
+    assert job.status == Status.ACTIVE
+    assert job.attempts == 1
+
+
+async def test_sweep_still_retries_a_truly_abandoned_job(keel_factory: KeelFactory) -> None:
+    keel = await keel_factory(NoopPlugin)
+    queue = keel.jobs.queue("default")
+    await keel.jobs.enqueue("noop.noop")
+    job = await queue.dequeue()  # its worker died before marking it ACTIVE
+    assert job is not None
+    swept = await queue.sweep()
+    assert swept == [job.id]
+    await job.refresh()
+    assert job.status == Status.QUEUED  # back in the queue for another worker
