@@ -13,10 +13,7 @@ from plugins.bookings import schemas
 from plugins.bookings._catalog import load as load_service
 from plugins.bookings._docs import ListQuery, booking_snapshot, parse_id
 from plugins.bookings._slots import claim, fits, is_aligned, now, slot_keys
-from plugins.bookings.events import (
-    BookingCreated,
-    BookingStatus,
-)
+from plugins.bookings.events import BookingCreated, BookingStatus
 from plugins.bookings.models import Booking, utcnow
 
 if TYPE_CHECKING:
@@ -25,6 +22,8 @@ if TYPE_CHECKING:
 
 BookingSort = Literal["start", "-start"]
 ACTIVE: tuple[BookingStatus, ...] = ("pending", "confirmed")
+MAX_DAYS_AHEAD = 730
+"""How far ahead a booking may start."""
 
 
 def _not_found(booking_id: object) -> NotFoundError:
@@ -50,7 +49,15 @@ def _check_start(service: dict[str, Any], start: datetime, lead_minutes: int) ->
             details={"start": start.isoformat()},
         )
     if start <= now() + timedelta(minutes=lead_minutes):
-        raise BadRequestError("start must be in the future", details={"start": start.isoformat()})
+        message = "start must be in the future"
+        if lead_minutes:
+            message += f", at least {lead_minutes} minutes from now"
+        raise BadRequestError(message, details={"start": start.isoformat()})
+    if start > now() + timedelta(days=MAX_DAYS_AHEAD):
+        raise BadRequestError(
+            f"start must be within {MAX_DAYS_AHEAD} days from now",
+            details={"start": start.isoformat()},
+        )
     end = start + timedelta(minutes=service["duration_minutes"])
     if not fits(service["availability"], service["timezone"], start, end):
         raise BadRequestError(

@@ -52,6 +52,8 @@ class Payment(Model):
                 unique=True,
                 partialFilterExpression={"stripe_payment_intent_id": {"$type": "string"}},
             ),
+            # For lookups: SecantusDB's planner does not pick the partial index above.
+            _idx(("stripe_payment_intent_id", ASC), name="by_intent"),
             _idx(("customer_id", ASC), ("created_at", DESC), ("_id", DESC)),
             _idx(("provider_id", ASC), ("created_at", DESC), ("_id", DESC)),
             _idx(("status", ASC), ("created_at", DESC), ("_id", DESC)),

@@ -65,19 +65,29 @@ def _typing_frame(event: str, conn: Connection, key: str, timeout_s: float) -> s
     return frame(event, data)
 
 
+_TYPING = """
+if ARGV[1] == '0' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return redis.call('PUBLISH', KEYS[2], ARGV[2])
+"""
+
+
 async def send_typing(hub: Hub, conn: Connection, key: str, event: str) -> None:
-    """Publish ``typing`` / ``stopTyping`` of ``conn``'s user for target ``key``."""
+    """Publish ``typing`` / ``stopTyping`` of ``conn``'s user for target ``key``.
+
+    One script call sets (or deletes) the indicator's state key
+    ``<prefix>:realtime:typing:<target>:<user>``, living ``typing_timeout_s``, and
+    publishes the frame: one round trip on the hot path.
+    """
     timeout = hub.settings.typing_timeout_s
     text = _typing_frame(event, conn, key, timeout)
     payload = hub.envelope("r" if key[0] == "r" else "u", [key[2:]], text, conn.user.id)
     state = hub.keel.key("realtime", "typing", key, conn.user.id)
-    pipe = hub.keel.valkey.pipeline(transaction=False)
-    if event == "typing":
-        pipe.set(state, "1", px=int(timeout * 1000))
-    else:
-        pipe.delete(state)
-    pipe.publish(hub.channel, payload)
-    await pipe.execute()
+    ttl_ms = int(timeout * 1000) if event == "typing" else 0
+    script = hub.scripts.get("typing")
+    if script is None:
+        script = hub.scripts["typing"] = hub.keel.valkey.register_script(_TYPING)
+    await script(keys=[state, hub.channel], args=[ttl_ms, payload])
 
 
 def _expire(hub: Hub, conn: Connection, key: str) -> None:

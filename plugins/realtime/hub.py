@@ -72,6 +72,8 @@ class Hub:
         self._all_closed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self.rooms = RoomCache(settings.room_cache_size)
+        self.scripts: dict[str, Any] = {}
+        """Lua scripts registered on the shared client, by name."""
         self.closing = False
 
     # -- lifecycle -----------------------------------------------------------------------

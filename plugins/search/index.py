@@ -49,9 +49,9 @@ class SearchIndex:
             keel.extras["search"] = index
         return index
 
-    async def ensure(self) -> None:
-        """Create the generation counter on first start (a no-op afterwards)."""
-        await self.client.set(f"{self.prefix}:gen", "1", nx=True)
+    async def ensure(self) -> bool:
+        """Create the generation counter on first start; True when it did (empty index)."""
+        return bool(await self.client.set(f"{self.prefix}:gen", "1", nx=True))
 
     async def apply(
         self, space: str, doc_id: str, revision: int, payload: dict[str, Any] | None

@@ -19,7 +19,8 @@ class SearchPlugin(Plugin):
     """Global search, service search and autocomplete over an index kept in Valkey.
 
     The index follows ``service.*`` and ``user.*`` events through durable listeners;
-    ``keel search reindex`` (or the ``search.reindex`` job) rebuilds it from MongoDB.
+    ``keel search reindex`` (or the ``search.reindex`` job) rebuilds it from MongoDB,
+    and a start that finds no index at all enqueues that job by itself.
     """
 
     name = "search"
@@ -66,6 +67,12 @@ class SearchPlugin(Plugin):
 
     @hookimpl
     async def on_startup(self, keel: Keel) -> None:
+        from core.accounts.documents import User  # noqa: PLC0415
         from plugins.search.index import SearchIndex  # noqa: PLC0415
+        from plugins.search.store import count_services  # noqa: PLC0415
 
-        await SearchIndex.of(keel).ensure()
+        if not await SearchIndex.of(keel).ensure():
+            return
+        # a new (or lost) index: build it from what MongoDB holds, once, on a worker
+        if await count_services(keel) or await keel.db.get_collection(User).count_documents({}):
+            await keel.jobs.enqueue("search.reindex", key="search.reindex")

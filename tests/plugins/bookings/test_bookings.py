@@ -64,6 +64,8 @@ async def test_invalid_bookings_are_clear_4xx(market: Market) -> None:
     assert (await market.book(service, local(11))).status_code == 201  # ends 12:00 exactly
     assert (await market.book(service, local(10, days=1))).status_code == 400  # a Tuesday
     assert (await market.book(service, local(8, 55))).status_code == 400
+    far = await market.book(service, local(10, days=7 * 110))
+    assert far.json()["error"]["message"] == "start must be within 730 days from now"
     misaligned = await market.book(service, local(10, 3))
     assert "5-minute boundary" in misaligned.text
     monday = local(10)

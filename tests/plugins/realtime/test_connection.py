@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
+import pytest
 from _realtime_helpers import Serve
 from websockets.asyncio.client import connect
 
+from core import Plugin, hookimpl
+from core.errors import PluginError
+from plugins.realtime.hooks import WsContext, WsEvent
 from plugins.realtime.hub import hub_of
 
 
@@ -139,7 +144,7 @@ async def test_shutdown_closes_sockets_1001(serve: Serve) -> None:
         assert await client.closed() == 1001
 
 
-async def test_plugin_ws_events_through_the_hookspec(serve: Serve) -> None:
+async def test_hook_register_ws_events(serve: Serve) -> None:
     async with serve() as served:
         user_id, token = await served.token()
         client = await served.client(token)
@@ -177,3 +182,23 @@ async def test_demo_page_only_when_enabled(serve: Serve) -> None:
         assert page.status_code == 200
         assert "new WebSocket" in page.text
         assert page.headers.get_list("content-security-policy")[0].startswith("default-src 'none'")
+
+
+class ClashingPlugin(Plugin):
+    """Tries to take over realtime's own ``typing`` event."""
+
+    name = "clashing"
+
+    @hookimpl
+    def register_ws_events(self) -> list[WsEvent]:
+        return [WsEvent("typing", _noop)]
+
+
+async def _noop(_ctx: WsContext, _data: Any) -> None:
+    return None
+
+
+async def test_a_clashing_ws_event_fails_startup(keel_app_factory: Any) -> None:
+    with pytest.raises(PluginError, match="'typing' already exists"):
+        async with keel_app_factory(plugins=["realtime"], extra=(ClashingPlugin,)):
+            pass

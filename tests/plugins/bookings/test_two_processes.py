@@ -1,0 +1,169 @@
+"""Two real ``keel serve`` processes on one stack: still exactly one booking per slot.
+
+The per-process lock in front of the slot claims does not span processes, so this is
+the unique claims in MongoDB holding the line alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from bson import ObjectId
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from core.accounts.documents import User
+from core.accounts.passwords import PasswordHasher
+from core.devstack import DevStack
+from core.settings import AuthSettings
+
+from .conftest import ALL_WEEK, next_slot
+
+KEEL = str(Path(sys.executable).with_name("keel"))
+PASSWORD = "two processes passphrase"
+ROUNDS = 5
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _serve(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [KEEL, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                        break
+                assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+                time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@dataclass
+class Pair:
+    """Two API processes on one database, and that database."""
+
+    urls: list[str]
+    db: Any
+
+
+@pytest.fixture
+async def pair(keel_stack: DevStack, tmp_path: Path) -> AsyncIterator[Pair]:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[app]\nenv = "test"\nlog_level = "WARNING"\n\n[server.rate_limit]\nenabled = false\n\n'
+        '[plugins]\nenabled = ["bookings"]\n',
+        encoding="utf-8",
+    )
+    unique = uuid.uuid4().hex[:10]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env |= {
+        **keel_stack.environ(),
+        "KEEL_CONFIG": str(config),
+        "KEEL_DATABASE__NAME": f"bk2p_{unique}",
+        "KEEL_VALKEY__KEY_PREFIX": f"bk2p{unique}",
+    }
+    client: AsyncIOMotorClient[Any] = AsyncIOMotorClient(env["KEEL_DATABASE__URL"], tz_aware=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            urls = [
+                stack.enter_context(_serve(env, _free_port(), tmp_path / f"serve{i}.log"))
+                for i in (1, 2)
+            ]
+            yield Pair(urls, client[env["KEEL_DATABASE__NAME"]])
+    finally:
+        await client.drop_database(env["KEEL_DATABASE__NAME"])
+        client.close()
+
+
+async def _signed_in(client: httpx.AsyncClient, pair: Pair, role: str) -> dict[str, str]:
+    email = f"{role}.{ObjectId()}@example.com"
+    user = User(
+        id=ObjectId(),
+        name=role,
+        email=email,
+        email_key=email,
+        role=role,
+        verified=True,
+        password_hash=await PasswordHasher(AuthSettings()).hash(PASSWORD),
+    )
+    await pair.db.users.insert_one(user.model_dump_doc())
+    response = await client.post(
+        f"{pair.urls[0]}/api/auth/login", json={"email": email, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def test_one_booking_per_slot_across_two_processes(pair: Pair) -> None:
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        provider = await _signed_in(client, pair, "provider")
+        customer = await _signed_in(client, pair, "customer")
+        services = {}
+        for minutes in (30, 60):
+            body = {
+                "name": f"S{minutes}",
+                "category": "test",
+                "price": 1000,
+                "currency": "EUR",
+                "duration_minutes": minutes,
+                "availability": ALL_WEEK,
+            }
+            created = await client.post(f"{pair.urls[1]}/api/services", json=body, headers=provider)
+            assert created.status_code == 201, created.text
+            services[minutes] = created.json()["id"]
+
+        async def book(i: int, minutes: int, start: Any) -> int:
+            response = await client.post(
+                f"{pair.urls[i % 2]}/api/bookings",
+                json={"service_id": services[minutes], "start": start.isoformat()},
+                headers=customer,
+            )
+            return response.status_code
+
+        for round_ in range(ROUNDS):
+            start = next_slot(hours=24 * (round_ + 1))
+            same = await asyncio.gather(*(book(i, 60, start) for i in range(60)))
+            assert sorted(same) == [201] + [409] * 59, (round_, sorted(same))
+            later = start + timedelta(hours=3)
+            mixed = await asyncio.gather(
+                *(book(i, 60, later) for i in range(10)),
+                *(book(i, 30, later + timedelta(minutes=30)) for i in range(10)),
+                *(book(i, 30, later - timedelta(minutes=15)) for i in range(10)),
+            )
+            assert sorted(mixed) == [201] + [409] * 29, (round_, sorted(mixed))
+        active = await pair.db.bookings_bookings.count_documents({"status": "pending"})
+        assert active == 2 * ROUNDS
