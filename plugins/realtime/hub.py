@@ -69,6 +69,8 @@ class Hub:
         self._pubsub_client: valkey_async.Valkey | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
+        self._started = False
+        self._start_lock = asyncio.Lock()
         self._all_closed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self.rooms = RoomCache(settings.room_cache_size)
@@ -77,6 +79,16 @@ class Hub:
         self.closing = False
 
     # -- lifecycle -----------------------------------------------------------------------
+
+    async def ensure_started(self) -> None:
+        """Start on the first socket: processes that never hold one (``keel worker``)
+        neither subscribe to the channel nor hold a presence lease."""
+        if self._started:
+            return
+        async with self._start_lock:
+            if not self._started:
+                await self.start()
+                self._started = True
 
     async def start(self) -> None:
         """Subscribe to the channel and start the maintenance loop."""
@@ -106,7 +118,7 @@ class Hub:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOSE_WAIT_S):
                     await self._all_closed.wait()
-        if self.settings.presence:
+        if self.settings.presence and self._started:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_WAIT_S):
                     await self.changes.idle()
@@ -117,6 +129,7 @@ class Hub:
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
         if self._pubsub_client is not None:
             await self._pubsub_client.aclose()
+        self._started = False
 
     # -- local registry ------------------------------------------------------------------
 

@@ -63,9 +63,7 @@ class RealtimePlugin(Plugin):
                 if record.name in BUILTINS or record.name in extensions:
                     raise PluginError(plugin, f"WebSocket event {record.name!r} already exists")
                 extensions[record.name] = record
-        hub = Hub(keel, self.settings, extensions)
-        await hub.start()
-        keel.extras[EXTRA] = hub
+        keel.extras[EXTRA] = Hub(keel, self.settings, extensions)  # starts with its first socket
 
     @hookimpl
     async def on_shutdown(self, keel: Keel) -> None:

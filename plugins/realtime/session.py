@@ -64,6 +64,7 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
     if hub.closing:
         await socket.close(code=1001, reason="server shutting down")
         return
+    await hub.ensure_started()
     conn = Connection(user, socket.send, hub.settings)
     conn.reader = asyncio.current_task()
     conn.start()

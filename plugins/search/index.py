@@ -99,7 +99,11 @@ class SearchIndex:
         return [(space, doc_id) for space, doc_id in pairs]
 
     async def search(self, cache: str, ttl: int, query: dict[str, Any], tail: str) -> bytes:
-        """Run one search (see ``_lua.SEARCH``); the JSON body ends with ``tail``."""
+        """Run one search (see ``_lua.SEARCH``); the JSON body ends with ``tail``.
+
+        ``cache`` names the cached body (read and written only when ``ttl`` > 0).
+        """
+        cache = cache if ttl > 0 else ""
         body: bytes = await self._search(
             keys=[], args=[self.prefix, cache, ttl, _encode(query), tail]
         )
@@ -109,6 +113,7 @@ class SearchIndex:
         self, cache: str, ttl: int, text: str, *, limit: int, doc: str, sets: Sequence[str]
     ) -> bytes | None:
         """Names starting with ``text`` (whole name first, then later words), or None."""
+        cache = cache if ttl > 0 else ""
         args: list[str | int] = [self.prefix, cache, ttl, text, limit, doc, "}", *sets]
         body: bytes | None = await self._complete(keys=[], args=args)
         return body

@@ -21,7 +21,10 @@ from pymongo import MongoClient
 from core.devstack import DevStack, DevStackError
 from core.records import DevService
 from core.settings import Settings, load_settings
+from core.pluginhost import discover, plugin_settings_types
 from core.testing import Mailbox, SettingsFactory
+
+TYPES = plugin_settings_types(discover())  # the stack's dev services configure plugins
 
 # Addresses nothing listens on: settings that name them make the devstack start no
 # database, Valkey or SMTP sink, only the plugin services under test.
@@ -45,7 +48,7 @@ def empty_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def settings(config: Path, **overrides: Any) -> Settings:
-    return load_settings(config, environ={}, overrides=overrides, plugin_types={})
+    return load_settings(config, environ={}, overrides=overrides, plugin_types=TYPES)
 
 
 def alive(pid: int) -> bool:
@@ -88,7 +91,7 @@ def test_session_stack_services_answer(keel_stack: DevStack, keel_settings: Sett
 def test_environ_matches_overrides(keel_stack: DevStack, empty_config: Path) -> None:
     environ = keel_stack.environ()
     assert environ["KEEL_DATABASE__URL"] == keel_stack.overrides["database.url"]
-    from_env = load_settings(empty_config, environ=environ, plugin_types={})
+    from_env = load_settings(empty_config, environ=environ, plugin_types=TYPES)
     from_overrides = settings(empty_config, **keel_stack.overrides)
     assert from_env == from_overrides
     assert from_env.mail.port == keel_stack.services["smtp-sink"].port

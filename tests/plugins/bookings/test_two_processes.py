@@ -31,9 +31,11 @@ from core.settings import AuthSettings
 
 from .conftest import ALL_WEEK, next_slot
 
+pytestmark = pytest.mark.e2e
+
 KEEL = str(Path(sys.executable).with_name("keel"))
 PASSWORD = "two processes passphrase"
-ROUNDS = 5
+ROUNDS = 3
 
 
 def _free_port() -> int:
@@ -45,25 +47,41 @@ def _free_port() -> int:
         return port
 
 
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return
+        assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
-def _serve(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [KEEL, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-                time.sleep(0.1)
-            yield url
-        finally:
+def _serving(env: dict[str, str], logs: list[Path]) -> Iterator[list[str]]:
+    """``keel serve`` processes, one per log file, started together; their URLs."""
+    ports = [_free_port() for _ in logs]
+    procs = []
+    try:
+        for port, log in zip(ports, logs, strict=True):
+            with log.open("wb") as out:
+                procs.append(
+                    subprocess.Popen(
+                        [KEEL, "serve", "--port", str(port)],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        for url, proc, log in zip(urls, procs, logs, strict=True):
+            _wait_ready(url, proc, log)
+        yield urls
+    finally:
+        for proc in procs:
             proc.terminate()
+        for proc in procs:
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -97,11 +115,7 @@ async def pair(keel_stack: DevStack, tmp_path: Path) -> AsyncIterator[Pair]:
     }
     client: AsyncIOMotorClient[Any] = AsyncIOMotorClient(env["KEEL_DATABASE__URL"], tz_aware=True)
     try:
-        with contextlib.ExitStack() as stack:
-            urls = [
-                stack.enter_context(_serve(env, _free_port(), tmp_path / f"serve{i}.log"))
-                for i in (1, 2)
-            ]
+        with _serving(env, [tmp_path / "serve1.log", tmp_path / "serve2.log"]) as urls:
             yield Pair(urls, client[env["KEEL_DATABASE__NAME"]])
     finally:
         await client.drop_database(env["KEEL_DATABASE__NAME"])
