@@ -40,7 +40,7 @@ async def relay(socket: WebSocket[Any, Any, Any]) -> None:
             message = await socket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            frame = json.loads(message.get("text") or "{}")
+            frame = json.loads(str(message.get("text") or "{}"))
             to = frame.pop("to")
             payload = ",".join(to).encode() + b"\x1f" + json.dumps(frame).encode()
             await _client.publish(CHANNEL, payload)

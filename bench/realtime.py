@@ -219,7 +219,7 @@ def _keel_peer(  # noqa: PLR0917 - a private helper of main()
     codec = TokenCodec(settings)
     tokens = {u: codec.issue(u, "customer", secrets.token_hex(8)) for u in [*uids, *idle]}
     room = ObjectId()
-    with pymongo.MongoClient(mongo_url) as client:
+    with pymongo.MongoClient[dict[str, Any]](mongo_url) as client:
         client[db]["realtime_rooms"].insert_one(
             {
                 "_id": room,
@@ -279,7 +279,11 @@ def main() -> None:
                     )
                 else:
                     peer = Peer(kind, ports)
-                results[kind] = asyncio.run(run_kind(peer, pids, uids, idle, args))
+                try:
+                    results[kind] = asyncio.run(run_kind(peer, pids, uids, idle, args))
+                except Exception as exc:
+                    print(f"{kind}: failed: {exc!r}", file=sys.stderr)
+                    results[kind] = {}
                 print(f"{kind}: {results[kind]}", file=sys.stderr)
     print(
         f"{args.connections} connections over 2 processes per server kind; "
@@ -288,11 +292,11 @@ def main() -> None:
         f"fan-out: {args.fanout} messages"
     )
     print(table(results))
-    if "keel" in results and "bare" in results:
+    if all(results.get(k, {}).get("fanout") for k in ("keel", "bare")):
         k, b = results["keel"], results["bare"]
         ratio = k["fanout"] / b["fanout"]
         line = f"\nkeel fan-out = {ratio:.0%} of the bare relay"
-        if "python-socketio" in results:
+        if results.get("python-socketio", {}).get("fanout"):
             line += f", {k['fanout'] / results['python-socketio']['fanout']:.1f}x python-socketio"
         print(line)
 

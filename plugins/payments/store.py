@@ -58,15 +58,18 @@ def encode_outbox(events: list[Event]) -> list[Doc]:
     ]
 
 
-async def change(keel: Keel, payment_id: ObjectId, decide: Decide) -> Doc | None:
+async def change(
+    keel: Keel, payment_id: ObjectId, decide: Decide, *, doc: Doc | None = None
+) -> Doc | None:
     """Apply ``decide`` to the payment atomically; the document after it (None: no payment).
 
     ``decide(doc)`` returns the fields to ``$set`` and the events to publish; ``({}, [])``
-    changes nothing.
+    changes nothing. ``doc``, a copy just read, saves the first read.
     """
     coll = payments(keel)
     for _ in range(_MAX_TRIES):
-        doc = await coll.find_one({"_id": payment_id})
+        if doc is None:
+            doc = await coll.find_one({"_id": payment_id})
         if doc is None:
             return None
         fields, events = decide(doc)
@@ -83,6 +86,7 @@ async def change(keel: Keel, payment_id: ObjectId, decide: Decide) -> Doc | None
             new = {**doc, **fields, "outbox": outbox, "rev": doc["rev"] + 1}
             await flush_outbox(keel, new)
             return new
+        doc = None
     raise ServiceUnavailableError("payment is too busy, try again", details={"id": str(payment_id)})
 
 

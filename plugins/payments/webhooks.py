@@ -104,7 +104,7 @@ async def _process(keel: Keel, kind: str, event: dict[str, Any]) -> tuple[Object
     if doc is None:
         log.warning("payments: %s for unknown intent %s recorded only", kind, intent_id)
         return None, False
-    await change(keel, doc["_id"], state.apply(seen))
+    await change(keel, doc["_id"], state.apply(seen), doc=doc)
     return doc["_id"], True
 
 
