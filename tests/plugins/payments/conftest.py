@@ -93,6 +93,7 @@ class Actor:
 
     id: str
     headers: dict[str, str]
+    email: str = ""
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Shop:
 
     async def actor(self, role: str) -> Actor:
         user, headers = await self.env.signed_in(role)
-        return Actor(str(user.id), headers)
+        return Actor(str(user.id), headers, user.email)
 
     async def booking(self, hours: int = 72, price: int = PRICE) -> dict[str, Any]:
         """A booking of a new service by the customer, projected into payments."""
@@ -171,14 +172,20 @@ def app_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+def app_plugins() -> list[str]:
+    """The plugins the test's app enables (a test module may override this fixture)."""
+    return ["bookings", "payments"]
+
+
+@pytest.fixture
 async def env(
-    keel_app_factory: AppFactory, app_overrides: dict[str, Any]
+    keel_app_factory: AppFactory, app_overrides: dict[str, Any], app_plugins: list[str]
 ) -> AsyncIterator[KeelTestApp]:
     """A running app with bookings and payments (and the spy), no rate limits."""
     PaymentSpyPlugin.seen.clear()
     overrides = {"server.rate_limit.enabled": False, **app_overrides}
     async with keel_app_factory(
-        plugins=["bookings", "payments"], extra=(PaymentSpyPlugin,), overrides=overrides
+        plugins=app_plugins, extra=(PaymentSpyPlugin,), overrides=overrides
     ) as app:
         yield app
 
@@ -189,5 +196,5 @@ async def shop(env: KeelTestApp) -> Shop:
     actors = []
     for role in ("provider", "customer", "admin"):
         user, headers = await env.signed_in(role)
-        actors.append(Actor(str(user.id), headers))
+        actors.append(Actor(str(user.id), headers, user.email))
     return Shop(env, *actors)

@@ -60,6 +60,12 @@ def app_overrides(webhook_port: int) -> dict[str, Any]:
 
 
 @pytest.fixture
+def app_plugins() -> list[str]:
+    """Notifications too: the receipt email is what the customer sees."""
+    return ["bookings", "payments", "notifications"]
+
+
+@pytest.fixture
 async def served(shop: Shop, webhook_port: int) -> AsyncIterator[Shop]:
     """``shop`` with its app also served over a real socket (lifespan already running)."""
     config = uvicorn.Config(
@@ -98,6 +104,10 @@ async def test_real_deliveries_from_localstripe(
     assert (r.json()["paid"], r.json()["payment_id"]) == (True, str(done["_id"]))
     assert [e.amount for e in seen("payment.completed")] == [PRICE]
     assert [e.booking_id for e in seen("payment.failed")] == [declined["id"]]
+    receipt = await shop.env.mailbox.wait_for(
+        lambda m: str(m["Subject"]).startswith("Receipt") and shop.customer.email in str(m["To"])
+    )
+    assert "45.00" in str(receipt["Subject"])
 
 
 async def test_reconciliation_repairs_dropped_webhooks_once(
