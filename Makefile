@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/keel run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
