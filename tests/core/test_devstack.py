@@ -19,9 +19,9 @@ import valkey
 from pymongo import MongoClient
 
 from core.devstack import DevStack, DevStackError
+from core.pluginhost import discover, plugin_settings_types
 from core.records import DevService
 from core.settings import Settings, load_settings
-from core.pluginhost import discover, plugin_settings_types
 from core.testing import Mailbox, SettingsFactory
 
 TYPES = plugin_settings_types(discover())  # the stack's dev services configure plugins
