@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,7 +93,9 @@ async def _read(peer: Peer, conn: Conn) -> None:
             await conn.ws.send("3")
             continue
         head = text[:24]
-        if "typing" in head:
+        if '"error"' in head:
+            print(f"  {peer.name}: {text[:200]}", file=sys.stderr)
+        elif "typing" in head:
             conn.typing.put_nowait(time.perf_counter())
         elif "message" in head and conn.on_message is not None:
             conn.on_message()

@@ -109,8 +109,11 @@ def _load_plugins(
     installed = ", ".join(sorted(types)) or "(none)"
     enabled = raw.pop("enabled", sorted(types))
     if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
-        if isinstance(enabled, str):
-            enabled = [n.strip() for n in enabled.split(",") if n.strip()]
+        if isinstance(enabled, str):  # from the environment: JSON or comma-separated
+            try:
+                enabled = msgspec.json.decode(enabled, type=list[str])
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                enabled = [n.strip() for n in enabled.split(",") if n.strip()]
         else:
             errors.append(f"plugins.enabled: expected a list of plugin names, got {enabled!r}")
             enabled = []

@@ -194,6 +194,7 @@ async def on_message(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
         room_id, members = str(room.id), tuple(room.members)
     message = await service.post_message(hub.keel, room_id, conn.user.id, data.text, data.client_id)
     await hub.to_users(members, frame("message", service.message_data(message)))
+    await service.touch_room(hub.keel, message)  # after delivery: not on the latency path
 
 
 BUILTINS: dict[str, tuple[str | None, Builtin]] = {

@@ -124,10 +124,14 @@ async def post_message(
         client_id=client_id,
     )
     await keel.db.get_collection(Message).insert_one(message.model_dump_doc())
+    return message
+
+
+async def touch_room(keel: Keel, message: Message) -> None:
+    """Move the message's room up the ``GET /api/realtime/rooms`` order."""
     await keel.db.get_collection(Room).update_one(
         {"_id": message.room_id}, {"$max": {"last_message_at": message.created_at}}
     )
-    return message
 
 
 async def rooms_of(keel: Keel, user_id: str, *, page: int, limit: int) -> tuple[list[Room], int]:

@@ -114,3 +114,12 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, ""), environ={}, plugin_types=TYPES)
     with pytest.raises(AttributeError):
         settings.server.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("[]", []), ('["demo"]', ["demo"]), ("demo, other", ["demo", "other"])]
+)
+def test_enabled_plugins_from_environment(tmp_path: Path, value: str, expected: list[str]) -> None:
+    environ = {"KEEL_PLUGINS__ENABLED": value}
+    settings = load_settings(write(tmp_path, ""), environ=environ, plugin_types=TYPES)
+    assert settings.plugins.enabled == expected
