@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Iterable
 
-from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.http.access import AccessLog
@@ -38,7 +37,6 @@ DOCS_CSP = (
 """The ``/schema`` pages (Swagger UI, Scalar) load their scripts and styles from a CDN."""
 
 Headers = list[tuple[bytes, bytes]]
-_HTTP = ScopeType.HTTP.value
 
 
 def security_headers(csp: str, *, hsts: bool = False) -> Headers:
@@ -107,7 +105,7 @@ class KeelMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one connection."""
-        if scope["type"] != _HTTP:
+        if scope["type"] != "http":
             await self._websocket(scope, receive, send)
             return
         rid = _incoming_id(scope["headers"]) or self._ids()
