@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Iterable
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.http.access import AccessLog
@@ -105,7 +106,7 @@ class KeelMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one connection."""
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self._websocket(scope, receive, send)
             return
         rid = _incoming_id(scope["headers"]) or self._ids()
