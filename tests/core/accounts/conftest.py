@@ -8,7 +8,6 @@ worker and read what reached the SMTP sink.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,7 +31,7 @@ from core.pluginhost import InstalledPlugin, discover
 from core.records import Listener
 from core.runtime import run_worker
 from core.settings import AuthSettings, PluginsSettings, Settings
-from core.testing import Mailbox, SettingsFactory
+from core.testing import Mailbox, SettingsFactory, running
 
 PASSWORD = "correct horse battery staple"
 _HASHES: dict[str, str] = {}
@@ -177,33 +176,6 @@ def with_spy(settings: Settings) -> tuple[Settings, dict[str, InstalledPlugin]]:
     tables = {**settings.plugins.tables, "user_spy": UserSpyPlugin.settings_type()}
     plugins = PluginsSettings(enabled=["user_spy"], tables=tables)
     return msgspec.structs.replace(settings, plugins=plugins), installed
-
-
-@asynccontextmanager
-async def running(app: Litestar) -> AsyncIterator[None]:
-    """The app's lifespan, entered and left in one task of its own.
-
-    (pytest-asyncio may finalise a fixture in another task than the one that set it up,
-    and the lifespan's task group must be left where it was entered.)
-    """
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def hold() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(hold())
-    waiter = asyncio.create_task(started.wait())
-    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        waiter.cancel()
-        task.result()  # raises the startup error
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.fixture
