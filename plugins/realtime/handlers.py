@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 Builtin = Callable[["Hub", "Connection", msgspec.Raw], Awaitable[None]]
 PONG = frame("pong", {})
+TOUCH_EVERY_S = 1.0
+"""How often a process updates a busy room's ``last_message_at``."""
 
 
 async def on_ping(_hub: Hub, conn: Connection, _raw: msgspec.Raw) -> None:
@@ -194,7 +197,15 @@ async def on_message(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
         room_id, members = str(room.id), tuple(room.members)
     message = await service.post_message(hub.keel, room_id, conn.user.id, data.text, data.client_id)
     await hub.to_users(members, frame("message", service.message_data(message)))
-    await service.touch_room(hub.keel, message)  # after delivery: not on the latency path
+    # the room's activity time moves at most once a second per process, in the background:
+    # in a big room it rewrites an index entry per member
+    now = time.monotonic()
+    if now - hub.touched.get(room_id, 0.0) >= TOUCH_EVERY_S:
+        hub.touched.pop(room_id, None)
+        hub.touched[room_id] = now
+        if len(hub.touched) > hub.settings.room_cache_size:
+            hub.touched.popitem(last=False)
+        hub.background(service.touch_room(hub.keel, message))
 
 
 BUILTINS: dict[str, tuple[str | None, Builtin]] = {

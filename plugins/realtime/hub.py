@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ EXTRA = "realtime"
 PING = frame("ping", {})
 PUBSUB_HEALTH_S = 15
 """The pub/sub connection is PINGed when idle this long, to notice a dead server."""
+MAX_WATCHED = 2000
+"""Users one socket follows at most (``getOnlineStatus`` adds up to 100 per call)."""
 CLOSE_WAIT_S = 5.0
 """How long shutdown waits for sockets to close."""
 
@@ -74,6 +76,8 @@ class Hub:
         self._all_closed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self.rooms = RoomCache(settings.room_cache_size)
+        self.touched: OrderedDict[str, float] = OrderedDict()
+        """Room id -> when this process last updated its ``last_message_at``."""
         self.scripts: dict[str, Any] = {}
         """Lua scripts registered on the shared client, by name."""
         self.closing = False
@@ -170,6 +174,8 @@ class Hub:
     def watch(self, conn: Connection, user_ids: Iterable[str]) -> None:
         """Let ``conn`` receive ``userOnline`` / ``userOffline`` of ``user_ids``."""
         for user_id in user_ids:
+            if len(conn.watching) >= MAX_WATCHED:
+                return  # bounded memory per socket; the oldest stay followed
             if user_id != conn.user.id and user_id not in conn.watching:
                 conn.watching.add(user_id)
                 self.watchers[user_id].add(conn)
