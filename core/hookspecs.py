@@ -125,5 +125,3 @@ async def on_startup(keel: Keel) -> None:
 @hookspec
 async def on_shutdown(keel: Keel) -> None:
     """Awaited once per process before connections close, in reverse plugin order."""
-
-
