@@ -93,20 +93,23 @@ class Queue(RedisQueue):
         """
         if not await self.redis.set(self._sweep, 1, ex=lock, nx=True):
             return []
-        suspects = [key for key, job in await self._active_jobs() if self._abandoned(job)]
-        if suspects:
+        first = await self._active_jobs()
+        # a running job past its timeout is swept at once, as SAQ does
+        stuck = [key for key, job in first if not self._waiting(job) and job and job.stuck]
+        waiting = [key for key, job in first if self._waiting(job)]
+        if waiting:
             await asyncio.sleep(SWEEP_SETTLE_S)
-            suspects = [key for key, job in await self._active_jobs() if key in suspects]
-            suspects = [key for key in suspects if self._abandoned(await self._read_job(key))]
+            still = {key for key, job in await self._active_jobs() if self._waiting(job)}
+            waiting = [key for key in waiting if key in still]
         swept = []
-        for key in suspects:
+        for key in stuck + waiting:
             job = await self._read_job(key)
             if job is None:
                 async with self.redis.pipeline(transaction=True) as pipe:
                     pipe.lrem(self._active, 0, key.decode())
                     pipe.zrem(self._incomplete, key)
                     await pipe.execute()
-            elif self._abandoned(job):
+            else:
                 log.warning("sweeping abandoned job %s", job.info())
                 await self.abort(job, error=self.swept_error_message)
                 with contextlib.suppress(TimeoutError):
@@ -127,8 +130,9 @@ class Queue(RedisQueue):
         return job
 
     @staticmethod
-    def _abandoned(job: saq.Job | None) -> bool:
-        return job is None or job.status != saq.job.Status.ACTIVE or job.stuck
+    def _waiting(job: saq.Job | None) -> bool:
+        """In the active list but not (yet, or no longer) marked ACTIVE."""
+        return job is None or job.status != saq.job.Status.ACTIVE
 
     async def write_worker_info(self, worker_id: str, info: Any, ttl: int) -> None:
         await self._quiet(super().write_worker_info(worker_id, info, ttl), None)
