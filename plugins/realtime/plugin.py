@@ -41,7 +41,7 @@ class RealtimePlugin(Plugin):
 
         demo = self.settings.demo
         if demo is None:
-            demo = self.app_settings.app.env == "dev"
+            demo = self.app_settings.app.env == "development"
         root = [realtime_socket, demo_page] if demo else [realtime_socket]
         return [RoomController, RootRoutes(root)]
 

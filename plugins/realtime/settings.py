@@ -22,7 +22,7 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     notifications: bool = True
     """Live ``notification`` frames when ``notification.created`` is emitted."""
     demo: bool | None = None
-    """Serve the demo page at ``/realtime/demo``; None: only when ``app.env`` is ``dev``."""
+    """Serve the demo page at ``/realtime/demo``; None: only when ``app.env`` is ``development``."""
     max_frame_bytes: Count = 65_536
     """Largest frame a client may send; a bigger one closes the socket with 1009."""
     send_queue_size: Count = 256

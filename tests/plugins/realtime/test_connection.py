@@ -177,6 +177,8 @@ async def test_disabled_feature_answers_feature_disabled(serve: Serve) -> None:
 async def test_demo_page_only_when_enabled(serve: Serve) -> None:
     async with serve() as served:  # app.env = "test": off by default
         assert (await served.env.client.get("/realtime/demo")).status_code == 404
+    async with serve({"app.env": "development"}) as served:  # on by default there
+        assert (await served.env.client.get("/realtime/demo")).status_code == 200
     async with serve({"plugins.realtime.demo": True}) as served:
         page = await served.env.client.get("/realtime/demo")
         assert page.status_code == 200
