@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -12,6 +13,10 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from core.devstack import DevStack
+from core.pluginhost import discover, plugin_settings_types
+from core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,3 +85,36 @@ def base_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def embedded_keel(
+    plugins: list[str], database: str, extra: Mapping[str, str] | None = None
+) -> Iterator[tuple[DevStack, dict[str, str]]]:
+    """An ephemeral embedded stack and the environment for ``keel serve`` processes on it.
+
+    The environment runs keel as in production (JSON logs, a random JWT key) with only
+    ``plugins`` enabled, no access log and no rate limits (the benchmark is one client),
+    plus ``extra``.
+    """
+    installed = discover()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.toml"
+        enabled = ", ".join(f'"{name}"' for name in plugins)
+        config.write_text(f"[plugins]\nenabled = [{enabled}]\n", encoding="utf-8")
+        types = plugin_settings_types(installed)
+        settings = load_settings(config, environ={}, plugin_types=types)
+        with DevStack(settings, [], data_dir=Path(tmp) / "stack", ephemeral=True) as stack:
+            env = base_env(
+                {
+                    **stack.environ(),
+                    "KEEL_CONFIG": str(config),
+                    "KEEL_APP__ENV": "production",
+                    "KEEL_APP__ACCESS_LOG": "false",
+                    "KEEL_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
+                    "KEEL_DATABASE__NAME": database,
+                    "KEEL_SERVER__RATE_LIMIT__ENABLED": "false",
+                    **(extra or {}),
+                }
+            )
+            yield stack, env

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -37,12 +35,10 @@ from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from bench._load import Result, _read_response, _request, measure
-from bench._servers import base_env, free_port, keel_argv, process
+from bench._servers import embedded_keel, free_port, keel_argv, process
 from core.accounts.documents import User
 from core.accounts.passwords import PasswordHasher
-from core.devstack import DevStack
-from core.pluginhost import discover, plugin_settings_types
-from core.settings import AuthSettings, load_settings
+from core.settings import AuthSettings
 from plugins.bookings.models import Booking, Service
 
 PASSWORD = "a long benchmark passphrase"  # noqa: S105 - throwaway bench accounts
@@ -227,28 +223,11 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=10_000)
     parser.add_argument("--admin-concurrency", type=int, default=1)
     args = parser.parse_args()
-    installed = discover()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.toml"
-        config.write_text('[plugins]\nenabled = ["bookings"]\n', encoding="utf-8")
-        types = plugin_settings_types(installed)
-        settings = load_settings(config, environ={}, plugin_types=types)
-        with DevStack(settings, [], data_dir=Path(tmp) / "stack", ephemeral=True) as stack:
-            env = base_env(
-                {
-                    **stack.environ(),
-                    "KEEL_CONFIG": str(config),
-                    "KEEL_APP__ENV": "production",
-                    "KEEL_APP__ACCESS_LOG": "false",
-                    "KEEL_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
-                    "KEEL_DATABASE__NAME": DATABASE,
-                    "KEEL_SERVER__RATE_LIMIT__ENABLED": "false",
-                }
-            )
-            port = free_port()
-            with process(keel_argv(port), env, f"http://127.0.0.1:{port}/health/live"):
-                seeded = asyncio.run(seed(str(stack.overrides["database.url"]), args.bookings))
-                results = run(port, seeded, args)
+    with embedded_keel(["bookings"], DATABASE) as (stack, env):
+        port = free_port()
+        with process(keel_argv(port), env, f"http://127.0.0.1:{port}/health/live"):
+            seeded = asyncio.run(seed(str(stack.overrides["database.url"]), args.bookings))
+            results = run(port, seeded, args)
     print(
         f"\nkeel serve (1 process, bookings only), {args.concurrency} connections, "
         f"{args.seconds:.0f} s each, {args.bookings} bookings seeded"

@@ -22,7 +22,6 @@ import hmac
 import json
 import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,7 @@ from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from bench._load import Result, _read_response, _request, measure
-from bench._servers import base_env, free_port, keel_argv, process
-from core.devstack import DevStack
-from core.pluginhost import discover, plugin_settings_types
-from core.settings import load_settings
+from bench._servers import embedded_keel, free_port, keel_argv, process
 from plugins.payments.models import Payment
 
 DATABASE = "bench_payments"
@@ -158,30 +154,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--payments", type=int, default=20_000)
     args = parser.parse_args()
-    installed = discover()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.toml"
-        config.write_text('[plugins]\nenabled = ["bookings", "payments"]\n', encoding="utf-8")
-        types = plugin_settings_types(installed)
-        settings = load_settings(config, environ={}, plugin_types=types)
-        with DevStack(settings, [], data_dir=Path(tmp) / "stack", ephemeral=True) as stack:
-            env = base_env(
-                {
-                    **stack.environ(),
-                    "KEEL_CONFIG": str(config),
-                    "KEEL_APP__ENV": "production",
-                    "KEEL_APP__ACCESS_LOG": "false",
-                    "KEEL_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
-                    "KEEL_DATABASE__NAME": DATABASE,
-                    "KEEL_SERVER__RATE_LIMIT__ENABLED": "false",
-                    "KEEL_PLUGINS__PAYMENTS__SECRET_KEY": "sk_test_bench_unused",
-                    "KEEL_PLUGINS__PAYMENTS__WEBHOOK_SECRET": SECRET,
-                }
-            )
-            port = free_port()
-            with process(keel_argv(port), env, f"http://127.0.0.1:{port}/health/live"):
-                seeded = asyncio.run(seed(str(stack.overrides["database.url"]), args.payments))
-                results = run(port, seeded, args)
+    with embedded_keel(
+        ["bookings", "payments"],
+        DATABASE,
+        {
+            "KEEL_PLUGINS__PAYMENTS__SECRET_KEY": "sk_test_bench_unused",
+            "KEEL_PLUGINS__PAYMENTS__WEBHOOK_SECRET": SECRET,
+        },
+    ) as (stack, env):
+        port = free_port()
+        with process(keel_argv(port), env, f"http://127.0.0.1:{port}/health/live"):
+            seeded = asyncio.run(seed(str(stack.overrides["database.url"]), args.payments))
+            results = run(port, seeded, args)
     print(
         f"\nkeel serve (1 process, bookings + payments), {args.concurrency} connections, "
         f"{args.seconds:.0f} s each"
