@@ -1,14 +1,17 @@
 """Realtime: keel's /ws against a bare Litestar relay and python-socketio (Valkey pub/sub).
 
 For each server kind, two processes share one embedded valkey-server (keel also its
-SecantusDB), and the same ``websockets`` client code measures:
+SecantusDB). The clients are the lean raw-socket ones of ``bench/_realtime_clients.py``
+(no compression offered), and every connection but the measured pair lives in a
+separate "crowd" process (``bench/_realtime_crowd.py``), so the probe never waits for
+the load it measures under. Measured:
 
 1. memory per idle connection: RSS growth of one process / connections (``--idle``);
 2. typing latency from a client on process 1 to one on process 2, ``--messages``
-   sequential frames after a warm-up, at rest and while a separate load process sends
-   ``--load-rate`` typing frames/s flow between ``--pairs`` other pairs (sent by the
-   same client process; 1,000 connections in all, split between the processes);
-3. fan-out: ``--fanout`` messages to a room of all 1,000 connections; delivered/s.
+   sequential frames after a warm-up, at rest and while ``--load-rate`` typing frames/s,
+   evenly paced, flow between ``--pairs`` other cross-process pairs (``--connections``
+   in all, split between the processes);
+3. fan-out: ``--fanout`` messages to a room of all ``--connections``; delivered/s.
 
 Run: ``.venv/bin/python -m bench.realtime`` (needs ``python-socketio``).
 """
@@ -17,6 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
+import os
 import secrets
 import subprocess
 import sys
@@ -28,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import pymongo
+import uvloop
 from bson import ObjectId
 
-from bench._realtime_clients import Conn, Peer, close_all, load, open_many
+from bench._realtime_clients import Client, Peer, close_all, listen, open_many
 from bench._servers import ROOT, base_env, free_port, keel_argv, uvicorn_argv, wait_http
 from core.accounts.tokens import TokenCodec
 from core.devstack import DevStack
@@ -55,6 +62,12 @@ rate_burst = 1000000
 heartbeat_s = 3600.0
 send_queue_size = 4096
 """
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int:
@@ -105,46 +118,69 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise TimeoutError(f"port {port} never opened")
 
 
-async def latency(peer: Peer, a: Conn, b: Conn, n: int, warmup: int) -> list[float]:
+class CrowdProcess:
+    """The ``bench._realtime_crowd`` process holding every connection but the probe's."""
+
+    def __init__(self, peer: Peer, tmp: Path, env: dict[str, str]) -> None:
+        spec = tmp / f"peer-{peer.name}-{len(peer.ports)}.json"
+        spec.write_text(json.dumps(dataclasses.asdict(peer)), encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench._realtime_crowd", str(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+        )
+
+    def ask(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # noqa: S101
+        self.proc.stdin.write((json.dumps({"cmd": cmd, **fields}) + "\n").encode())
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the crowd process exited ({self.proc.wait()})")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"crowd: {cmd}: {answer['error']}")
+        return answer
+
+    async def aask(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(self.ask, cmd, **fields)
+
+    def end(self) -> None:
+        assert self.proc.stdin is not None  # noqa: S101
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def latency(peer: Peer, a: Client, b: Client, n: int, warmup: int) -> list[float]:
     """Milliseconds from a's ``typing`` to b's receipt, ``n`` sequential frames."""
     frame = peer.typing(b.uid)
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[float] | None = None
+
+    def received(payload: bytes) -> None:
+        if b"typing" in payload[:24] and waiter is not None and not waiter.done():
+            waiter.set_result(time.perf_counter())
+
+    listen(b, received)
     out: list[float] = []
     for i in range(warmup + n):
+        waiter = loop.create_future()
         start = time.perf_counter()
-        await a.ws.send(frame)
+        a.send(frame)
         try:
-            got = await asyncio.wait_for(b.typing.get(), 10)
+            async with asyncio.timeout(10):
+                got = await waiter
         except TimeoutError:
-            print(f"  {peer.name}: frame {i} lost; reader {b.task}", file=sys.stderr)
+            print(f"  {peer.name}: typing frame {i} lost", file=sys.stderr)
             raise
         if i >= warmup:
             out.append((got - start) * 1000)
     return out
-
-
-async def fanout(peer: Peer, conns: list[Conn], messages: int) -> float:
-    """Deliveries per second of ``messages`` room messages to every connection."""
-    expected = messages * len(conns)
-    count = 0
-    done = asyncio.Event()
-
-    def seen() -> None:
-        nonlocal count
-        count += 1
-        if count >= expected:
-            done.set()
-
-    for conn in conns:
-        conn.on_message = seen
-    members = [c.uid for c in conns]
-    start = time.perf_counter()
-    for i in range(messages):
-        await conns[0].ws.send(peer.fanout(members, i))
-    try:
-        await asyncio.wait_for(done.wait(), 120)
-    except TimeoutError:
-        print(f"  {peer.name}: only {count}/{expected} fan-out deliveries", file=sys.stderr)
-    return count / (time.perf_counter() - start)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -152,44 +188,56 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def memory(peer: Peer, pid: int, uids: list[str]) -> float:
-    """KB of RSS per idle connection held by the process ``pid``."""
-    await asyncio.sleep(0.5)
-    before = rss_kb(pid)
-    conns = await open_many(peer, uids, batch=200)
-    await asyncio.sleep(1.0)
-    after = rss_kb(pid)
-    await close_all(conns)
+async def memory(peer: Peer, pid: int, uids: list[str], tmp: Path, env: dict[str, str]) -> float:
+    """KB of RSS per idle connection held by the process ``pid`` (all of ``uids``)."""
+    crowd = CrowdProcess(Peer(peer.name, peer.ports[:1], peer.tokens, peer.room), tmp, env)
+    try:
+        await asyncio.sleep(0.5)
+        before = rss_kb(pid)
+        await crowd.aask("open", uids=uids, start=0)
+        await asyncio.sleep(1.0)
+        after = rss_kb(pid)
+        await crowd.aask("close")
+    finally:
+        crowd.end()
+    await asyncio.sleep(1.0)  # let the server forget them
     return (after - before) / len(uids)
 
 
-async def run_kind(
-    peer: Peer, pids: list[int], uids: list[str], idle: list[str], args: Any
+async def run_kind(  # noqa: PLR0917 - the benchmark's one driver
+    peer: Peer, pids: list[int], uids: list[str], idle: list[str], args: Any, tmp: Path
 ) -> dict[str, float]:
     """Every measurement against one server kind."""
-    result: dict[str, float] = {}
-    one = Peer(peer.name, peer.ports[:1], peer.tokens, peer.room)
-    result["kb_per_conn"] = await memory(one, pids[0], idle)
-    result["held"] = len(idle)
-    mine, theirs = uids[: len(uids) - 2 * args.pairs], uids[len(uids) - 2 * args.pairs :]
-    conns = await open_many(peer, mine)
-    rest = await latency(peer, conns[0], conns[1], args.messages, args.warmup)
-    result["rest_p50"], result["rest_p99"] = pct(rest, 0.5), pct(rest, 0.99)
-    others = await open_many(peer, theirs, start=len(mine))
-    pairs = [(others[i], others[i + 1]) for i in range(0, len(others) - 1, 2)]
-    stop = asyncio.Event()
-    loader = asyncio.create_task(load(peer, pairs, args.load_rate, stop))
-    await asyncio.sleep(1.0)
-    started = time.perf_counter()
-    loaded = await latency(peer, conns[0], conns[1], args.messages, args.warmup)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    result["load_rate"] = await loader / (elapsed + 1.0)
-    result["load_p50"], result["load_p99"] = pct(loaded, 0.5), pct(loaded, 0.99)
-    conns += others
-    result["fanout"] = await fanout(peer, conns, args.fanout)
-    result["members"] = len(conns)
-    await close_all(conns)
+    env = base_env({})
+    result: dict[str, float] = {"held": len(idle)}
+    result["kb_per_conn"] = await memory(peer, pids[0], idle, tmp, env)
+    crowd = CrowdProcess(peer, tmp, env)
+    try:
+        a, b = await open_many(peer, uids[:2])
+        await crowd.aask("open", uids=uids[2:], start=2)
+        await asyncio.sleep(0.5)
+        rest = await latency(peer, a, b, args.messages, args.warmup)
+        result["rest_p50"], result["rest_p99"] = pct(rest, 0.5), pct(rest, 0.99)
+        await crowd.aask("load", pairs=args.pairs, rate=args.load_rate)
+        await asyncio.sleep(1.0)
+        loaded = await latency(peer, a, b, args.messages, args.warmup)
+        stats = await crowd.aask("stop")
+        result["load_rate"] = stats["sent"] / stats["seconds"]
+        result["load_lost"] = stats["sent"] - stats["received"]
+        result["load_p50"], result["load_p99"] = pct(loaded, 0.5), pct(loaded, 0.99)
+        close_all([a, b])
+        await asyncio.sleep(0.5)
+        await crowd.aask("open", uids=uids[:2], start=0)
+        cpu = [cpu_s(pid) for pid in [*pids, crowd.proc.pid]]
+        fan = await crowd.aask("fanout", messages=args.fanout, members=uids)
+        used = [cpu_s(pid) - was for pid, was in zip([*pids, crowd.proc.pid], cpu, strict=True)]
+        result["fanout"] = fan["delivered"] / fan["seconds"]
+        result["fanout_server_us"] = sum(used[:-1]) / fan["delivered"] * 1e6
+        result["fanout_client_us"] = used[-1] / fan["delivered"] * 1e6
+        result["members"] = len(uids)
+        await crowd.aask("close")
+    finally:
+        crowd.end()
     return result
 
 
@@ -200,8 +248,11 @@ def table(results: dict[str, dict[str, float]]) -> str:
         ("typing p50 under load (ms)", "load_p50", "{:.3f}"),
         ("typing p99 under load (ms)", "load_p99", "{:.3f}"),
         ("background typing frames/s", "load_rate", "{:.0f}"),
+        ("background frames not delivered", "load_lost", "{:.0f}"),
         ("fan-out delivered msg/s", "fanout", "{:,.0f}"),
         ("fan-out room members", "members", "{:.0f}"),
+        ("fan-out server CPU per delivery (us)", "fanout_server_us", "{:.1f}"),
+        ("fan-out client CPU per delivery (us)", "fanout_client_us", "{:.1f}"),
         ("RSS per idle connection (KB)", "kb_per_conn", "{:.1f}"),
         ("connections held by one process", "held", "{:.0f}"),
     ]
@@ -280,7 +331,7 @@ def main() -> None:
                 else:
                     peer = Peer(kind, ports)
                 try:
-                    results[kind] = asyncio.run(run_kind(peer, pids, uids, idle, args))
+                    results[kind] = uvloop.run(run_kind(peer, pids, uids, idle, args, Path(tmp)))
                 except Exception as exc:
                     print(f"{kind}: failed: {exc!r}", file=sys.stderr)
                     results[kind] = {}
