@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
 MAX_OPEN_AT_ONCE = 200
+OPEN_TIMEOUT_S = 30
 
 
 @dataclass
@@ -184,16 +185,18 @@ def _sio_pong(client: Client, handler: Callable[[bytes], None]) -> Callable[[byt
 
 def listen(client: Client, handler: Callable[[bytes], None]) -> None:
     """Route ``client``'s text frames to ``handler`` (after protocol housekeeping)."""
-    client.on_text = _sio_pong(client, handler) if client.peer.name == "python-socketio" else handler
+    client.on_text = (
+        _sio_pong(client, handler) if client.peer.name == "python-socketio" else handler
+    )
 
 
-async def open_client(peer: Peer, uid: str, index: int, timeout: float = 30) -> Client:
+async def open_client(peer: Peer, uid: str, index: int) -> Client:
     """Connect ``uid`` to port ``index % len(ports)``; returns once the server greeted it."""
     loop = asyncio.get_running_loop()
     port = peer.ports[index % len(peer.ports)]
     _, client = await loop.create_connection(lambda: Client(peer, uid), "127.0.0.1", port)
     listen(client, _ignore)
-    assert client.transport is not None  # noqa: S101 - set by connection_made
+    assert client.transport is not None
     client.transport.write(
         (
             f"GET {peer.path(uid)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -201,7 +204,7 @@ async def open_client(peer: Peer, uid: str, index: int, timeout: float = 30) -> 
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(OPEN_TIMEOUT_S):
         await client.ready
     return client
 

@@ -56,7 +56,7 @@ class Crowd:
             self.loader = asyncio.create_task(self.load(command["pairs"], command["rate"]))
             return {"load": True}
         if cmd == "stop":
-            assert self.loader is not None  # noqa: S101 - after "load"
+            assert self.loader is not None
             self.stop.set()
             sent, seconds = await self.loader
             return {"sent": sent, "received": self.received, "seconds": seconds}
@@ -108,8 +108,7 @@ class Crowd:
         return {"delivered": count, "seconds": time.perf_counter() - start}
 
 
-async def main(peer_file: str) -> None:
-    peer = Peer(**json.loads(Path(peer_file).read_text(encoding="utf-8")))
+async def main(peer: Peer) -> None:
     crowd = Crowd(peer)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
@@ -125,4 +124,4 @@ async def main(peer_file: str) -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(main(sys.argv[1]))
+    uvloop.run(main(Peer(**json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))))

@@ -133,7 +133,8 @@ class CrowdProcess:
         )
 
     def ask(self, cmd: str, **fields: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None  # noqa: S101
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write((json.dumps({"cmd": cmd, **fields}) + "\n").encode())
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -148,7 +149,7 @@ class CrowdProcess:
         return await asyncio.to_thread(self.ask, cmd, **fields)
 
     def end(self) -> None:
-        assert self.proc.stdin is not None  # noqa: S101
+        assert self.proc.stdin is not None
         self.proc.stdin.close()
         try:
             self.proc.wait(30)
