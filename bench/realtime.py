@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,20 @@ def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) the process ``pid`` used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stack_pids() -> list[int]:
+    """The embedded valkey-server and SecantusDB processes (their CPU is shared cost)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"valkey-server" in cmdline or b"secantus" in cmdline:
+                found.append(int(entry.name))
+    return found
 
 
 def rss_kb(pid: int) -> int:
@@ -184,6 +199,16 @@ async def latency(peer: Peer, a: Client, b: Client, n: int, warmup: int) -> list
     return out
 
 
+async def latency_rounds(peer: Peer, a: Client, b: Client, args: Any) -> tuple[float, float]:
+    """Median over ``--rounds`` rounds of each round's (p50, p99) typing latency."""
+    p50s, p99s = [], []
+    for i in range(args.rounds):
+        times = await latency(peer, a, b, args.messages, args.warmup if i == 0 else 0)
+        p50s.append(pct(times, 0.5))
+        p99s.append(pct(times, 0.99))
+    return statistics.median(p50s), statistics.median(p99s)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -217,24 +242,34 @@ async def run_kind(  # noqa: PLR0917 - the benchmark's one driver
         a, b = await open_many(peer, uids[:2])
         await crowd.aask("open", uids=uids[2:], start=2)
         await asyncio.sleep(0.5)
-        rest = await latency(peer, a, b, args.messages, args.warmup)
-        result["rest_p50"], result["rest_p99"] = pct(rest, 0.5), pct(rest, 0.99)
+        result["rest_p50"], result["rest_p99"] = await latency_rounds(peer, a, b, args)
         await crowd.aask("load", pairs=args.pairs, rate=args.load_rate)
         await asyncio.sleep(1.0)
-        loaded = await latency(peer, a, b, args.messages, args.warmup)
+        cpu = [cpu_s(pid) for pid in pids]
+        result["load_p50"], result["load_p99"] = await latency_rounds(peer, a, b, args)
         stats = await crowd.aask("stop")
+        used = sum(cpu_s(pid) - was for pid, was in zip(pids, cpu, strict=True))
+        result["load_server_cpu"] = used / (stats["seconds"] - 1.0) * 100
         result["load_rate"] = stats["sent"] / stats["seconds"]
         result["load_lost"] = stats["sent"] - stats["received"]
-        result["load_p50"], result["load_p99"] = pct(loaded, 0.5), pct(loaded, 0.99)
         close_all([a, b])
         await asyncio.sleep(0.5)
         await crowd.aask("open", uids=uids[:2], start=0)
-        cpu = [cpu_s(pid) for pid in [*pids, crowd.proc.pid]]
-        fan = await crowd.aask("fanout", messages=args.fanout, members=uids)
-        used = [cpu_s(pid) - was for pid, was in zip([*pids, crowd.proc.pid], cpu, strict=True)]
-        result["fanout"] = fan["delivered"] / fan["seconds"]
-        result["fanout_server_us"] = sum(used[:-1]) / fan["delivered"] * 1e6
-        result["fanout_client_us"] = used[-1] / fan["delivered"] * 1e6
+        rates, server_s, client_s, stack_s, delivered = [], 0.0, 0.0, 0.0, 0
+        watched = [*pids, crowd.proc.pid, *stack_pids()]
+        for _ in range(args.rounds):
+            cpu = [cpu_s(pid) for pid in watched]
+            fan = await crowd.aask("fanout", messages=args.fanout, members=uids)
+            used_s = [cpu_s(p) - was for p, was in zip(watched, cpu, strict=True)]
+            rates.append(fan["delivered"] / fan["seconds"])
+            server_s += sum(used_s[: len(pids)])
+            client_s += used_s[len(pids)]
+            stack_s += sum(used_s[len(pids) + 1 :])
+            delivered += fan["delivered"]
+        result["fanout"] = statistics.median(rates)
+        result["fanout_server_us"] = server_s / delivered * 1e6
+        result["fanout_client_us"] = client_s / delivered * 1e6
+        result["fanout_stack_us"] = stack_s / delivered * 1e6
         result["members"] = len(uids)
         await crowd.aask("close")
     finally:
@@ -250,10 +285,12 @@ def table(results: dict[str, dict[str, float]]) -> str:
         ("typing p99 under load (ms)", "load_p99", "{:.3f}"),
         ("background typing frames/s", "load_rate", "{:.0f}"),
         ("background frames not delivered", "load_lost", "{:.0f}"),
+        ("server CPU under load (% of one core, both)", "load_server_cpu", "{:.0f}"),
         ("fan-out delivered msg/s", "fanout", "{:,.0f}"),
         ("fan-out room members", "members", "{:.0f}"),
         ("fan-out server CPU per delivery (us)", "fanout_server_us", "{:.1f}"),
         ("fan-out client CPU per delivery (us)", "fanout_client_us", "{:.1f}"),
+        ("fan-out Valkey + database CPU per delivery (us)", "fanout_stack_us", "{:.1f}"),
         ("RSS per idle connection (KB)", "kb_per_conn", "{:.1f}"),
         ("connections held by one process", "held", "{:.0f}"),
     ]
@@ -295,6 +332,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--fanout", type=int, default=100)
     parser.add_argument("--idle", type=int, default=5000)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="latency and fan-out rounds; medians are shown"
+    )
     parser.add_argument("--kinds", default=",".join(KINDS))
     args = parser.parse_args()
     installed = discover()
@@ -341,7 +381,7 @@ def main() -> None:
         f"{args.connections} connections over 2 processes per server kind; "
         f"{args.messages} sequential typing frames after {args.warmup} warm-up; "
         f"load: {args.load_rate:.0f} frames/s over {args.pairs} pairs; "
-        f"fan-out: {args.fanout} messages"
+        f"fan-out: {args.fanout} messages; each the median of {args.rounds} rounds"
     )
     print(table(results))
     if all(results.get(k, {}).get("fanout") for k in ("keel", "bare")):

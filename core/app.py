@@ -8,6 +8,7 @@ app is cheap and side-effect free. :func:`app_factory` is the ``uvicorn --factor
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -118,6 +119,9 @@ def _lifespan(
             if run_worker:
                 worker = asyncio.create_task(run_keel_worker(keel), name="keel-worker")
                 worker.add_done_callback(_report_worker_exit)
+            # what startup built lives as long as the process: keep it out of the
+            # collector's full passes, which would otherwise walk it and stall requests
+            gc.freeze()
             yield
         finally:
             if worker is not None:

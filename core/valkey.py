@@ -7,19 +7,60 @@ client recovers by itself once Valkey is back.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+from collections.abc import Awaitable, Iterable
 from typing import TypeVar, cast
 
 import valkey.asyncio as valkey_async
 from valkey.asyncio.retry import Retry
 from valkey.backoff import ExponentialBackoff
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
+from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from core.settings import ValkeySettings
 
 T = TypeVar("T")
 HEALTH_CHECK_INTERVAL_S = 15
 """Idle connections are PINGed before reuse after this many seconds."""
+
+
+class Connection(valkey_async.Connection):
+    """valkey-py's TCP connection, with the write bounded in the calling task.
+
+    valkey-py bounds each write with ``asyncio.wait_for``, which on Python 3.11 runs the
+    write in a new task: a task and an event-loop turn more per command, on every
+    command of the process (measured by ``bench/realtime.py``: typing latency under
+    load). ``asyncio.timeout`` gives the same bound without either. Errors are those of
+    the library: a timeout or socket error disconnects and raises its exception.
+    """
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        if not self.is_connected:
+            await self.connect()  # type: ignore[no-untyped-call]
+        elif check_health:
+            await self.check_health()  # type: ignore[no-untyped-call]
+        if isinstance(command, str):
+            command = command.encode()
+        if isinstance(command, bytes):
+            command = [command]
+        writer = self._writer
+        if writer is None:  # connect() sets it or raises
+            raise ValkeyConnectionError("not connected")
+        try:
+            async with asyncio.timeout(self.socket_timeout):
+                writer.writelines(command)
+                await writer.drain()
+        except TimeoutError:
+            await self.disconnect(nowait=True)
+            raise ValkeyTimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            raise ValkeyConnectionError(f"Error while writing to socket: {exc}") from exc
+        except BaseException:  # half a command may be on the wire: never reuse it
+            await self.disconnect(nowait=True)
+            raise
 
 
 def connect(settings: ValkeySettings) -> valkey_async.Valkey:
@@ -33,6 +74,7 @@ def connect(settings: ValkeySettings) -> valkey_async.Valkey:
     """
     client: valkey_async.Valkey = valkey_async.Valkey.from_url(
         settings.url,
+        connection_class=Connection,  # only for redis:// URLs; rediss:// and unix:// keep theirs
         socket_timeout=settings.timeout_s,
         socket_connect_timeout=settings.timeout_s,
         health_check_interval=HEALTH_CHECK_INTERVAL_S,

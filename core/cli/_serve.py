@@ -25,6 +25,7 @@ def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:
         "access_log": False,  # keel's own middleware writes the access log
         "timeout_graceful_shutdown": int(settings.server.grace_period_s),
         "lifespan": "on",
+        "ws_per_message_deflate": settings.server.ws_per_message_deflate,
     }
 
 

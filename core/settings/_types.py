@@ -46,6 +46,12 @@ class ServerSettings(_Section, frozen=True, kw_only=True):
     """Origins allowed by CORS; empty disables CORS headers."""
     grace_period_s: float = 30.0
     """Time allowed for in-flight requests and jobs on shutdown."""
+    ws_per_message_deflate: bool = False
+    """Accept WebSocket compression (permessage-deflate) when a client offers it.
+
+    Off by default, as in Socket.IO: realtime frames are small, and compression would
+    cost every connection a zlib state (tens of KB) and every frame a deflate.
+    """
     rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     """Rate limiting."""
 

@@ -7,12 +7,13 @@ import contextlib
 import itertools
 import time
 from collections import deque
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from plugins.realtime.protocol import CLOSE_NORMAL, CLOSE_TRY_AGAIN
 
 if TYPE_CHECKING:
-    from litestar.types import Send
+    from litestar.types import Send, WebSocketSendEvent
 
     from core.accounts import CurrentUser
     from plugins.realtime.settings import RealtimeSettings
@@ -23,8 +24,13 @@ _ids = itertools.count(1)
 class Connection:
     """An authenticated socket as the hub sees it.
 
-    Frames for the client are put on a bounded queue drained by one writer task, so a
-    slow reader never blocks whoever delivers to it; an overflow closes it with 1013.
+    A frame for the client is written at once when nothing is waiting before it: the
+    ASGI ``send`` is started right there and, when the transport accepts the bytes (the
+    usual case), finishes without ever yielding, so a delivery costs no task switch.
+    When the transport pushes back, the unfinished send and the frames queued after it
+    are carried by a writer task that lives only until the backlog is gone. The queue is
+    bounded, so a slow reader never blocks whoever delivers to it; an overflow closes it
+    with 1013.
 
     Args:
         user: the authenticated user.
@@ -37,7 +43,6 @@ class Connection:
         "_limit",
         "_queue",
         "_send",
-        "_waiter",
         "_writer",
         "awaiting_pong",
         "close_code",
@@ -63,8 +68,8 @@ class Connection:
         self._send = send
         self._limit = settings.send_queue_size
         self._queue: deque[str] = deque()
-        self._waiter: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        """Carries the backlog while the transport pushes back; None when there is none."""
         self._drained: asyncio.Future[None] | None = None
         self.closing = False
         self.close_code = 1000
@@ -87,21 +92,34 @@ class Connection:
         self.typing: dict[str, asyncio.TimerHandle] = {}
         """Typing target (``u:<id>`` / ``r:<id>``) -> the timer that ends it."""
 
-    def start(self) -> None:
-        """Start the writer task."""
-        self._writer = asyncio.create_task(self._write_loop(), name=f"realtime:ws{self.id}")
-
     def push(self, text: str) -> None:
-        """Queue ``text`` for the client; closes the socket (1013) when the queue is full."""
+        """Send ``text`` to the client, now or after the frames already waiting.
+
+        Closes the socket (1013) when more than ``send_queue_size`` frames wait.
+        """
         if self.closing:
             return
-        if len(self._queue) >= self._limit:
-            self.close(CLOSE_TRY_AGAIN, "send queue overflow")
+        if self._writer is not None:
+            if len(self._queue) >= self._limit:
+                self.close(CLOSE_TRY_AGAIN, "send queue overflow")
+                return
+            self._queue.append(text)
             return
-        self._queue.append(text)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        message: WebSocketSendEvent = {"type": "websocket.send", "text": text, "bytes": None}
+        sending = self._send(message)
+        rest: Awaitable[None] = sending
+        if isinstance(sending, Coroutine):  # every ASGI server's send; anything else waits
+            try:
+                waiting_on = sending.send(None)
+            except StopIteration:
+                return  # written
+            except Exception:  # the client is gone: the reader sees the disconnect
+                self.close(CLOSE_NORMAL, "send failed")
+                return
+            rest = _finish(sending, waiting_on)
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write_backlog(rest), name=f"realtime:ws{self.id}"
+        )
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask the connection to close with ``code``; the endpoint finishes the work."""
@@ -112,34 +130,33 @@ class Connection:
         if self.reader is not None and self.reader is not asyncio.current_task():
             self.reader.cancel()
 
-    async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        message: dict[str, Any] = {"type": "websocket.send", "text": ""}
+    async def _write_backlog(self, first: Awaitable[None]) -> None:
         try:
-            while True:
-                while self._queue:
-                    message["text"] = self._queue.popleft()
-                    await self._send(message)  # type: ignore[arg-type]
-                if self._drained is not None and not self._drained.done():
-                    self._drained.set_result(None)
-                self._waiter = loop.create_future()
-                await self._waiter
-                self._waiter = None
+            await first
+            while self._queue:
+                text = self._queue.popleft()
+                await self._send({"type": "websocket.send", "text": text, "bytes": None})
         except Exception:  # the client is gone: the reader sees the disconnect
             self._queue.clear()
             self.close(CLOSE_NORMAL, "send failed")
+        finally:
+            self._writer = None
+            if self._drained is not None and not self._drained.done():
+                self._drained.set_result(None)
 
     async def flush(self, wait_s: float) -> None:
-        """Wait up to ``wait_s`` seconds for queued frames to go out, then stop the writer."""
-        if self._writer is None:
+        """Wait up to ``wait_s`` seconds for waiting frames to go out, then drop the rest."""
+        writer = self._writer
+        if writer is None:
             return
-        if self._queue and not self._writer.done() and wait_s > 0:
+        if wait_s > 0:
             self._drained = asyncio.get_running_loop().create_future()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained, wait_s)
-        self._writer.cancel()
+                await asyncio.wait_for(asyncio.shield(self._drained), wait_s)
+        writer.cancel()
         with contextlib.suppress(BaseException):
-            await self._writer
+            await writer
+        self._queue.clear()
 
     def allow(self, rate: float, burst: float) -> bool:
         """Take one token of the connection's bucket; False when it is empty."""
@@ -157,3 +174,28 @@ class Connection:
         self.strikes = max(0.0, self.strikes - (now - self.strike_stamp)) + 1.0
         self.strike_stamp = now
         return self.strikes
+
+
+async def _finish(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Run ``coro`` to its end, as a task would, from where it yielded ``waiting_on``.
+
+    ``coro`` was started by hand (``coro.send(None)``) and suspended on the future it
+    yielded; this awaits that future and resumes it until it returns.
+    """
+    while True:
+        try:
+            if waiting_on is None:  # a bare yield (``asyncio.sleep(0)``)
+                await asyncio.sleep(0)
+            else:
+                waiting_on._asyncio_future_blocking = False  # taken over, as a task does
+                await waiting_on
+        except BaseException as exc:  # cancelled, or the future failed: let coro handle it
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return

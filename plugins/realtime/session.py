@@ -42,6 +42,9 @@ log = logging.getLogger("plugins.realtime")
 SUBPROTOCOL = "keel"
 """Offered next to the token in ``Sec-WebSocket-Protocol``; the server selects it."""
 FLUSH_S = 0.5
+"""How long a closing socket's waiting frames may take to go out."""
+CLOSE_FRAME_S = 5.0
+"""How long the close frame may wait behind bytes the client has not read yet."""
 
 
 def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:
@@ -67,7 +70,6 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
     await hub.ensure_started()
     conn = Connection(user, socket.send, hub.settings)
     conn.reader = asyncio.current_task()
-    conn.start()
     disconnected = False
     try:
         await _welcome(hub, conn)
@@ -167,7 +169,7 @@ async def _cleanup(
         await conn.flush(FLUSH_S)
     if not disconnected:
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(FLUSH_S):  # a client that reads nothing
+            async with asyncio.timeout(CLOSE_FRAME_S):  # a client that reads nothing
                 await socket.send(
                     {
                         "type": "websocket.close",

@@ -115,6 +115,71 @@ class Served:
         return client
 
 
+class StalledClient:
+    """A raw WebSocket client that reads nothing unless asked, with a 4 KiB kernel buffer.
+
+    Frames the server sends it back up in the server's buffers, as for a phone on a
+    dead network: the case the send queue limit is for.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int, token: str) -> StalledClient:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # no autotuning
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2048)
+        writer.write(
+            f"GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        client = cls(reader, writer)
+        opcode, payload = await client.frame()
+        assert opcode == 1, (opcode, payload)
+        assert json.loads(payload)["event"] == "connected"
+        return client
+
+    async def send(self, event: str, data: Any) -> None:
+        """Send one frame (masked with a zero key: the payload goes as is)."""
+        payload = json.dumps({"event": event, "data": data}).encode()
+        size = len(payload)
+        head = bytes([0x81, 0xFE]) + size.to_bytes(2, "big") if size < 65_536 else b""
+        assert head, "frames up to 64 KiB"
+        self.writer.write(head + b"\0\0\0\0" + payload)
+        await self.writer.drain()
+
+    async def frame(self) -> tuple[int, bytes]:
+        """The next frame the server sent: (opcode, payload)."""
+        first, second = await self.reader.readexactly(2)
+        size = second & 0x7F
+        if size == 126:
+            size = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif size == 127:
+            size = int.from_bytes(await self.reader.readexactly(8), "big")
+        return first & 0x0F, await self.reader.readexactly(size)
+
+    async def closed(self, within: float = 10.0) -> int:
+        """Read everything until the server's close frame; its close code."""
+        async with asyncio.timeout(within):
+            while True:
+                opcode, payload = await self.frame()
+                if opcode == 0x8:
+                    await self.close()
+                    return int.from_bytes(payload[:2], "big")
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
 class Client:
     """A WebSocket client that reads frames by event name (other frames are kept)."""
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from _realtime_helpers import Serve
+from _realtime_helpers import Serve, StalledClient
 from websockets.asyncio.client import connect
 
 from core import Plugin, hookimpl
@@ -120,20 +120,38 @@ async def test_slow_reader_is_closed_1013_without_slowing_others(serve: Serve) -
         "plugins.realtime.rate_burst": 10_000,
     }
     async with serve(overrides) as served:
+        hub = hub_of(served.env.keel)
         user_id, token = await served.token()
-        _, slow_token = await served.token()
+        slow_id, slow_token = await served.token()
         other = await served.client(token)
-        slow = await served.client(slow_token, max_queue=1)
+        slow = await StalledClient.connect(served.port, slow_token)
         big = "y" * 60_000
-        for _ in range(400):
+        for _ in range(1000):  # 60 MB of echoes: far more than the kernel buffers hold
             await slow.send("echo", {"text": big})
-            if slow.ws.close_code is not None:
+            await asyncio.sleep(0)
+            if not any(c.user.id == slow_id and not c.closing for c in hub.connections):
                 break
+        else:
+            raise AssertionError("the server never gave up on the stalled reader")
         await other.send("ping")
         await other.expect("pong", within=2)
         assert await slow.closed() == 1013
-        assert [c.user.id for c in hub_of(served.env.keel).connections] == [user_id]
+        assert [c.user.id for c in hub.connections] == [user_id]
         await other.close()
+
+
+async def test_frames_held_back_by_a_slow_reader_arrive_in_order(serve: Serve) -> None:
+    async with serve({"plugins.realtime.rate_per_s": 10_000.0}) as served:
+        _, token = await served.token()
+        slow = await StalledClient.connect(served.port, token)
+        for i in range(150):  # ~9 MB: more than the kernel buffers, within the queue
+            await slow.send("echo", {"text": f"{i:04d}" + "z" * 60_000})
+        texts = []
+        for _ in range(150):
+            _, payload = await slow.frame()
+            texts.append(json.loads(payload)["data"]["text"][:4])
+        assert texts == [f"{i:04d}" for i in range(150)]
+        await slow.close()
 
 
 async def test_shutdown_closes_sockets_1001(serve: Serve) -> None:

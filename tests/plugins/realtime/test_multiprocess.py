@@ -107,6 +107,10 @@ async def test_two_processes_and_a_sigkill(env: KeelTestApp, procs: list[Proc]) 
     a_id, a_token = await _token(env)
     b_id, b_token = await _token(env)
     a, b = await one.client(a_token), await two.client(b_token)
+    # the client offered permessage-deflate (as browsers do); keel serve declines it
+    assert a.ws.response is not None
+    assert "permessage-deflate" in (a.ws.request.headers["Sec-WebSocket-Extensions"] or "")
+    assert a.ws.response.headers.get("Sec-WebSocket-Extensions") is None
 
     await a.send("typing", {"receiverId": b_id})
     assert (await b.expect("typing"))["userId"] == a_id
