@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Iterable
 from typing import TypeVar, cast
 
 import valkey.asyncio as valkey_async
+from valkey._parsers.libvalkey import NOT_ENOUGH_DATA, _AsyncLibvalkeyParser
 from valkey.asyncio.retry import Retry
 from valkey.backoff import ExponentialBackoff
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
@@ -25,7 +26,7 @@ HEALTH_CHECK_INTERVAL_S = 15
 
 
 class Connection(valkey_async.Connection):
-    """valkey-py's TCP connection, with the write bounded in the calling task.
+    """valkey-py's TCP connection, without two event-loop detours per command.
 
     valkey-py bounds each write with ``asyncio.wait_for``, which on Python 3.11 runs the
     write in a new task: a task and an event-loop turn more per command, on every
@@ -61,6 +62,28 @@ class Connection(valkey_async.Connection):
         except BaseException:  # half a command may be on the wire: never reuse it
             await self.disconnect(nowait=True)
             raise
+
+    async def can_read_destructive(self) -> bool:
+        """Whether a pooled connection has data waiting (or is closed), without a loop turn.
+
+        The pool asks this before every command. valkey-py answers by reading the socket
+        under a zero timeout, which waits for the next event-loop turn before timing out:
+        a whole turn per command, under load the longest part of a typing indicator's
+        trip. Whatever has arrived is already in the stream's buffer (valkey-py's own
+        ``_socket_is_empty`` looks there too), so only a non-empty buffer, EOF or an
+        error needs the library's check; otherwise the parser's buffer is the answer.
+        """
+        stream, parser = self._reader, self._parser
+        if (
+            stream is None
+            or not isinstance(parser, _AsyncLibvalkeyParser)
+            or parser._reader is None  # set by on_connect
+            or stream.at_eof()
+            or stream.exception() is not None
+            or getattr(stream, "_buffer", b"?")
+        ):
+            return bool(await super().can_read_destructive())  # type: ignore[no-untyped-call]
+        return parser._reader.gets() is not NOT_ENOUGH_DATA
 
 
 def connect(settings: ValkeySettings) -> valkey_async.Valkey:

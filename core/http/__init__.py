@@ -11,6 +11,14 @@ What route authors use::
 from core.http.deps import KeelDep, provide_keel
 from core.http.errors import error_response
 from core.http.guards import admin_only
+from core.http.middleware import server_send
 from core.http.ratelimit import OPT_KEY as RATE_LIMIT_OPT
 
-__all__ = ["RATE_LIMIT_OPT", "KeelDep", "admin_only", "error_response", "provide_keel"]
+__all__ = [
+    "RATE_LIMIT_OPT",
+    "KeelDep",
+    "admin_only",
+    "error_response",
+    "provide_keel",
+    "server_send",
+]

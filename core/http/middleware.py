@@ -13,6 +13,7 @@ import os
 import re
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,9 +21,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from core.http.access import AccessLog
 from core.logging import request_id_var
 
+if TYPE_CHECKING:
+    from litestar import WebSocket
+
 __all__ = ["API_CSP", "DOCS_CSP", "KeelMiddleware", "security_headers"]
 
 REQUEST_ID_HEADER = b"x-request-id"
+SERVER_SEND = "keel.server_send"
+"""Scope key of a WebSocket's ``send`` as the server passed it (see :func:`server_send`)."""
 _CSP = b"content-security-policy"
 _SANE_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
@@ -143,8 +149,20 @@ class KeelMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Litestar answers lifespan events itself; only HTTP and WebSocket reach us.
+        cast("dict[str, Any]", scope)[SERVER_SEND] = send
         token = request_id_var.set(_incoming_id(scope["headers"]) or self._ids())
         try:
             await self.app(scope, receive, send)
         finally:
             request_id_var.reset(token)
+
+
+def server_send(socket: WebSocket[Any, Any, Any]) -> Send:
+    """The socket's ASGI ``send`` as the server passed it, below Litestar's wrappers.
+
+    For code that sends many frames (the realtime fan-out): each of Litestar's two
+    wrappers only tracks HTTP response state or raises on a closed socket, which the
+    server's own ``send`` also does. Accept and close through ``socket`` as usual.
+    """
+    found = socket.scope.get(SERVER_SEND)
+    return cast("Send", found) if found is not None else socket.send

@@ -1,4 +1,4 @@
-"""One WebSocket connection: its bounded send queue, writer task and rate limiter."""
+"""One WebSocket connection: eager writes with a bounded backlog, and its rate limiter."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Awaitable, Coroutine
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from plugins.realtime.protocol import CLOSE_NORMAL, CLOSE_TRY_AGAIN
@@ -108,7 +109,7 @@ class Connection:
         message: WebSocketSendEvent = {"type": "websocket.send", "text": text, "bytes": None}
         sending = self._send(message)
         rest: Awaitable[None] = sending
-        if isinstance(sending, Coroutine):  # every ASGI server's send; anything else waits
+        if isinstance(sending, CoroutineType):  # every ASGI server's send; anything else waits
             try:
                 waiting_on = sending.send(None)
             except StopIteration:

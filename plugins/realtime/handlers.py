@@ -32,6 +32,8 @@ Builtin = Callable[["Hub", "Connection", msgspec.Raw], Awaitable[None]]
 PONG = frame("pong", {})
 TOUCH_EVERY_S = 1.0
 """How often a process updates a busy room's ``last_message_at``."""
+TOUCH_MEMBERS_PER_S = 100
+"""... and in a room of more members than this, once per ``members / this`` seconds."""
 
 
 async def on_ping(_hub: Hub, conn: Connection, _raw: msgspec.Raw) -> None:
@@ -197,10 +199,11 @@ async def on_message(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
         room_id, members = str(room.id), tuple(room.members)
     message = await service.post_message(hub.keel, room_id, conn.user.id, data.text, data.client_id)
     await hub.to_users(members, frame("message", service.message_data(message)))
-    # the room's activity time moves at most once a second per process, in the background:
-    # in a big room it rewrites an index entry per member
+    # the room's activity time moves in the background, at most once a second per process,
+    # and in big rooms less often: each move rewrites an index entry per member
     now = time.monotonic()
-    if now - hub.touched.get(room_id, 0.0) >= TOUCH_EVERY_S:
+    every = max(TOUCH_EVERY_S, len(members) / TOUCH_MEMBERS_PER_S)
+    if now - hub.touched.get(room_id, -every) >= every:
         hub.touched.pop(room_id, None)
         hub.touched[room_id] = now
         if len(hub.touched) > hub.settings.room_cache_size:

@@ -11,6 +11,7 @@ import msgspec
 
 from core.accounts import authenticate
 from core.errors import DomainError
+from core.http import server_send
 from plugins.realtime import service
 from plugins.realtime.connection import Connection
 from plugins.realtime.handlers import BUILTINS, stop_all_typing
@@ -68,7 +69,7 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
         await socket.close(code=1001, reason="server shutting down")
         return
     await hub.ensure_started()
-    conn = Connection(user, socket.send, hub.settings)
+    conn = Connection(user, server_send(socket), hub.settings)
     conn.reader = asyncio.current_task()
     disconnected = False
     try:

@@ -51,3 +51,39 @@ async def test_a_closed_port_fails_with_valkeys_connection_error() -> None:
             await client.ping()
     finally:
         await client.aclose()
+
+
+async def test_an_idle_pooled_connection_is_checked_without_a_loop_turn(
+    keel_settings_factory: Any,
+) -> None:
+    client = connect(keel_settings_factory().valkey)
+    try:
+        await client.ping()
+        connection = await client.connection_pool.get_connection("PING")
+        checking = connection.can_read_destructive()
+        with pytest.raises(StopIteration) as answered:
+            checking.send(None)  # a loop turn would suspend here instead
+        assert answered.value.value is False
+        # a reply nobody read: the pool must not hand the connection out as clean
+        await connection.send_command("PING")
+        await asyncio.sleep(0.1)
+        assert await connection.can_read_destructive() is True
+        await client.connection_pool.release(connection)
+        assert await client.ping() is True  # the pool replaced it
+    finally:
+        await client.aclose()
+
+
+async def test_a_connection_the_server_closed_is_replaced(keel_settings_factory: Any) -> None:
+    settings = keel_settings_factory().valkey
+    client, admin = connect(settings), connect(settings)
+    try:
+        await client.set("test:valkey:killed", "1")
+        own_id = await client.client_id()  # the pool's one connection
+        await admin.execute_command("CLIENT", "KILL", "ID", own_id)
+        await asyncio.sleep(0.1)  # the EOF reaches the pooled connection's stream
+        assert await client.get("test:valkey:killed") == b"1"
+    finally:
+        await admin.delete("test:valkey:killed")
+        await client.aclose()
+        await admin.aclose()
