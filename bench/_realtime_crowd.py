@@ -59,6 +59,7 @@ class Crowd:
             assert self.loader is not None
             self.stop.set()
             sent, seconds = await self.loader
+            await asyncio.sleep(0.5)  # frames still on their way
             return {"sent": sent, "received": self.received, "seconds": seconds}
         if cmd == "fanout":
             return await self.fanout(command["messages"], command["members"])

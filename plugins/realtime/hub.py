@@ -19,12 +19,11 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-import valkey.asyncio as valkey_async
-
 from plugins.realtime.connection import Connection
 from plugins.realtime.presence import Presence, PresenceChanges, Transition, iso_seen
 from plugins.realtime.protocol import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, frame
 from plugins.realtime.service import RoomCache
+from plugins.realtime.subscriber import Subscriber
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -68,9 +67,9 @@ class Hub:
         self.watchers: dict[str, set[Connection]] = defaultdict(set)
         self.presence = Presence(keel, self.process_id, settings.heartbeat_s)
         self.changes = PresenceChanges(self.presence, self.announce)
-        self._pubsub_client: valkey_async.Valkey | None = None
+        self.subscriber: Subscriber | None = None
+        """The channel's subscription (from the first socket on)."""
         self._tasks: list[asyncio.Task[None]] = []
-        self._subscribed = asyncio.Event()
         self._started = False
         self._start_lock = asyncio.Lock()
         self._all_closed = asyncio.Event()
@@ -96,18 +95,20 @@ class Hub:
 
     async def start(self) -> None:
         """Subscribe to the channel and start the maintenance loop."""
-        self._pubsub_client = valkey_async.Valkey.from_url(
+        timeout = self.keel.settings.valkey.timeout_s
+        self.subscriber = Subscriber(
             self.keel.settings.valkey.url,
-            socket_connect_timeout=self.keel.settings.valkey.timeout_s,
-            socket_timeout=None,  # a quiet channel is not a dead one (the default is 5 s)
-            socket_keepalive=True,
-            health_check_interval=PUBSUB_HEALTH_S,
+            self.channel,
+            self.deliver,
+            timeout_s=timeout,
+            health_s=PUBSUB_HEALTH_S,
+            name=f"keel-realtime-{self.process_id}",
         )
-        self._tasks.append(asyncio.create_task(self._listen(), name="realtime:listen"))
+        self._tasks.append(asyncio.create_task(self.subscriber.run(), name="realtime:listen"))
         self._tasks.append(asyncio.create_task(self._maintain(), name="realtime:maintain"))
         self._tasks.append(asyncio.create_task(self.changes.run(), name="realtime:presence"))
-        async with asyncio.timeout(self.keel.settings.valkey.timeout_s + 5):
-            await self._subscribed.wait()
+        async with asyncio.timeout(timeout + 5):
+            await self.subscriber.subscribed.wait()
         if self.settings.presence:
             await self.presence.renew()
 
@@ -131,8 +132,6 @@ class Hub:
         for task in [*self._tasks, *self._background]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
-        if self._pubsub_client is not None:
-            await self._pubsub_client.aclose()
         self._started = False
 
     # -- local registry ------------------------------------------------------------------
@@ -231,22 +230,6 @@ class Hub:
             for conn in index.get(target, ()):
                 if conn.user.id != exclude:
                     conn.push(text)
-
-    async def _listen(self) -> None:
-        assert self._pubsub_client is not None  # noqa: S101 - set by start()
-        while True:
-            try:
-                async with self._pubsub_client.pubsub(ignore_subscribe_messages=True) as ps:
-                    await ps.subscribe(self.channel)
-                    self._subscribed.set()
-                    async for message in ps.listen():
-                        if message["type"] == "message":
-                            self.deliver(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("realtime: pub/sub connection lost; reconnecting")
-                await asyncio.sleep(0.5)
 
     # -- maintenance -----------------------------------------------------------------------
 
