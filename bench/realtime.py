@@ -11,7 +11,12 @@ the load it measures under. Measured:
    sequential frames after a warm-up, at rest and while ``--load-rate`` typing frames/s,
    evenly paced, flow between ``--pairs`` other cross-process pairs (``--connections``
    in all, split between the processes);
-3. fan-out: ``--fanout`` messages to a room of all ``--connections``; delivered/s.
+3. fan-out: ``--fanout`` messages to a room of all ``--connections``; delivered/s, and
+   the CPU each delivery cost the servers, the clients and Valkey + the database.
+
+Latency and fan-out run ``--rounds`` times; the table shows the median round (the
+machines are shared and noisy). Server CPU under load is also shown: the same latency
+with less CPU leaves more room for everything else.
 
 Run: ``.venv/bin/python -m bench.realtime`` (needs ``python-socketio``).
 """

@@ -90,8 +90,8 @@ class Connection:
         """Rooms the user was found to be a member of (saves a lookup per frame)."""
         self.watching: set[str] = set()
         """Users whose presence changes this socket receives."""
-        self.typing: dict[str, asyncio.TimerHandle] = {}
-        """Typing target (``u:<id>`` / ``r:<id>``) -> the timer that ends it."""
+        self.typing: dict[str, float] = {}
+        """Typing target (``u:<id>`` / ``r:<id>``) -> when it ends (``time.monotonic``)."""
 
     def push(self, text: str) -> None:
         """Send ``text`` to the client, now or after the frames already waiting.

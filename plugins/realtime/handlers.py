@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -95,37 +94,26 @@ async def send_typing(hub: Hub, conn: Connection, key: str, event: str) -> None:
     await script(keys=[state, hub.channel], args=[ttl_ms, payload])
 
 
-def _expire(hub: Hub, conn: Connection, key: str) -> None:
-    conn.typing.pop(key, None)
-    hub.background(send_typing(hub, conn, key, "stopTyping"))
-
-
 async def on_typing(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
     """``typing``: to a user or a room's joined sockets; ends by itself after the timeout."""
     key = await _typing_target(hub, conn, raw, "typing")
-    timer = conn.typing.pop(key, None)
-    if timer is not None:
-        timer.cancel()
-    loop = asyncio.get_running_loop()
-    conn.typing[key] = loop.call_later(hub.settings.typing_timeout_s, _expire, hub, conn, key)
+    hub.typing_until(conn, key, time.monotonic() + hub.settings.typing_timeout_s)
     await send_typing(hub, conn, key, "typing")
 
 
 async def on_stop_typing(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
     """``stopTyping``: ends a typing indicator."""
     key = await _typing_target(hub, conn, raw, "stopTyping")
-    timer = conn.typing.pop(key, None)
-    if timer is not None:
-        timer.cancel()
+    conn.typing.pop(key, None)
     await send_typing(hub, conn, key, "stopTyping")
 
 
 async def stop_all_typing(hub: Hub, conn: Connection) -> None:
     """A closing socket ends its user's typing indicators."""
-    for key, timer in list(conn.typing.items()):
-        timer.cancel()
-        await send_typing(hub, conn, key, "stopTyping")
+    keys = list(conn.typing)
     conn.typing.clear()
+    for key in keys:
+        await send_typing(hub, conn, key, "stopTyping")
 
 
 # -- presence ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from plugins.realtime.connection import Connection
+from plugins.realtime.handlers import send_typing
 from plugins.realtime.presence import Presence, PresenceChanges, Transition, iso_seen
 from plugins.realtime.protocol import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, frame
 from plugins.realtime.service import RoomCache
@@ -80,6 +81,9 @@ class Hub:
         self.scripts: dict[str, Any] = {}
         """Lua scripts registered on the shared client, by name."""
         self.closing = False
+        self._typists: set[Connection] = set()
+        """Sockets with a typing indicator under way (see :meth:`typing_until`)."""
+        self._typing_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -129,6 +133,8 @@ class Hub:
                     await self.changes.idle()
                 now = time.time()
                 await self.announce([(u, False, now) for u in await self.presence.release()])
+        if self._typing_timer is not None:
+            self._typing_timer.cancel()
         for task in [*self._tasks, *self._background]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
@@ -178,6 +184,37 @@ class Hub:
             if user_id != conn.user.id and user_id not in conn.watching:
                 conn.watching.add(user_id)
                 self.watchers[user_id].add(conn)
+
+    # -- typing indicators -------------------------------------------------------------------
+
+    def typing_until(self, conn: Connection, key: str, deadline: float) -> None:
+        """Keep ``conn``'s indicator for ``key`` until ``deadline`` (``time.monotonic``).
+
+        One timer per process, not one per frame: it wakes every tenth of the timeout
+        while indicators are under way and ends the ones past their deadline
+        (``stopTyping`` to their receivers), so an indicator ends within 110% of it.
+        """
+        conn.typing[key] = deadline
+        self._typists.add(conn)
+        if self._typing_timer is None:
+            self._arm_typing()
+
+    def _arm_typing(self) -> None:
+        step = self.settings.typing_timeout_s / 10
+        self._typing_timer = asyncio.get_running_loop().call_later(step, self._end_typing)
+
+    def _end_typing(self) -> None:
+        self._typing_timer = None
+        now = time.monotonic()
+        for conn in list(self._typists):
+            for key, deadline in list(conn.typing.items()):
+                if deadline <= now:
+                    del conn.typing[key]
+                    self.background(send_typing(self, conn, key, "stopTyping"))
+            if not conn.typing or conn.closing:
+                self._typists.discard(conn)
+        if self._typists:
+            self._arm_typing()
 
     # -- fan-out ---------------------------------------------------------------------------
 

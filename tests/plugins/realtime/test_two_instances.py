@@ -7,6 +7,7 @@ uvicorn, like two ``keel serve`` processes; the two users sit on different insta
 from __future__ import annotations
 
 import asyncio
+import time
 
 from _realtime_helpers import BookingRef, FakeBookingCreated, FakeNotificationCreated, Serve
 
@@ -26,10 +27,14 @@ async def test_typing_reaches_the_receiver_only(serve: Serve) -> None:
         assert (await b.expect("stopTyping"))["userId"] == a_id
         await a.absent("typing")
         await c.absent("typing", within=0.05)
-        # without a refresh it ends by itself
+        # without a refresh it ends by itself, after the timeout (0.4 s) and within 110% of it
         await a.send("typing", {"receiverId": b_id})
         await b.expect("typing")
+        started = time.monotonic()
+        await a.send("typing", {"receiverId": b_id})  # a refresh restarts the timeout
+        await b.expect("typing")
         await b.expect("stopTyping", within=2)
+        assert 0.4 <= time.monotonic() - started <= 0.44 + 0.25  # 0.25 s: a loaded machine
         # a typing user who disconnects stops typing
         await a.send("typing", {"receiverId": b_id})
         await b.expect("typing")
