@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -307,25 +308,39 @@ def table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _room(kind: str, key: str, members: list[str]) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "_id": ObjectId(),
+        "key": key,
+        "kind": kind,
+        "members": members,
+        "booking_id": None,
+        "created_at": now,
+        "last_message_at": now,
+    }
+
+
 def _keel_peer(  # noqa: PLR0917 - a private helper of main()
-    ports: list[int], mongo_url: str, db: str, settings: Any, uids: list[str], idle: list[str]
+    ports: list[int],
+    mongo_url: str,
+    db: str,
+    settings: Any,
+    uids: list[str],
+    idle: list[str],
+    args: Any,
 ) -> Peer:
+    """Tokens for every user, the fan-out room of all ``uids``, and a direct room for each
+    typing pair (keel sends typing indicators only between users who share a room)."""
     codec = TokenCodec(settings)
     tokens = {u: codec.issue(u, "customer", secrets.token_hex(8)) for u in [*uids, *idle]}
-    room = ObjectId()
+    room = _room("group", f"bench:{ObjectId()}", uids)
+    # the probe's pair, then the crowd's pairs (its connections 2i -> 2i+1)
+    pairs = [(uids[0], uids[1])] + [(uids[2 + 2 * i], uids[3 + 2 * i]) for i in range(args.pairs)]
+    direct = [_room("direct", "direct:{}:{}".format(*sorted(p)), sorted(p)) for p in pairs]
     with pymongo.MongoClient[dict[str, Any]](mongo_url) as client:
-        client[db]["realtime_rooms"].insert_one(
-            {
-                "_id": room,
-                "key": f"bench:{room}",
-                "kind": "group",
-                "members": uids,
-                "booking_id": None,
-                "created_at": time.time(),
-                "last_message_at": time.time(),
-            }
-        )
-    return Peer("keel", ports, tokens, str(room))
+        client[db]["realtime_rooms"].insert_many([room, *direct])
+    return Peer("keel", ports, tokens, str(room["_id"]))
 
 
 def main() -> None:
@@ -372,7 +387,13 @@ def main() -> None:
                 ports, pids = [p for p, _ in procs], [pid for _, pid in procs]
                 if kind == "keel":
                     peer = _keel_peer(
-                        ports, dev.overrides["database.url"], "bench_realtime", settings, uids, idle
+                        ports,
+                        dev.overrides["database.url"],
+                        "bench_realtime",
+                        settings,
+                        uids,
+                        idle,
+                        args,
                     )
                 else:
                     peer = Peer(kind, ports)

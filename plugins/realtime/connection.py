@@ -49,9 +49,9 @@ class Connection:
         "close_code",
         "close_reason",
         "closing",
+        "contacts",
         "id",
         "last_ping",
-        "member_rooms",
         "reader",
         "rooms",
         "strike_stamp",
@@ -86,8 +86,9 @@ class Connection:
         self.awaiting_pong = False
         self.rooms: set[str] = set()
         """Rooms this socket joined (receives their typing indicators)."""
-        self.member_rooms: set[str] = set()
-        """Rooms the user was found to be a member of (saves a lookup per frame)."""
+        self.contacts: set[str] = set()
+        """Users found to share a direct or booking room with this socket's user: those it
+        may send typing indicators to without a lookup."""
         self.watching: set[str] = set()
         """Users whose presence changes this socket receives."""
         self.typing: dict[str, float] = {}

@@ -55,6 +55,14 @@ async def _typing_target(hub: Hub, conn: Connection, raw: msgspec.Raw, event: st
         return f"r:{value}"
     if value == conn.user.id:
         raise WsError(INVALID_DATA, f"{event!r}: receiverId is the sender")
+    if hub.settings.messages and value not in conn.contacts:
+        # only to someone the sender talks with: a direct or booking room of the two
+        if not await service.shares_room(hub.keel, conn.user.id, value):
+            raise WsError(
+                NOT_FOUND,
+                f"{event!r}: no conversation with user {value}; joinRoom with its userId first",
+            )
+        hub.know(conn, [value])
     return f"u:{value}"
 
 
@@ -162,6 +170,7 @@ async def on_join_room(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
     room = await _resolve(hub, conn, decode_data(raw, RoomRef, "joinRoom"), "joinRoom")
     hub.join(conn, str(room.id))
     if room.kind in service.FOLLOWED_KINDS:
+        hub.know(conn, room.members)
         hub.watch(conn, room.members)
     conn.push(frame("roomJoined", {"room": service.room_data(room)}))
 
@@ -185,6 +194,7 @@ async def on_message(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
     else:
         room = await _resolve(hub, conn, data, "message")
         room_id, members = str(room.id), tuple(room.members)
+        hub.know(conn, members)
     message = await service.post_message(hub.keel, room_id, conn.user.id, data.text, data.client_id)
     await hub.to_users(members, frame("message", service.message_data(message)))
     # the room's activity time moves in the background, at most once a second per process,

@@ -176,6 +176,15 @@ class Hub:
         conn.rooms.discard(room_id)
         _discard(self.by_room, room_id, conn)
 
+    @staticmethod
+    def know(conn: Connection, user_ids: Iterable[str]) -> None:
+        """Remember that ``conn``'s user shares a room with ``user_ids`` (bounded)."""
+        for user_id in user_ids:
+            if len(conn.contacts) >= MAX_WATCHED:
+                return  # later ones are looked up when used
+            if user_id != conn.user.id:
+                conn.contacts.add(user_id)
+
     def watch(self, conn: Connection, user_ids: Iterable[str]) -> None:
         """Let ``conn`` receive ``userOnline`` / ``userOffline`` of ``user_ids``."""
         for user_id in user_ids:

@@ -166,6 +166,15 @@ async def history(
     return messages, (str(messages[-1].id) if more and messages else None)
 
 
+async def shares_room(keel: Keel, user_id: str, other_id: str) -> bool:
+    """Whether the two users share a direct or booking room."""
+    found = await keel.db.get_collection(Room).find_one(
+        {"members": {"$all": [user_id, other_id]}, "kind": {"$in": list(FOLLOWED_KINDS)}},
+        {"_id": 1},
+    )
+    return found is not None
+
+
 async def comembers(keel: Keel, user_id: str) -> set[str]:
     """Everyone who shares a direct or booking room with the user (whose presence they follow)."""
     cursor = (

@@ -90,8 +90,11 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
 
 async def _welcome(hub: Hub, conn: Connection) -> None:
     await hub.add(conn)
-    if hub.settings.presence and hub.settings.messages:
-        hub.watch(conn, await service.comembers(hub.keel, conn.user.id))
+    if hub.settings.messages:
+        found = await service.comembers(hub.keel, conn.user.id)
+        hub.know(conn, found)
+        if hub.settings.presence:
+            hub.watch(conn, found)
     conn.push(frame("connected", {"userId": conn.user.id, "connectionId": conn.id}))
 
 

@@ -112,10 +112,10 @@ async def test_two_processes_and_a_sigkill(env: KeelTestApp, procs: list[Proc]) 
     assert "permessage-deflate" in (a.ws.request.headers["Sec-WebSocket-Extensions"] or "")
     assert a.ws.response.headers.get("Sec-WebSocket-Extensions") is None
 
-    await a.send("typing", {"receiverId": b_id})
-    assert (await b.expect("typing"))["userId"] == a_id
     await a.send("message", {"receiverId": b_id, "text": "across processes"})
     assert (await b.expect("message"))["text"] == "across processes"
+    await a.send("typing", {"receiverId": b_id})
+    assert (await b.expect("typing"))["userId"] == a_id
 
     await a.send("getOnlineStatus", {"userIds": [b_id]})
     assert (await a.expect("onlineStatus"))["users"][0]["online"] is True

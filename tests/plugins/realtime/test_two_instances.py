@@ -14,12 +14,34 @@ from _realtime_helpers import BookingRef, FakeBookingCreated, FakeNotificationCr
 SHORT_TYPING = {"plugins.realtime.typing_timeout_s": 0.4}
 
 
+async def test_typing_to_a_user_follows_a_room_made_after_connecting(serve: Serve) -> None:
+    async with serve() as one, serve() as two:
+        a_id, a_token = await one.token()
+        b_id, b_token = await two.token()
+        a, b = await one.client(a_token), await two.client(b_token)
+        await a.send("message", {"receiverId": b_id, "text": "hi"})  # creates the room
+        await b.expect("message")
+        # b connected before the room existed: its first typing finds the room
+        await b.send("typing", {"receiverId": a_id})
+        assert (await a.expect("typing"))["userId"] == b_id
+        for client in (a, b):
+            await client.close()
+
+
 async def test_typing_reaches_the_receiver_only(serve: Serve) -> None:
     async with serve(SHORT_TYPING) as one, serve(SHORT_TYPING) as two:
         a_id, a_token = await one.token()
         b_id, b_token = await two.token()
         _, c_token = await two.token()
         a, b, c = await one.client(a_token), await two.client(b_token), await two.client(c_token)
+        # typing goes only to someone the sender talks with
+        await a.send("typing", {"receiverId": b_id})
+        refused = await a.expect("error")
+        assert refused["code"] == "not_found"
+        assert b_id in refused["message"]
+        await b.absent("typing", within=0.1)
+        await a.send("joinRoom", {"userId": b_id})  # the direct room of the two
+        await a.expect("roomJoined")
         await a.send("typing", {"receiverId": b_id})
         got = await b.expect("typing")
         assert got == {"userId": a_id, "receiverId": b_id, "expiresInMs": 400}
