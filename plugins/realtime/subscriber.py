@@ -28,7 +28,9 @@ from valkey.asyncio.connection import SSLConnection, UnixDomainSocketConnection,
 
 log = logging.getLogger("plugins.realtime")
 RECONNECT_S = 0.5
-"""Pause between a lost subscription and the next attempt."""
+"""Pause between a lost subscription and the next attempt; doubles while attempts fail."""
+RECONNECT_MAX_S = 5.0
+"""The longest pause (an outage logs one line per attempt)."""
 
 
 def command(*args: str | bytes) -> bytes:
@@ -128,22 +130,27 @@ class Subscriber:
 
     async def run(self) -> None:
         """Subscribe, stay subscribed, reconnect when the connection is lost."""
+        pause = RECONNECT_S
         while True:
             protocol: _Protocol | None = None
             try:
                 protocol = await self._subscribe()
                 self.connections += 1
                 self.subscribed.set()
+                pause = RECONNECT_S
                 await self._watch(protocol)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("realtime: pub/sub subscription lost (%s); reconnecting", exc)
+                log.warning(
+                    "realtime: pub/sub subscription lost (%s); reconnecting in %.1f s", exc, pause
+                )
             finally:
                 self.subscribed.clear()
                 if protocol is not None and protocol.transport is not None:
                     protocol.transport.abort()
-            await asyncio.sleep(RECONNECT_S)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECONNECT_MAX_S)
 
     async def _subscribe(self) -> _Protocol:
         loop = asyncio.get_running_loop()
