@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from core import accounts
 from core import db as core_db
 from core import valkey as core_valkey
 from core.accounts import models as account_models
@@ -56,7 +57,7 @@ def validate(settings: Settings, host: PluginHost) -> None:
         functools.partial(build_subscriptions, host, settings.queue.names),
         functools.partial(load_schedules, settings, host, job_names),
     ]
-    problems: list[str] = []
+    problems: list[str] = list(accounts.check_settings(settings))
     for check in checks:
         try:
             check()

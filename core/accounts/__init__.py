@@ -9,7 +9,10 @@ What plugins use (all importable from ``core.accounts``):
 - ``require_role("admin", ...)`` and ``admin_only``: route guards.
 - ``owned_or_404(obj, owner_id, user)`` and ``parse_object_id(value)``: object-level
   authorization that answers 404 for objects a caller may not see.
-- ``UserCreated``, ``UserUpdated``, ``UserDeleted`` (from :mod:`core.accounts.events`).
+- ``verify_access_token(keel, token)``: the same check for a token that comes on its own
+  (a WebSocket's ``refresh`` frame).
+- ``UserCreated``, ``UserUpdated``, ``UserDeleted``, ``SessionsRevoked`` (from
+  :mod:`core.accounts.events`).
 - ``SECURITY``: the OpenAPI ``security`` value for routes that need a token.
 
 Names are imported on first use, so ``keel --help`` and workers do not load Litestar
@@ -22,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .events import Role, UserCreated, UserDeleted, UserUpdated
+    from .events import Role, SessionsRevoked, UserCreated, UserDeleted, UserUpdated
     from .routes import BEARER, SECURITY
     from .security import (
         CurrentUser,
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
         owned_or_404,
         parse_object_id,
         require_role,
+        verify_access_token,
     )
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "CurrentUser",
     "OptionalUserDep",
     "Role",
+    "SessionsRevoked",
     "UserCreated",
     "UserDeleted",
     "UserDep",
@@ -59,10 +64,12 @@ __all__ = [
     "require_role",
     "route_handlers",
     "security_schemes",
+    "verify_access_token",
 ]
 
 _LAZY = {
     "Role": ".events",
+    "SessionsRevoked": ".events",
     "UserCreated": ".events",
     "UserDeleted": ".events",
     "UserUpdated": ".events",
@@ -80,6 +87,7 @@ _LAZY = {
             "owned_or_404",
             "parse_object_id",
             "require_role",
+            "verify_access_token",
         ],
         ".security",
     ),

@@ -17,17 +17,25 @@ from core.errors import BadRequestError, RateLimitedError, UnauthorizedError
 
 from . import schemas
 from ._codes import consume_otp, consume_reset_token, forget_user_codes
+from ._revocation import mark_user
 from ._runtime import accounts
-from ._sessions import issue_pair, revoke_user_sessions
+from ._sessions import (
+    Client,
+    end_all_sessions,
+    end_other_sessions,
+    end_sessions,
+    issue_pair,
+)
 from ._throttle import (
     check_login_allowed,
     claim_send_slot,
+    clear_account_failures,
     clear_login_failures,
     email_key,
     record_login_failure,
 )
 from ._users import find_by_email, find_by_id, mark_verified
-from .documents import User, utcnow
+from .documents import RefreshToken, User, utcnow
 from .events import Role, UserCreated, UserUpdated
 from .jobs import enqueue_send_code
 from .passwords import check_policy
@@ -42,7 +50,11 @@ SENT = "If the address has an account, an email is on its way."
 async def register(keel: Keel, data: schemas.Register) -> schemas.Accepted:
     """Create an unverified account and email it a code.
 
-    An email that already has an account gets a notice instead; the answer is the same.
+    An email that already has a verified account gets a notice instead; one whose
+    account is not verified yet has that pending registration replaced (name, password,
+    role) and its earlier codes and sessions voided, so whoever registered someone
+    else's address first keeps no password on the account once its owner registers.
+    The answer is the same in every case.
     """
     check_policy(data.password, keel.settings.auth, email=data.email)
     password_hash = await accounts(keel).hasher.hash(data.password)
@@ -58,11 +70,32 @@ async def register(keel: Keel, data: schemas.Register) -> schemas.Accepted:
     try:
         await keel.db.get_collection(User).insert_one(user.model_dump_doc())
     except DuplicateKeyError:
-        await enqueue_send_code(keel, data.email, "exists")
+        replaced = await _replace_pending(keel, user)
+        await enqueue_send_code(keel, data.email, "verify" if replaced else "exists")
     else:
+        await mark_user(keel, str(user.id), exists=True)
         await keel.events.emit(_created(user))
         await enqueue_send_code(keel, data.email, "verify")
     return schemas.Accepted(status="verification_sent", detail=SENT)
+
+
+async def _replace_pending(keel: Keel, new: User) -> bool:
+    """Overwrite an unverified account of ``new``'s email with ``new``'s details."""
+    changes = {
+        "name": new.name,
+        "phone": new.phone,
+        "role": new.role,
+        "password_hash": new.password_hash,
+        "updated_at": utcnow(),
+    }
+    old = await keel.db.get_collection(User).find_one_and_update(
+        {"email_key": new.email_key, "verified": False}, {"$set": changes}
+    )
+    if old is None:
+        return False
+    await forget_user_codes(keel, old["_id"])
+    await end_all_sessions(keel, old["_id"], "password_reset")
+    return True
 
 
 def _created(user: User) -> UserCreated:
@@ -91,17 +124,20 @@ async def create_user(
         password_hash=await accounts(keel).hasher.hash(password),
     )
     await keel.db.get_collection(User).insert_one(user.model_dump_doc())
+    await mark_user(keel, str(user.id), exists=True)
     await keel.events.emit(_created(user))
     return user
 
 
-async def login(keel: Keel, data: schemas.Login, ip: str) -> schemas.TokenPair | None:
+async def login(keel: Keel, data: schemas.Login, client: Client) -> schemas.TokenPair | None:
     """Check the password; a token pair, or None when an emailed code must follow.
 
     Raises:
-        RateLimitedError: too many recent failures for this email or IP.
+        RateLimitedError: this account must wait before a try from this IP, or the IP
+            failed too often.
         UnauthorizedError: unknown email or wrong password (the same error).
     """
+    ip = client.ip
     await check_login_allowed(keel, data.email, ip)
     hasher = accounts(keel).hasher
     user = await find_by_email(keel, data.email)
@@ -109,7 +145,7 @@ async def login(keel: Keel, data: schemas.Login, ip: str) -> schemas.TokenPair |
     if user is None or not matches:
         await record_login_failure(keel, data.email, ip)
         raise UnauthorizedError(BAD_LOGIN)
-    await clear_login_failures(keel, data.email)
+    await clear_login_failures(keel, data.email, ip)
     if hasher.needs_rehash(user.password_hash):  # upgrade a weaker hash, silently
         new_hash = await hasher.hash(data.password)
         await _set_password_hash(keel, user, new_hash, publish=False)
@@ -118,7 +154,7 @@ async def login(keel: Keel, data: schemas.Login, ip: str) -> schemas.TokenPair |
         if await _try_claim(keel, "otp", user.email):
             await enqueue_send_code(keel, user.email, "login")
         return None
-    return await issue_pair(keel, user)
+    return await issue_pair(keel, user, client=client)
 
 
 async def _try_claim(keel: Keel, kind: str, email: str) -> bool:
@@ -129,7 +165,7 @@ async def _try_claim(keel: Keel, kind: str, email: str) -> bool:
     return True
 
 
-async def verify_otp(keel: Keel, data: schemas.VerifyOtp) -> schemas.TokenPair:
+async def verify_otp(keel: Keel, data: schemas.VerifyOtp, client: Client) -> schemas.TokenPair:
     """Exchange the emailed code for tokens; marks the email verified.
 
     Raises:
@@ -140,7 +176,7 @@ async def verify_otp(keel: Keel, data: schemas.VerifyOtp) -> schemas.TokenPair:
         raise UnauthorizedError(BAD_CODE)
     if not user.verified:
         user = await mark_verified(keel, user)
-    return await issue_pair(keel, user)
+    return await issue_pair(keel, user, client=client)
 
 
 async def resend_otp(keel: Keel, data: schemas.EmailOnly) -> schemas.Accepted:
@@ -157,8 +193,9 @@ async def forgot_password(keel: Keel, data: schemas.EmailOnly) -> schemas.Accept
     return schemas.Accepted(status="reset_sent", detail=SENT)
 
 
-async def reset_password(keel: Keel, data: schemas.ResetPassword) -> None:
-    """Set a new password with an emailed token; ends every session of the user.
+async def reset_password(keel: Keel, data: schemas.ResetPassword) -> schemas.PasswordReset:
+    """Set a new password with an emailed token; ends every session of the user and
+    clears the account's failed-login and failed-code counters.
 
     Raises:
         BadRequestError: weak password (the token stays usable), or a bad token.
@@ -171,13 +208,16 @@ async def reset_password(keel: Keel, data: schemas.ResetPassword) -> None:
     password_hash = await accounts(keel).hasher.hash(data.password)
     await _set_password_hash(keel, user, password_hash, verified=True)
     await forget_user_codes(keel, user.id)
-    await revoke_user_sessions(keel, user.id)
+    await clear_account_failures(keel, user.email)
+    ended = await end_all_sessions(keel, user.id, "password_reset")
+    return schemas.PasswordReset(ended_sessions=ended)
 
 
 async def change_password(
     keel: Keel, caller: CurrentUser, data: schemas.ChangePassword, ip: str
-) -> schemas.TokenPair:
-    """Change the caller's password; ends every other session and starts a new one.
+) -> schemas.PasswordChanged:
+    """Change the caller's password; ends every other session, and gives this one a new
+    token pair (its older refresh tokens stop working).
 
     Raises:
         UnauthorizedError: wrong current password (counted like a failed login).
@@ -192,13 +232,31 @@ async def change_password(
         raise UnauthorizedError("current password is wrong")
     check_policy(data.new_password, keel.settings.auth, email=user.email)
     await _set_password_hash(keel, user, await hasher.hash(data.new_password))
-    await revoke_user_sessions(keel, user.id)
-    return await issue_pair(keel, user)
+    ended = await end_other_sessions(keel, user.id, caller.session, "password_changed")
+    await _spend_refresh_tokens(keel, user.id, caller.session)
+    pair = await issue_pair(keel, user, family=caller.session)
+    return schemas.PasswordChanged(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        ended_sessions=ended,
+    )
+
+
+async def _spend_refresh_tokens(keel: Keel, user_id: ObjectId, family: str) -> None:
+    await keel.db.get_collection(RefreshToken).update_many(
+        {"user_id": user_id, "family": family, "used_at": None}, {"$set": {"used_at": utcnow()}}
+    )
 
 
 async def logout(keel: Keel, caller: CurrentUser) -> None:
-    """End every session of the caller: refresh and access tokens."""
-    await revoke_user_sessions(keel, caller.object_id)
+    """End the caller's current session: its refresh tokens and access tokens."""
+    await end_sessions(keel, caller.object_id, [caller.session], "logout")
+
+
+async def logout_all(keel: Keel, caller: CurrentUser) -> None:
+    """End every session of the caller, on every device."""
+    await end_all_sessions(keel, caller.object_id, "logout_all")
 
 
 async def _set_password_hash(

@@ -14,9 +14,10 @@ from core.context import Keel
 
 from ._runtime import accounts
 from .documents import OtpChallenge, ResetToken, utcnow
-from .tokens import hash_token, new_secret_token
+from .tokens import new_secret_token
 
 OTP_DIGITS = 6
+DAY_S = 86_400
 
 
 def _otp(keel: Keel) -> Any:
@@ -52,16 +53,28 @@ async def pending_otp_purpose(keel: Keel, user_id: ObjectId) -> str | None:
     return None if doc is None else str(doc["purpose"])
 
 
+def _failures_key(keel: Keel, user_id: ObjectId) -> str:
+    return keel.key("auth", "otp-fail", str(user_id))
+
+
 async def consume_otp(keel: Keel, user_id: ObjectId | None, code: str) -> bool:
     """Whether ``code`` is the user's live code; a right code works once only.
 
     Each submission first takes one of the ``otp_max_attempts`` tries atomically, *then*
     compares, so no burst of parallel guesses can test more codes than that; of many
-    parallel right submissions exactly one flips ``consumed``.
+    parallel right submissions exactly one flips ``consumed``. Wrong codes also count
+    against the account's daily budget (``otp_daily_failures``), kept across resends, so
+    asking for new codes does not buy new guesses; once it is spent no code works until
+    a password reset (:func:`forget_user_codes`) or the end of the day.
     """
-    # An unknown email runs the same query on an id that matches nothing: same work.
+    budget = keel.settings.auth.otp_daily_failures
+    known = user_id is not None
+    # An unknown email runs the same queries on an id that matches nothing: same work.
     user_id = user_id or ObjectId()
-    expected = accounts(keel).otp_hash(str(user_id), code)
+    failures = await keel.valkey.get(_failures_key(keel, user_id))
+    if failures is not None and int(failures) >= budget:
+        return False
+    expected = accounts(keel).otp_hashes(str(user_id), code)
     doc = await _otp(keel).find_one_and_update(
         {
             "user_id": user_id,
@@ -72,12 +85,22 @@ async def consume_otp(keel: Keel, user_id: ObjectId | None, code: str) -> bool:
         {"$inc": {"attempts": 1}},
         return_document=ReturnDocument.AFTER,
     )
-    if doc is None or not hmac.compare_digest(str(doc["code_hash"]), expected):
+    stored = "" if doc is None else str(doc["code_hash"])
+    if doc is None or not any(hmac.compare_digest(stored, e) for e in expected):
+        if doc is not None and known:
+            await _count_failure(keel, user_id)
         return False
     won = await _otp(keel).update_one(
         {"_id": doc["_id"], "consumed": False}, {"$set": {"consumed": True}}
     )
     return bool(won.modified_count == 1)
+
+
+async def _count_failure(keel: Keel, user_id: ObjectId) -> None:
+    async with keel.valkey.pipeline(transaction=False) as pipe:
+        pipe.incr(_failures_key(keel, user_id))
+        pipe.expire(_failures_key(keel, user_id), DAY_S, nx=True)
+        await pipe.execute()
 
 
 async def issue_reset_token(keel: Keel, user_id: ObjectId) -> str:
@@ -87,7 +110,7 @@ async def issue_reset_token(keel: Keel, user_id: ObjectId) -> str:
     await _resets(keel).delete_many({"user_id": user_id})
     await _resets(keel).insert_one(
         {
-            "token_hash": hash_token(token),
+            "token_hash": accounts(keel).token_hashes.hash(token),
             "user_id": user_id,
             "expires_at": now + timedelta(seconds=keel.settings.auth.reset_ttl_s),
             "used_at": None,
@@ -101,13 +124,19 @@ async def consume_reset_token(keel: Keel, token: str) -> ObjectId | None:
     """The user id of a live reset token, marking it used (once); None otherwise."""
     now = utcnow()
     doc = await _resets(keel).find_one_and_update(
-        {"token_hash": hash_token(token), "used_at": None, "expires_at": {"$gt": now}},
+        {
+            "token_hash": {"$in": accounts(keel).token_hashes.candidates(token)},
+            "used_at": None,
+            "expires_at": {"$gt": now},
+        },
         {"$set": {"used_at": now}},
     )
     return None if doc is None else ObjectId(doc["user_id"])
 
 
 async def forget_user_codes(keel: Keel, user_id: ObjectId) -> None:
-    """Drop a user's pending codes and reset tokens (account deleted, password reset)."""
+    """Drop a user's pending codes, reset tokens and spent code budget (account deleted,
+    password reset, a registration replaced)."""
     await _otp(keel).delete_many({"user_id": user_id})
+    await keel.valkey.delete(_failures_key(keel, user_id))
     await _resets(keel).delete_many({"user_id": user_id, "used_at": None})

@@ -10,7 +10,7 @@ from typing import Any
 from core.context import Keel
 
 from .passwords import PasswordHasher
-from .tokens import TokenCodec, derive_key, signing_key
+from .tokens import TokenCodec, TokenHasher, all_keys, derive_key
 
 EXTRAS_KEY = "core.accounts"
 
@@ -21,12 +21,18 @@ class Accounts:
 
     hasher: PasswordHasher
     tokens: TokenCodec
-    otp_key: bytes
+    token_hashes: TokenHasher
+    otp_keys: list[bytes]
+    """Derived from the signing key, then from each previous key."""
 
     def otp_hash(self, user_id: str, code: str) -> str:
-        """HMAC-SHA256 of a one-time code, bound to its user."""
+        """HMAC-SHA256 of a one-time code, bound to its user (the current key)."""
+        return self.otp_hashes(user_id, code)[0]
+
+    def otp_hashes(self, user_id: str, code: str) -> list[str]:
+        """What a stored code hash may be, one per accepted key."""
         message = f"{user_id}:{code}".encode()
-        return hmac.new(self.otp_key, message, hashlib.sha256).hexdigest()
+        return [hmac.new(key, message, hashlib.sha256).hexdigest() for key in self.otp_keys]
 
 
 def accounts(keel: Keel) -> Accounts:
@@ -36,7 +42,8 @@ def accounts(keel: Keel) -> Accounts:
         found = Accounts(
             hasher=PasswordHasher(keel.settings.auth),
             tokens=TokenCodec(keel.settings),
-            otp_key=derive_key(signing_key(keel.settings), "otp"),
+            token_hashes=TokenHasher(keel.settings),
+            otp_keys=[derive_key(key, "otp") for key in all_keys(keel.settings)],
         )
         keel.extras[EXTRAS_KEY] = found
     result: Accounts = found

@@ -1,4 +1,10 @@
-"""Login sessions: token pairs, refresh-token rotation with reuse detection, revocation."""
+"""Login sessions: token pairs, refresh-token rotation with reuse detection, revocation.
+
+A login session is a refresh-token family. Its :class:`LoginSession` document (created
+at login, touched at each refresh, deleted when the session ends) is what the session
+list shows; its refresh tokens are kept, flagged, after it ends, so a replayed one is
+recognised.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +12,78 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from bson import ObjectId
 
 from core.context import Keel
-from core.errors import UnauthorizedError
+from core.errors import NotFoundError, UnauthorizedError
 
 from ._revocation import revoke_family_access, revoke_user_access
 from ._runtime import accounts
-from .documents import RefreshToken, User, utcnow
-from .schemas import TokenPair
-from .tokens import hash_token, new_family, new_secret_token
+from .documents import LoginSession, RefreshToken, User, as_utc, utcnow
+from .events import RevokeReason
+from .schemas import SessionView, TokenPair
+from .tokens import new_family, new_secret_token
 
 log = logging.getLogger("core.accounts")
 _INVALID = "invalid refresh token"
+MAX_SESSIONS_LISTED = 100
+USER_AGENT_MAX = 256
+
+
+class Client(msgspec.Struct, frozen=True):
+    """Who is logging in: the client IP and ``User-Agent`` (shown in the session list)."""
+
+    ip: str = ""
+    user_agent: str = ""
 
 
 def _refresh(keel: Keel) -> Any:
     return keel.db.get_collection(RefreshToken)
 
 
-async def issue_pair(keel: Keel, user: User, family: str | None = None) -> TokenPair:
+def _sessions(keel: Keel) -> Any:
+    return keel.db.get_collection(LoginSession)
+
+
+async def issue_pair(
+    keel: Keel, user: User, family: str | None = None, client: Client | None = None
+) -> TokenPair:
     """A new access token and refresh token for ``user``.
 
     Args:
         keel: the runtime context.
         user: the user logging in or refreshing.
         family: the session to continue (refresh), or None for a new login session.
+        client: who logs in (a new session only).
     """
-    family = family or new_family()
-    refresh = new_secret_token()
     now = utcnow()
+    expires = now + timedelta(seconds=keel.settings.auth.refresh_ttl_s)
+    if family is None:
+        family = new_family()
+        client = client or Client()
+        await _sessions(keel).insert_one(
+            {
+                "family": family,
+                "user_id": user.id,
+                "created_at": now,
+                "last_used_at": now,
+                "expires_at": expires,
+                "user_agent": client.user_agent[:USER_AGENT_MAX],
+                "ip": client.ip,
+            }
+        )
+    else:
+        await _sessions(keel).update_one(
+            {"family": family}, {"$set": {"last_used_at": now, "expires_at": expires}}
+        )
+    refresh = new_secret_token()
     await _refresh(keel).insert_one(
         {
-            "token_hash": hash_token(refresh),
+            "token_hash": accounts(keel).token_hashes.hash(refresh),
             "user_id": user.id,
             "family": family,
-            "expires_at": now + timedelta(seconds=keel.settings.auth.refresh_ttl_s),
+            "expires_at": expires,
             "used_at": None,
             "revoked": False,
             "created_at": now,
@@ -62,17 +104,22 @@ async def rotate(keel: Keel, token: str) -> TokenPair:
     Raises:
         UnauthorizedError: unknown, expired, spent or revoked token; deleted user.
     """
-    token_hash = hash_token(token)
+    hashes = accounts(keel).token_hashes.candidates(token)
     now = utcnow()
     doc = await _refresh(keel).find_one_and_update(
-        {"token_hash": token_hash, "used_at": None, "revoked": False, "expires_at": {"$gt": now}},
+        {
+            "token_hash": {"$in": hashes},
+            "used_at": None,
+            "revoked": False,
+            "expires_at": {"$gt": now},
+        },
         {"$set": {"used_at": now}},
     )
     if doc is None:
-        old = await _refresh(keel).find_one({"token_hash": token_hash})
+        old = await _refresh(keel).find_one({"token_hash": {"$in": hashes}})
         if old is not None and (old["used_at"] is not None or old["revoked"]):
             log.warning("refresh token reuse: revoking session %s", old["family"])
-            await revoke_family(keel, str(old["family"]))
+            await end_sessions(keel, old["user_id"], [str(old["family"])], "refresh_reuse")
         raise UnauthorizedError(_INVALID)
     found = await keel.db.get_collection(User).find_one({"_id": doc["user_id"]})
     if found is None:
@@ -80,21 +127,75 @@ async def rotate(keel: Keel, token: str) -> TokenPair:
     return await issue_pair(keel, User.model_validate_doc(found), family=str(doc["family"]))
 
 
-async def revoke_family(keel: Keel, family: str) -> None:
-    """Revoke one login session: its refresh tokens and its access tokens."""
-    await _refresh(keel).update_many({"family": family}, {"$set": {"revoked": True}})
-    await revoke_family_access(keel, family)
+async def end_sessions(
+    keel: Keel, user_id: ObjectId, families: list[str], reason: RevokeReason
+) -> int:
+    """End some login sessions of a user: refresh tokens, access tokens, open sockets.
+
+    Returns:
+        How many of them were still open.
+    """
+    if not families:
+        return 0
+    query = {"user_id": user_id, "family": {"$in": families}}
+    await _refresh(keel).update_many({**query, "revoked": False}, {"$set": {"revoked": True}})
+    ended = await _sessions(keel).delete_many(query)
+    await revoke_family_access(keel, str(user_id), families, reason)
+    return int(ended.deleted_count)
 
 
-async def revoke_user_sessions(keel: Keel, user_id: ObjectId) -> None:
-    """Revoke every session of a user (logout, password change or reset, deletion)."""
+async def end_other_sessions(keel: Keel, user_id: ObjectId, keep: str, reason: RevokeReason) -> int:
+    """End every session of a user but ``keep``; returns how many ended."""
+    others = await _sessions(keel).distinct("family", {"user_id": user_id, "family": {"$ne": keep}})
+    return await end_sessions(keel, user_id, [str(f) for f in others], reason)
+
+
+async def end_all_sessions(keel: Keel, user_id: ObjectId, reason: RevokeReason) -> int:
+    """End every session of a user (logout-all, password reset, role change)."""
     await _refresh(keel).update_many(
         {"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}}
     )
-    await revoke_user_access(keel, str(user_id))
+    ended = await _sessions(keel).delete_many({"user_id": user_id})
+    await revoke_user_access(keel, str(user_id), reason)
+    return int(ended.deleted_count)
 
 
 async def forget_user_sessions(keel: Keel, user_id: ObjectId) -> None:
-    """Delete a deleted user's refresh tokens and revoke their access tokens."""
+    """Delete a deleted user's sessions and refresh tokens and revoke their access tokens."""
     await _refresh(keel).delete_many({"user_id": user_id})
-    await revoke_user_access(keel, str(user_id))
+    await _sessions(keel).delete_many({"user_id": user_id})
+    await revoke_user_access(keel, str(user_id), "account_deleted")
+
+
+async def list_sessions(keel: Keel, user_id: ObjectId, current: str) -> list[SessionView]:
+    """The user's open sessions, most recently used first (at most 100)."""
+    cursor = (
+        _sessions(keel)
+        .find({"user_id": user_id, "expires_at": {"$gt": utcnow()}})
+        .sort([("last_used_at", -1), ("_id", -1)])
+        .limit(MAX_SESSIONS_LISTED)
+    )
+    return [
+        SessionView(
+            id=str(doc["family"]),
+            created_at=as_utc(doc["created_at"]),
+            last_used_at=as_utc(doc["last_used_at"]),
+            expires_at=as_utc(doc["expires_at"]),
+            user_agent=str(doc.get("user_agent", "")),
+            ip=str(doc.get("ip", "")),
+            current=doc["family"] == current,
+        )
+        async for doc in cursor
+    ]
+
+
+async def end_session(keel: Keel, user_id: ObjectId, session_id: str) -> None:
+    """End one of the user's own sessions.
+
+    Raises:
+        NotFoundError: no open session with that id belongs to the user.
+    """
+    found = await _sessions(keel).find_one({"user_id": user_id, "family": session_id}, {"_id": 1})
+    if found is None:
+        raise NotFoundError("session not found", details={"id": session_id[:64]})
+    await end_sessions(keel, user_id, [session_id], "session_deleted")

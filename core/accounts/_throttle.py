@@ -7,9 +7,12 @@ exists, so a throttled answer says nothing about the account.
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 
 from core.context import Keel
 from core.errors import RateLimitedError
+from core.settings import AuthSettings
 
 
 def email_key(email: str) -> str:
@@ -28,34 +31,72 @@ def _login_keys(keel: Keel, email: str, ip: str) -> tuple[str, str]:
     )
 
 
-async def check_login_allowed(keel: Keel, email: str, ip: str) -> None:
-    """Raise 429 when this email or this client IP failed too often recently.
+def _as_int(value: object) -> int:
+    return int(value) if isinstance(value, bytes | str | int) else 0
 
-    Checked before the password is hashed, so a throttled attacker costs no CPU.
+
+async def check_login_allowed(keel: Keel, email: str, ip: str) -> None:
+    """Raise 429 while this account must wait before a try from this IP, or when the IP
+    failed too often with any account.
+
+    Failures are counted per account *and* client IP (one Valkey hash per account, a
+    field per IP), so an attacker's failures never lock the owner out from elsewhere;
+    after ``login_free_failures`` each further failure doubles the wait. Checked before
+    the password is hashed, so a throttled attacker costs no CPU.
     """
     auth = keel.settings.auth
-    acct, by_ip = await keel.valkey.mget(*_login_keys(keel, email, ip))
-    if (acct is not None and int(acct) >= auth.login_max_failures_account) or (
-        by_ip is not None and int(by_ip) >= auth.login_max_failures_ip
-    ):
+    acct, by_ip = _login_keys(keel, email, ip)
+    async with keel.valkey.pipeline(transaction=False) as pipe:
+        pipe.hget(acct, f"{ip}:until")
+        pipe.get(by_ip)
+        pipe.ttl(by_ip)
+        until, ip_count, ip_ttl = await pipe.execute()
+    wait_ms = _as_int(until) - int(time.time() * 1000)
+    if wait_ms > 0:
         raise RateLimitedError(
-            "too many failed logins; try again later",
-            details={"retry_after_s": auth.login_window_s},
+            "too many failed logins for this account; try again later",
+            details={"retry_after_s": math.ceil(wait_ms / 1000)},
+        )
+    if _as_int(ip_count) >= auth.login_max_failures_ip:
+        raise RateLimitedError(
+            "too many failed logins from this address; try again later",
+            details={"retry_after_s": max(1, _as_int(ip_ttl))},
         )
 
 
+def failure_delay_s(auth: AuthSettings, failures: int) -> float:
+    """The wait after ``failures`` failed logins of one account from one IP (0 at first)."""
+    over = failures - auth.login_free_failures
+    if over < 0:
+        return 0.0
+    return float(min(auth.login_delay_s * 2 ** min(over, 32), auth.login_max_delay_s))
+
+
 async def record_login_failure(keel: Keel, email: str, ip: str) -> None:
-    """Count one failed login for the email and for the client IP."""
-    window = keel.settings.auth.login_window_s
+    """Count one failed login for the account from this IP, and for the IP."""
+    auth = keel.settings.auth
+    acct, by_ip = _login_keys(keel, email, ip)
     async with keel.valkey.pipeline(transaction=False) as pipe:
-        for key in _login_keys(keel, email, ip):
-            pipe.incr(key)
-            pipe.expire(key, window, nx=True)
+        pipe.hincrby(acct, ip, 1)
+        pipe.incr(by_ip)
+        pipe.expire(by_ip, auth.login_window_s, nx=True)
+        failures, *_ = await pipe.execute()
+    delay = failure_delay_s(auth, int(failures))
+    async with keel.valkey.pipeline(transaction=False) as pipe:
+        if delay:
+            pipe.hset(acct, f"{ip}:until", str(int((time.time() + delay) * 1000)))
+        pipe.expire(acct, max(auth.login_window_s, math.ceil(delay)))
         await pipe.execute()
 
 
-async def clear_login_failures(keel: Keel, email: str) -> None:
-    """Forget the email's failures after a successful login (the IP's count stays)."""
+async def clear_login_failures(keel: Keel, email: str, ip: str) -> None:
+    """Forget the account's failures from ``ip`` after a successful login from there
+    (the IP's own count stays)."""
+    await keel.valkey.hdel(_login_keys(keel, email, ip)[0], ip, f"{ip}:until")  # type: ignore[misc]
+
+
+async def clear_account_failures(keel: Keel, email: str) -> None:
+    """Forget every failure of the account, from any IP (a successful password reset)."""
     await keel.valkey.delete(_login_keys(keel, email, "-")[0])
 
 

@@ -13,7 +13,7 @@ from core.errors import ForbiddenError, NotFoundError
 
 from . import schemas
 from ._codes import forget_user_codes
-from ._revocation import revoke_user_access
+from ._revocation import mark_user, revoke_user_access
 from ._sessions import forget_user_sessions
 from ._throttle import email_key
 from .documents import User, as_utc, utcnow
@@ -150,7 +150,7 @@ async def admin_update(
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     updated = await _apply(keel, user, changes)
     if updated.role != user.role:  # tokens carry the role: make the user refresh
-        await revoke_user_access(keel, str(user.id))
+        await revoke_user_access(keel, str(user.id), "role_changed")
     return to_view(updated)
 
 
@@ -162,6 +162,7 @@ async def delete_user(keel: Keel, caller: CurrentUser, user_id: str) -> None:
     deleted = await keel.db.get_collection(User).find_one_and_delete({"_id": oid})
     if deleted is None:
         raise NotFoundError("user not found")
+    await mark_user(keel, user_id, exists=False)
     await forget_user_sessions(keel, oid)
     await forget_user_codes(keel, oid)
     await keel.events.emit(

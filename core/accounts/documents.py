@@ -75,6 +75,28 @@ class RefreshToken(Model):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class LoginSession(Model):
+    """One login session (a refresh-token family): what ``GET /api/auth/sessions`` lists."""
+
+    model_config = {  # noqa: RUF012 - odmantic reads a plain dict
+        "collection": "auth_sessions",
+        "indexes": lambda: [
+            pymongo.IndexModel([("family", pymongo.ASCENDING)], unique=True),
+            pymongo.IndexModel([("user_id", pymongo.ASCENDING), ("last_used_at", -1)]),
+            _ttl(),
+        ],
+    }
+
+    family: str
+    user_id: ObjectId
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    """When its newest refresh token expires (then MongoDB removes the session)."""
+    user_agent: str = ""
+    ip: str = ""
+
+
 class OtpChallenge(Model):
     """The pending one-time code of a user (one at a time; a new code replaces it)."""
 
@@ -114,7 +136,7 @@ class ResetToken(Model):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-MODELS: tuple[type[Model], ...] = (User, RefreshToken, OtpChallenge, ResetToken)
+MODELS: tuple[type[Model], ...] = (User, RefreshToken, LoginSession, OtpChallenge, ResetToken)
 
 
 def as_utc(value: datetime) -> datetime:

@@ -7,6 +7,16 @@ from typing import ClassVar, Literal
 from core.events import Event
 
 Role = Literal["customer", "provider", "admin"]
+RevokeReason = Literal[
+    "logout",
+    "logout_all",
+    "session_deleted",
+    "password_changed",
+    "password_reset",
+    "role_changed",
+    "account_deleted",
+    "refresh_reuse",
+]
 
 
 class UserCreated(Event, frozen=True, kw_only=True):
@@ -45,5 +55,21 @@ class UserDeleted(Event, frozen=True, kw_only=True):
     """The deleted account's name."""
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (UserCreated, UserUpdated, UserDeleted)
+class SessionsRevoked(Event, frozen=True, kw_only=True):
+    """Login sessions of a user ended: their access tokens stopped working at ``before``.
+
+    Plugins that keep something open on a token (realtime's WebSockets) end it here.
+    """
+
+    name: ClassVar[str] = "user.sessions_revoked"
+    user_id: str
+    sessions: list[str] | None = None
+    """The sessions (refresh-token families, the tokens' ``fam``) that ended; None for
+    every session of the user."""
+    before: float
+    """Unix time: tokens of those sessions issued before it are revoked."""
+    reason: RevokeReason
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (UserCreated, UserUpdated, UserDeleted, SessionsRevoked)
 """The account events, for the event catalog."""

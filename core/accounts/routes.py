@@ -7,14 +7,14 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from core.http.deps import KeelDep
 from core.http.ratelimit import OPT_KEY as RATE_LIMIT
 
-from . import _auth, _users, schemas
-from ._sessions import rotate
+from . import _auth, _sessions, _users, schemas
+from ._sessions import Client, rotate
 from .events import Role
 from .security import UserDep, current_user, require_role
 
@@ -27,6 +27,10 @@ _AUTHED: dict[str, Any] = {"dependencies": {"user": Provide(current_user)}, "sec
 
 def _ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def _client(request: Request[Any, Any, Any]) -> Client:
+    return Client(ip=_ip(request), user_agent=request.headers.get("user-agent", ""))
 
 
 class AuthController(Controller):
@@ -50,7 +54,7 @@ class AuthController(Controller):
         self, keel: KeelDep, data: JSONBody[schemas.Login], request: Request[Any, Any, Any]
     ) -> Response[schemas.TokenPair | schemas.Accepted]:
         """Sign in; unverified accounts (or every account, by config) get a code first."""
-        pair = await _auth.login(keel, data, _ip(request))
+        pair = await _auth.login(keel, data, _client(request))
         if pair is None:
             body = schemas.Accepted(status="otp_required", detail="Enter the emailed code.")
             return Response(body, status_code=HTTP_202_ACCEPTED)
@@ -58,10 +62,10 @@ class AuthController(Controller):
 
     @post("/verify-otp", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 30)})
     async def verify_otp(
-        self, keel: KeelDep, data: JSONBody[schemas.VerifyOtp]
+        self, keel: KeelDep, data: JSONBody[schemas.VerifyOtp], request: Request[Any, Any, Any]
     ) -> schemas.TokenPair:
         """Exchange the emailed 6-digit code for tokens (verifies the email)."""
-        return await _auth.verify_otp(keel, data)
+        return await _auth.verify_otp(keel, data, _client(request))
 
     @post("/resend-otp", status_code=HTTP_202_ACCEPTED, opt={RATE_LIMIT: ("minute", 10)})
     async def resend_otp(
@@ -77,10 +81,12 @@ class AuthController(Controller):
         """Email a password-reset link; the same answer whether the address is known."""
         return await _auth.forgot_password(keel, data)
 
-    @post("/reset-password", status_code=HTTP_204_NO_CONTENT, opt={RATE_LIMIT: ("minute", 10)})
-    async def reset_password(self, keel: KeelDep, data: JSONBody[schemas.ResetPassword]) -> None:
+    @post("/reset-password", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 10)})
+    async def reset_password(
+        self, keel: KeelDep, data: JSONBody[schemas.ResetPassword]
+    ) -> schemas.PasswordReset:
         """Set a new password with the emailed token; signs out every session."""
-        await _auth.reset_password(keel, data)
+        return await _auth.reset_password(keel, data)
 
     @post("/refresh", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 60)})
     async def refresh(self, keel: KeelDep, data: JSONBody[schemas.Refresh]) -> schemas.TokenPair:
@@ -89,8 +95,26 @@ class AuthController(Controller):
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
     async def logout(self, keel: KeelDep, user: UserDep) -> None:
-        """Sign out everywhere: every refresh and access token of the caller stops working."""
+        """Sign out this session: its refresh and access tokens and sockets stop working."""
         await _auth.logout(keel, user)
+
+    @post("/logout-all", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
+    async def logout_all(self, keel: KeelDep, user: UserDep) -> None:
+        """Sign out every session of the caller, on every device."""
+        await _auth.logout_all(keel, user)
+
+    @get("/sessions", **_AUTHED)
+    async def list_sessions(self, keel: KeelDep, user: UserDep) -> schemas.SessionList:
+        """The caller's open sessions (devices), most recently used first."""
+        items = await _sessions.list_sessions(keel, user.object_id, user.session)
+        return schemas.SessionList(items=items, total=len(items))
+
+    @delete("/sessions/{session_id:str}", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
+    async def end_session(
+        self, keel: KeelDep, user: UserDep, session_id: Annotated[str, Parameter(max_length=64)]
+    ) -> None:
+        """End one of the caller's sessions (404 for any other id)."""
+        await _sessions.end_session(keel, user.object_id, session_id)
 
     @post("/change-password", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 10)}, **_AUTHED)
     async def change_password(
@@ -99,8 +123,8 @@ class AuthController(Controller):
         user: UserDep,
         data: JSONBody[schemas.ChangePassword],
         request: Request[Any, Any, Any],
-    ) -> schemas.TokenPair:
-        """Change the password; every other session ends, a new one starts."""
+    ) -> schemas.PasswordChanged:
+        """Change the password; every other session ends; this one gets a new pair."""
         return await _auth.change_password(keel, user, data, _ip(request))
 
 

@@ -112,6 +112,42 @@ class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds until the access token expires."""
 
 
+class PasswordChanged(TokenPair, frozen=True, kw_only=True):
+    """``POST /api/auth/change-password``: a new pair for this session; the others ended."""
+
+    ended_sessions: int
+    """How many other sessions (devices) were signed out."""
+
+
+class PasswordReset(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST /api/auth/reset-password``: the new password is set."""
+
+    ended_sessions: int
+    """How many sessions (devices) were signed out."""
+
+
+class SessionView(msgspec.Struct, frozen=True, kw_only=True):
+    """One open login session (a device or browser that signed in)."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    """The last login or token refresh."""
+    expires_at: datetime
+    user_agent: str
+    ip: str
+    """The client IP at login."""
+    current: bool
+    """Whether this is the session of the token making the request."""
+
+
+class SessionList(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /api/auth/sessions``: the caller's open sessions, most recent first."""
+
+    items: list[SessionView]
+    total: int
+
+
 class Accepted(msgspec.Struct, frozen=True, kw_only=True):
     """An answer that says nothing about whether the account exists."""
 

@@ -31,7 +31,7 @@ from litestar.params import SkipValidation
 from core.context import Keel
 from core.errors import ForbiddenError, NotFoundError, UnauthorizedError
 
-from ._revocation import is_revoked
+from ._revocation import access_problem
 from ._runtime import accounts
 from .events import Role
 
@@ -48,11 +48,16 @@ class CurrentUser(msgspec.Struct, frozen=True):
         id: the user's id (hex ObjectId).
         role: ``customer``, ``provider`` or ``admin``.
         session: the login session (refresh-token family) the token belongs to.
+        issued_at: when the token was issued (Unix time).
+        expires_at: when the token expires (Unix time): a WebSocket opened with it
+            ends then, unless the client sends a newer token.
     """
 
     id: str
     role: Role
     session: str
+    issued_at: float = 0.0
+    expires_at: float = 0.0
 
     @property
     def is_admin(self) -> bool:
@@ -108,13 +113,31 @@ async def authenticate(
         token = bearer_token(connection)
     if not token:
         raise UnauthorizedError("authentication required: send 'Authorization: Bearer <token>'")
-    keel = keel_of(connection)
-    claims = accounts(keel).tokens.verify(token)
-    if await is_revoked(keel, claims):
-        raise UnauthorizedError("invalid access token: revoked")
-    user = CurrentUser(id=claims.sub, role=claims.role, session=claims.fam)
+    user = await verify_access_token(keel_of(connection), token)
     connection.state[_STATE_KEY] = user
     return user
+
+
+async def verify_access_token(keel: Keel, token: str) -> CurrentUser:
+    """The user of a valid, unrevoked access token of an existing user.
+
+    For a token that does not come with a request (a WebSocket's ``refresh`` frame).
+
+    Raises:
+        UnauthorizedError: a bad, expired or revoked token, or one of an unknown or
+            deleted user.
+    """
+    claims = accounts(keel).tokens.verify(token)
+    problem = await access_problem(keel, claims)
+    if problem is not None:
+        raise UnauthorizedError(f"invalid access token: {problem}")
+    return CurrentUser(
+        id=claims.sub,
+        role=claims.role,
+        session=claims.fam,
+        issued_at=claims.iat,
+        expires_at=claims.exp,
+    )
 
 
 async def current_user(request: Request[Any, Any, Any]) -> CurrentUser:

@@ -24,10 +24,15 @@ from core.settings import AuthSettings, Settings
 
 from .events import Role
 
-DEV_SECRET: Final = "keel-development-secret-not-for-production-use-keel-development-secret"  # noqa: S105
-"""Used when ``auth.jwt_secret`` is empty outside production: public, so never secure."""
+KEY_ENV: Final = "KEEL_AUTH__JWT_SECRET"
+"""The environment variable that carries the signing key."""
 MIN_KEY_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
 """RFC 7518 3.2: an HMAC key at least as long as the hash output."""
+PUBLIC_KEY_DIGESTS: Final = frozenset(
+    {"793b71fbb3bd9eb1095f807406981a65fa486bdce8c0499fa508268a59cc4669"}
+)
+"""SHA-256 of keys that were once published (a development key that shipped in the
+source): refused as signing or verifying keys, since anyone can forge tokens with them."""
 ACCESS: Final = "access"
 _REQUIRED = ("exp", "iat", "nbf", "sub", "iss", "aud", "typ", "role", "fam")
 
@@ -47,33 +52,61 @@ class AccessClaims(msgspec.Struct, frozen=True):
     exp: float
 
 
-def check_settings(settings: Settings) -> list[str]:
-    """Problems with ``[auth]`` that only show with the rest of the settings."""
-    auth = settings.auth
-    need = MIN_KEY_BYTES[auth.jwt_algorithm]
-    if not auth.jwt_secret:
-        if settings.app.env != "production":
-            return []
+def _key_problems(path: str, key: str, algorithm: str) -> list[str]:
+    need = MIN_KEY_BYTES[algorithm]
+    size = len(key.encode())
+    if size < need:
         return [
-            f"auth.jwt_secret: required in production (set KEEL_AUTH__JWT_SECRET to {need}+ bytes)"
+            f"{path}: too short for {algorithm}: {size} bytes, at least {need} needed"
+            f" (set {KEY_ENV} to a random value)"
         ]
-    if len(auth.jwt_secret.encode()) < need:
-        return [
-            f"auth.jwt_secret: too short for {auth.jwt_algorithm}: "
-            f"{len(auth.jwt_secret.encode())} bytes, at least {need} needed"
-        ]
+    if hashlib.sha256(key.encode()).hexdigest() in PUBLIC_KEY_DIGESTS:
+        return [f"{path}: this key was published in keel's source; generate a new one"]
     return []
 
 
+def check_settings(settings: Settings) -> list[str]:
+    """Problems with ``[auth]``: a missing, short or published signing key.
+
+    Every process that issues or verifies tokens needs the key, whatever ``app.env``
+    says; ``keel run`` makes its own (see :func:`core.devstack.dev_signing_key`).
+    """
+    auth = settings.auth
+    need = MIN_KEY_BYTES[auth.jwt_algorithm]
+    if not auth.jwt_secret:
+        return [
+            f"auth.jwt_secret: required: set {KEY_ENV} to a random value of at least "
+            f"{need} bytes ({auth.jwt_algorithm}); `keel run` makes a development key itself"
+        ]
+    problems = _key_problems("auth.jwt_secret", auth.jwt_secret, auth.jwt_algorithm)
+    for i, old in enumerate(auth.jwt_previous_secrets):
+        problems += _key_problems(f"auth.jwt_previous_secrets[{i}]", old, auth.jwt_algorithm)
+    return problems
+
+
 def signing_key(settings: Settings) -> str:
-    """The JWT key; raises :class:`ConfigError` when production has none."""
+    """The JWT signing key.
+
+    Raises:
+        ConfigError: no key, or one that is too short or was published.
+    """
     if problems := check_settings(settings):
         raise ConfigError(problems)
-    return settings.auth.jwt_secret or DEV_SECRET
+    return settings.auth.jwt_secret
+
+
+def all_keys(settings: Settings) -> list[str]:
+    """The signing key first, then the previous keys still accepted when verifying."""
+    return [signing_key(settings), *settings.auth.jwt_previous_secrets]
+
+
+def key_id(key: str) -> str:
+    """The ``kid`` of ``key``: a keyed fingerprint, which reveals nothing of the key."""
+    return derive_key(key, "kid").hex()[:16]
 
 
 def derive_key(key: str, purpose: str) -> bytes:
-    """A separate key per purpose (OTP hashing, ...) derived from the signing key."""
+    """A separate key per purpose (OTP hashing, token hashing, ...) from a signing key."""
     return hmac.new(key.encode(), f"keel:{purpose}".encode(), hashlib.sha256).digest()
 
 
@@ -82,7 +115,9 @@ class TokenCodec:
 
     def __init__(self, settings: Settings) -> None:
         self._auth: AuthSettings = settings.auth
-        self._key = signing_key(settings)
+        keys = all_keys(settings)
+        self._key, self._kid = keys[0], key_id(keys[0])
+        self._keys = {key_id(key): key for key in reversed(keys)}  # the current one wins
         self._algorithms = [settings.auth.jwt_algorithm]
         self._verified: dict[str, AccessClaims] = {}
 
@@ -101,7 +136,9 @@ class TokenCodec:
             "exp": int(now) + self._auth.access_ttl_s,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self._key, algorithm=self._auth.jwt_algorithm)
+        return jwt.encode(
+            claims, self._key, algorithm=self._auth.jwt_algorithm, headers={"kid": self._kid}
+        )
 
     def verify(self, token: str) -> AccessClaims:
         """The claims of a valid access token.
@@ -130,9 +167,13 @@ class TokenCodec:
 
     def _decode(self, token: str) -> AccessClaims:
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self._keys.get(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise UnauthorizedError("invalid access token: unknown signing key")
             payload = jwt.decode(
                 token,
-                self._key,
+                key,
                 algorithms=self._algorithms,
                 audience=self._auth.jwt_audience,
                 issuer=self._auth.jwt_issuer,
@@ -161,9 +202,24 @@ def new_secret_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def hash_token(token: str) -> str:
-    """SHA-256 of an opaque token: what the database keeps (the token itself never)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+class TokenHasher:
+    """Keyed hashes of opaque tokens (refresh and reset tokens): what the database keeps.
+
+    HMAC-SHA256 with a key derived from the signing key, so a copy of the database alone
+    cannot even confirm a guessed token; lookups try the previous keys too, so rotating
+    the signing key does not end every session.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._keys = [derive_key(key, "token-hash") for key in all_keys(settings)]
+
+    def hash(self, token: str) -> str:
+        """The stored form of ``token`` (under the current key)."""
+        return hmac.new(self._keys[0], token.encode(), hashlib.sha256).hexdigest()
+
+    def candidates(self, token: str) -> list[str]:
+        """The stored forms ``token`` may have, one per accepted key."""
+        return [hmac.new(k, token.encode(), hashlib.sha256).hexdigest() for k in self._keys]
 
 
 def new_family() -> str:

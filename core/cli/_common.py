@@ -23,8 +23,14 @@ config_option = click.option(
 
 
 def fail(exc: Exception) -> NoReturn:
-    """Print a configuration or plugin error without a traceback and exit 1."""
-    click.echo(f"keel: {exc}", err=True)
+    """Print a configuration or plugin error without a traceback and exit 1.
+
+    A configuration error with a single problem is printed on one line.
+    """
+    if isinstance(exc, ConfigError) and len(exc.problems) == 1:
+        click.echo(f"keel: invalid configuration: {exc.problems[0]}", err=True)
+    else:
+        click.echo(f"keel: {exc}", err=True)
     sys.exit(1)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from core.devstack import _probes, _services
+from core.devstack._keys import dev_signing_key, new_key
 from core.devstack._process import ChildProcess
 from core.devstack._records import DevStackError, RunningService
 from core.devstack._services import ServiceSpec
@@ -35,6 +36,9 @@ class DevStack:
     true. All start in parallel on free ports of 127.0.0.1; :meth:`start` returns once
     every one answers. On exit, on Ctrl-C and on SIGTERM the children are stopped; if
     this process dies without stopping them (even by SIGKILL), Linux kills them.
+    When ``auth.jwt_secret`` is empty, :attr:`overrides` also carries a signing key: the
+    one kept in ``data_dir/jwt_secret`` (made on first start, mode 0600), or a new random
+    one when ``ephemeral``.
 
     Example::
 
@@ -138,6 +142,10 @@ class DevStack:
             raise
         for spec in specs:
             self.overrides.update(spec.overrides)
+        if not self.settings.auth.jwt_secret:
+            self.overrides["auth.jwt_secret"] = (
+                new_key() if self.ephemeral else dev_signing_key(self.data_dir)
+            )
         self._install_sigterm_handler()
         if specs:
             ready = ", ".join(f"{spec.name} on port {spec.port}" for spec in specs)

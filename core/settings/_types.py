@@ -125,10 +125,16 @@ class MailSettings(_Section, frozen=True, kw_only=True):
 class AuthSettings(_Section, frozen=True, kw_only=True):
     jwt_secret: str = ""
     """HMAC key of access tokens (``KEEL_AUTH__JWT_SECRET``; 32+ bytes for HS256, 48/64 for
-    HS384/HS512).
+    HS384/HS512). OTP and token hashes use keys derived from it.
 
-    Required in production; elsewhere an empty value uses a fixed, public development key.
+    Required by every process (``keel serve`` and ``keel worker`` refuse to start without
+    it); ``keel run`` makes a random one under ``[devstack] data_dir`` when it is empty.
     """
+    jwt_previous_secrets: list[str] = msgspec.field(default_factory=list)
+    """Earlier keys, still accepted when verifying (rotation): tokens name their key
+    (``kid``), new tokens are signed with ``jwt_secret`` only. As JSON in the environment:
+    ``KEEL_AUTH__JWT_PREVIOUS_SECRETS='["..."]'``; drop a key once ``access_ttl_s`` (and,
+    for refresh and reset tokens, ``refresh_ttl_s``) has passed since it was replaced."""
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     """Signing algorithm; the only one accepted when verifying."""
     jwt_issuer: str = "keel"
@@ -161,12 +167,20 @@ class AuthSettings(_Section, frozen=True, kw_only=True):
     """Validity of a password-reset token (default 30 minutes)."""
     reset_url: str = "http://127.0.0.1:8000/reset-password?token={token}"
     """Link put in reset emails; ``{token}`` is replaced by the token."""
-    login_max_failures_account: Annotated[int, msgspec.Meta(ge=1)] = 10
-    """Failed logins for one email within ``login_window_s`` before it is throttled."""
+    login_free_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    """Failed logins for one account from one client IP before each further try waits."""
+    login_delay_s: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 1.0
+    """The first wait; it doubles with every further failure of that account and IP."""
+    login_max_delay_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 900
+    """The longest wait between two tries for one account from one IP."""
     login_max_failures_ip: Annotated[int, msgspec.Meta(ge=1)] = 50
-    """Failed logins from one client IP within ``login_window_s`` before it is throttled."""
+    """Failed logins from one client IP (any account) within ``login_window_s`` before
+    that IP is refused."""
     login_window_s: Annotated[int, msgspec.Meta(ge=1)] = 900
-    """Window of the login failure counters."""
+    """How long failures are remembered (a success from that IP forgets its account's)."""
+    otp_daily_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+    """Wrong codes per account per day, across resends, after which codes stop working
+    until the password is reset (or the day is over)."""
 
 
 class UploadsSettings(_Section, frozen=True, kw_only=True):

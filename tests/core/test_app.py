@@ -120,6 +120,7 @@ def make_settings(
             "database.name": base.database.name,
             "valkey.url": base.valkey.url,
             "valkey.key_prefix": base.valkey.key_prefix,
+            "auth.jwt_secret": base.auth.jwt_secret,
             "plugins.enabled": enabled,
             **overrides,
         },
@@ -307,6 +308,7 @@ def test_app_factory_reads_keel_config_and_the_environment(
     config.write_text('[app]\nname = "from-file"\n\n[plugins]\nenabled = ["bookings"]\n')
     monkeypatch.setenv("KEEL_CONFIG", str(config))
     monkeypatch.setenv("KEEL_SERVER__MAX_BODY_BYTES", "1234")
+    monkeypatch.setenv("KEEL_AUTH__JWT_SECRET", "a-test-signing-key-of-at-least-32-bytes")
     try:
         app = app_factory()
     finally:

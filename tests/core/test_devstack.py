@@ -225,6 +225,7 @@ def test_plugin_dev_service_runs_with_its_overrides(tmp_path: Path, empty_config
         assert list(stack.services) == ["demo.web"]
         web = stack.services["demo.web"]
         assert web.plugin == "demo"
+        assert stack.overrides.pop("auth.jwt_secret")  # the development key, see below
         assert stack.overrides == {"app.name": f"web-{web.port}"}
         assert settings(empty_config, **stack.overrides).app.name == f"web-{web.port}"
         (tmp_path / "services" / "demo.web" / "hello.txt").write_text("hi")
@@ -267,3 +268,35 @@ def test_failing_service_reports_a_clear_error_and_stops_the_others(
     assert log_line in info.value.log_tail
     assert info.value.service == "demo.broken"
     assert_gone([s.pid for s in stack.services.values()])
+
+
+def test_a_development_signing_key_is_made_once_and_kept_private(
+    tmp_path: Path, empty_config: Path
+) -> None:
+    config = settings(empty_config, **CONFIGURED)
+    with DevStack(config, data_dir=tmp_path) as stack:
+        first = stack.overrides["auth.jwt_secret"]
+    key_file = tmp_path / "jwt_secret"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_text() == first
+    assert len(first) >= 64
+    with DevStack(config, data_dir=tmp_path) as stack:  # a restart: the same key
+        assert stack.overrides["auth.jwt_secret"] == first
+    key_file.chmod(0o644)
+    with DevStack(config, data_dir=tmp_path) as stack:
+        assert stack.overrides["auth.jwt_secret"] == first
+    assert key_file.stat().st_mode & 0o777 == 0o600  # tightened
+
+
+def test_a_configured_key_wins_and_ephemeral_stacks_keep_none(
+    tmp_path: Path, empty_config: Path
+) -> None:
+    own = settings(empty_config, **CONFIGURED, **{"auth.jwt_secret": "k" * 40})
+    with DevStack(own, data_dir=tmp_path) as stack:
+        assert "auth.jwt_secret" not in stack.overrides
+    config = settings(empty_config, **CONFIGURED)
+    with DevStack(config, data_dir=tmp_path, ephemeral=True) as one:
+        first = one.overrides["auth.jwt_secret"]
+    with DevStack(config, data_dir=tmp_path, ephemeral=True) as two:
+        assert two.overrides["auth.jwt_secret"] != first
+    assert not (tmp_path / "jwt_secret").exists()

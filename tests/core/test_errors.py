@@ -121,6 +121,7 @@ def make_app(keel_settings_factory: Any, **overrides: Any) -> Litestar:
             "database.name": base.database.name,
             "valkey.url": base.valkey.url,
             "valkey.key_prefix": base.valkey.key_prefix,
+            "auth.jwt_secret": base.auth.jwt_secret,
             "plugins.enabled": ["oops"],
             **overrides,
         },

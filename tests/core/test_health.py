@@ -65,6 +65,7 @@ def make_app(keel_settings_factory: Any, *plugins: type[Plugin], **overrides: An
             "database.name": base.database.name,
             "valkey.url": base.valkey.url,
             "valkey.key_prefix": base.valkey.key_prefix,
+            "auth.jwt_secret": base.auth.jwt_secret,
             "plugins.enabled": [p.name for p in plugins],
             **overrides,
         },
@@ -172,6 +173,9 @@ async def test_detailed_is_for_admins_only(keel_settings_factory: Any) -> None:
 async def test_detailed_shows_versions_plugins_queues_to_an_admin(
     keel_settings_factory: Any,
 ) -> None:
+    from bson import ObjectId
+
+    from core.accounts.documents import User
     from core.accounts.tokens import TokenCodec
 
     app = make_app(keel_settings_factory, HealthyPlugin)
@@ -184,6 +188,12 @@ async def test_detailed_shows_versions_plugins_queues_to_an_admin(
     ):
         keel: Keel = app.state.keel
         codec = TokenCodec(keel.settings)
+        await keel.db.get_collection(User).insert_many(
+            [
+                {"_id": ObjectId(c * 24), "email_key": f"{c}@example.com", "role": role}
+                for c, role in (("a", "admin"), ("c", "customer"))
+            ]
+        )
         admin = {"Authorization": f"Bearer {codec.issue('a' * 24, 'admin', 'fam-admin')}"}
         customer = {"Authorization": f"Bearer {codec.issue('c' * 24, 'customer', 'fam-cust')}"}
         await keel.jobs.enqueue("core.send_mail", to=["x@example.com"], subject="s", text="t")

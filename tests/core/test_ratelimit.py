@@ -77,6 +77,7 @@ def make_app(
             "database.name": base.database.name,
             "valkey.url": base.valkey.url,
             "valkey.key_prefix": base.valkey.key_prefix,
+            "auth.jwt_secret": base.auth.jwt_secret,
             "plugins.enabled": [plugin.name],
             **overrides,
         },

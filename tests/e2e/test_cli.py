@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,18 @@ from _keel_procs import BUILT_INS, run_keel, write_config
 pytestmark = pytest.mark.e2e
 
 
+SIGNING_KEY = secrets.token_urlsafe(48)
+
+
 def _env(config: Path, **extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    return {**base, "KEEL_CONFIG": str(config), "COLUMNS": "200", **extra}
+    return {
+        **base,
+        "KEEL_CONFIG": str(config),
+        "KEEL_AUTH__JWT_SECRET": SIGNING_KEY,
+        "COLUMNS": "200",
+        **extra,
+    }
 
 
 def test_plugins_json_lists_built_ins_and_hello(tmp_path: Path) -> None:

@@ -127,6 +127,13 @@ class Env:
         newest: EmailMessage = [m for m in self.mailbox if match(m)][-1]
         return newest
 
+    @asynccontextmanager
+    async def client_from(self, ip: str) -> AsyncIterator[httpx.AsyncClient]:
+        """A client of the same app whose requests come from client IP ``ip``."""
+        transport = httpx.ASGITransport(app=self.app, client=(ip, 40_000))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
     def mails_to(self, address: str) -> list[EmailMessage]:
         """Every message to ``address`` so far."""
         return list(self.mailbox.messages(to=address))

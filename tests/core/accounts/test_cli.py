@@ -29,6 +29,8 @@ name = "{settings.database.name}"
 [valkey]
 url = "{settings.valkey.url}"
 key_prefix = "{settings.valkey.key_prefix}"
+[auth]
+jwt_secret = "{settings.auth.jwt_secret}"
 [plugins]
 enabled = []
 """,

@@ -9,7 +9,7 @@ from typing import Any
 
 from core.accounts.documents import OtpChallenge, utcnow
 
-from .conftest import PASSWORD, Env, code_in, error_of
+from .conftest import PASSWORD, Env, code_in, error_of, reset_token_in
 
 
 async def _pending_code(env: Env) -> tuple[str, str]:
@@ -145,3 +145,29 @@ async def test_resend_for_a_verified_account_without_a_pending_code_sends_nothin
     assert response.status_code == 202
     await env.drain()
     assert env.mails_to(user.email) == []
+
+
+async def test_wrong_codes_count_across_resends(make_env: Callable[..., Any]) -> None:
+    """New codes buy no new guesses: a daily budget per account, reopened by a reset."""
+    async with make_env(**{"auth.otp_daily_failures": 6}) as env:
+        email, code = await _pending_code(env)
+        for n in range(1, 5):  # four wrong guesses on the first code
+            assert await _verify(env, email, _wrong(code, n)) == 401
+        resent = await env.client.post("/api/auth/resend-otp", json={"email": email})
+        assert resent.status_code == 202
+        second = code_in(await env.mail_to(email))
+        for n in range(1, 3):  # two more on the second: the budget of six is spent
+            assert await _verify(env, email, _wrong(second, n)) == 401
+        assert await _verify(env, email, second) == 401  # even the right code
+        await env.client.post("/api/auth/resend-otp", json={"email": email})
+        third = code_in(await env.mail_to(email))
+        assert await _verify(env, email, third) == 401
+
+        forgot = await env.client.post("/api/auth/forgot-password", json={"email": email})
+        assert forgot.status_code == 202
+        token = reset_token_in(await env.mail_to(email, contains="Reset"))
+        reset = await env.client.post(
+            "/api/auth/reset-password", json={"token": token, "password": "a new passphrase!"}
+        )
+        assert reset.status_code == 200
+        await env.login(email, "a new passphrase!")  # the reset verified the address

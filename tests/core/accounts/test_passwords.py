@@ -84,12 +84,24 @@ def test_policy_accepts_a_passphrase() -> None:
     check_policy("correct horse battery staple", AuthSettings(), email="me@example.com")
 
 
-def test_production_needs_a_long_enough_jwt_secret(load: Callable[..., Settings]) -> None:
-    prod = {"app.env": "production"}
-    assert "required in production" in check_settings(load(**prod))[0]
-    short = load(**prod, **{"auth.jwt_secret": "s" * 31})
+@pytest.mark.parametrize("env", ["production", "development", "test"])
+def test_every_environment_needs_a_long_enough_jwt_secret(
+    load: Callable[..., Settings], env: str
+) -> None:
+    base = {"app.env": env}
+    (missing,) = check_settings(load(**base))
+    assert "KEEL_AUTH__JWT_SECRET" in missing
+    assert "at least 32 bytes" in missing
+    short = load(**base, **{"auth.jwt_secret": "s" * 31})
     assert "too short" in check_settings(short)[0]
-    assert check_settings(load(**prod, **{"auth.jwt_secret": "s" * 32})) == []
-    hs512 = load(**prod, **{"auth.jwt_secret": "s" * 32, "auth.jwt_algorithm": "HS512"})
+    assert check_settings(load(**base, **{"auth.jwt_secret": "s" * 32})) == []
+    hs512 = load(**base, **{"auth.jwt_secret": "s" * 32, "auth.jwt_algorithm": "HS512"})
     assert "at least 64" in check_settings(hs512)[0]
-    assert check_settings(load()) == []  # development: the public dev key
+    old = load(**base, **{"auth.jwt_secret": "s" * 32, "auth.jwt_previous_secrets": ["p"]})
+    assert "auth.jwt_previous_secrets[0]: too short" in check_settings(old)[0]
+
+
+def test_the_once_published_development_key_is_refused(load: Callable[..., Settings]) -> None:
+    published = "keel-development-secret-not-for-production-use-keel-development-secret"
+    (problem,) = check_settings(load(**{"auth.jwt_secret": published}))
+    assert "published" in problem

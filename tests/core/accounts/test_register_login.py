@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher as Argon2Hasher
 
+from core.accounts._throttle import failure_delay_s
 from core.accounts.documents import User
 
 from .conftest import PASSWORD, Env, bearer, code_in, error_of
@@ -62,6 +64,61 @@ async def test_register_with_a_taken_email_looks_the_same_and_warns_the_owner(en
     message = await env.mail_to(owner.email)
     assert "already have" in str(message["Subject"])
     assert await env.keel.db.count(User) == 2
+
+
+async def test_registering_an_unverified_email_again_replaces_the_pending_account(
+    env: Env,
+) -> None:
+    """Whoever pre-registers someone else's address keeps no password on it."""
+    email = env.email("victim")
+    squatter = await env.client.post(
+        "/api/auth/register",
+        json={"name": "Squatter", "email": email, "password": "squatters own passphrase"},
+    )
+    assert squatter.status_code == 202
+    squatters_code = code_in(await env.mail_to(email))
+    owner = await env.client.post(
+        "/api/auth/register",
+        json={"name": "Owner", "email": email, "password": PASSWORD, "role": "provider"},
+    )
+    assert (owner.status_code, owner.json()) == (squatter.status_code, squatter.json())
+    owners_code = code_in(await env.mail_to(email))
+    assert await env.keel.db.count(User) == 1
+    # the first registration's password and code are void
+    old = await env.client.post(
+        "/api/auth/login", json={"email": email, "password": "squatters own passphrase"}
+    )
+    assert old.status_code == 401
+    if squatters_code != owners_code:
+        stale = await env.client.post(
+            "/api/auth/verify-otp", json={"email": email, "code": squatters_code}
+        )
+        assert stale.status_code == 401
+    verified = await env.client.post(
+        "/api/auth/verify-otp", json={"email": email, "code": owners_code}
+    )
+    assert verified.status_code == 200
+    me = await env.client.get("/api/users/me", headers=bearer(verified.json()["access_token"]))
+    assert (me.json()["name"], me.json()["role"]) == ("Owner", "provider")
+    # once verified, a registration no longer replaces anything
+    again = await env.client.post(
+        "/api/auth/register",
+        json={"name": "Late Squatter", "email": email, "password": "another passphrase!"},
+    )
+    assert again.status_code == 202
+    assert "already have" in str((await env.mail_to(email, contains="already"))["Subject"])
+    await env.login(email)
+
+
+async def test_a_registered_user_is_known_without_a_database_read(env: Env) -> None:
+    email = env.email()
+    await env.client.post(
+        "/api/auth/register", json={"name": "Marked", "email": email, "password": PASSWORD}
+    )
+    user = await env.keel.db.find_one(User, User.email_key == email.casefold())
+    assert user is not None
+    marker = await env.keel.valkey.get(env.keel.key("auth", "user", str(user.id)))
+    assert marker == b"1"
 
 
 @pytest.mark.parametrize(
@@ -140,25 +197,49 @@ async def test_login_step_up_for_everyone_when_configured(make_env: Callable[...
         assert "signing in" in str(message.get_body(preferencelist=("plain",)))
 
 
-async def test_failed_logins_throttle_the_account_across_ips(make_env: Callable[..., Any]) -> None:
-    async with make_env(**{"auth.login_max_failures_account": 3}) as env:
+async def test_failed_logins_slow_that_account_down_from_that_ip_only(
+    make_env: Callable[..., Any],
+) -> None:
+    async with make_env(**{"auth.login_free_failures": 3}) as env:
         user = await env.user()
-        for _ in range(3):
-            bad = await env.client.post(
-                "/api/auth/login", json={"email": user.email, "password": "wrong password"}
+        async with env.client_from("203.0.113.7") as attacker:
+            for _ in range(3):
+                bad = await attacker.post(
+                    "/api/auth/login", json={"email": user.email, "password": "wrong password"}
+                )
+                assert bad.status_code == 401
+            blocked = await attacker.post(
+                "/api/auth/login", json={"email": user.email, "password": PASSWORD}
             )
-            assert bad.status_code == 401
-        blocked = await env.client.post(
-            "/api/auth/login", json={"email": user.email, "password": PASSWORD}
-        )
-        assert blocked.status_code == 429
-        assert error_of(blocked)["code"] == "rate_limited"
-        # unknown emails are throttled the same way: no enumeration through 429s
-        ghost = env.email()
-        for _ in range(3):
-            await env.client.post("/api/auth/login", json={"email": ghost, "password": "x"})
-        again = await env.client.post("/api/auth/login", json={"email": ghost, "password": "x"})
-        assert again.json() == blocked.json()
+            assert blocked.status_code == 429
+            assert error_of(blocked)["code"] == "rate_limited"
+            assert error_of(blocked)["details"]["retry_after_s"] >= 1
+            # unknown emails are throttled the same way: no enumeration through 429s
+            ghost = env.email()
+            for _ in range(3):
+                await attacker.post("/api/auth/login", json={"email": ghost, "password": "x"})
+            again = await attacker.post("/api/auth/login", json={"email": ghost, "password": "x"})
+            assert again.status_code == 429
+            assert error_of(again)["message"] == error_of(blocked)["message"]
+        # the owner, elsewhere, signs in as usual
+        await env.login(user.email)
+
+
+async def test_the_wait_doubles_with_each_further_failure(make_env: Callable[..., Any]) -> None:
+    settings = {"auth.login_free_failures": 1, "auth.login_delay_s": 1.0}
+    async with make_env(**settings) as env:
+        user = await env.user()
+        wrong = {"email": user.email, "password": "wrong password"}
+        assert (await env.client.post("/api/auth/login", json=wrong)).status_code == 401
+        waits = []
+        for _ in range(2):
+            blocked = await env.client.post("/api/auth/login", json=wrong)
+            assert blocked.status_code == 429
+            waits.append(error_of(blocked)["details"]["retry_after_s"])
+            await asyncio.sleep(waits[-1] + 0.05)
+            assert (await env.client.post("/api/auth/login", json=wrong)).status_code == 401
+        assert waits == [1, 2]
+        assert failure_delay_s(env.keel.settings.auth, 20) == 900  # capped
 
 
 async def test_failed_logins_throttle_the_client_ip(make_env: Callable[..., Any]) -> None:

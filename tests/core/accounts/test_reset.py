@@ -41,7 +41,11 @@ async def test_reset_sets_the_password_and_ends_every_session(env: Env) -> None:
     assert stored is not None
     assert token not in stored.token_hash
 
-    assert await _reset(env, token) == 204
+    response = await env.client.post(
+        "/api/auth/reset-password", json={"token": token, "password": NEW_PASSWORD}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"ended_sessions": 1}
     await env.login(user.email, NEW_PASSWORD)
     old = await env.client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
     assert old.status_code == 401
@@ -56,7 +60,7 @@ async def test_reset_sets_the_password_and_ends_every_session(env: Env) -> None:
 async def test_a_reset_token_works_once(env: Env) -> None:
     user = await env.user()
     token = await _emailed_token(env, user.email)
-    assert await _reset(env, token) == 204
+    assert await _reset(env, token) == 200
     assert await _reset(env, token, "yet another passphrase") == 400
 
 
@@ -77,7 +81,7 @@ async def test_a_weak_new_password_keeps_the_token_usable(env: Env) -> None:
     )
     assert response.status_code == 400
     assert error_of(response)["details"][0]["field"] == "password"
-    assert await _reset(env, token) == 204
+    assert await _reset(env, token) == 200
 
 
 async def test_a_new_request_voids_the_previous_token(env: Env) -> None:
@@ -86,7 +90,7 @@ async def test_a_new_request_voids_the_previous_token(env: Env) -> None:
     second = await _emailed_token(env, user.email)
     assert first != second
     assert await _reset(env, first) == 400
-    assert await _reset(env, second) == 204
+    assert await _reset(env, second) == 200
 
 
 async def test_bad_tokens_are_400_and_operator_objects_never_reach_a_query(env: Env) -> None:
@@ -126,3 +130,19 @@ async def test_forgot_password_takes_the_same_time_for_known_and_unknown_emails(
                 assert status == 202
         known, unknown = (statistics.median(timings[e]) for e in (user.email, ghost))
         assert abs(known - unknown) < 0.010, (known, unknown)
+
+
+async def test_a_reset_clears_the_accounts_login_delay(make_env: Callable[..., Any]) -> None:
+    async with make_env(**{"auth.login_free_failures": 2}) as env:
+        user = await env.user()
+        for _ in range(2):
+            bad = await env.client.post(
+                "/api/auth/login", json={"email": user.email, "password": "wrong password"}
+            )
+            assert bad.status_code == 401
+        blocked = await env.client.post(
+            "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+        )
+        assert blocked.status_code == 429
+        assert await _reset(env, await _emailed_token(env, user.email)) == 200
+        await env.login(user.email, NEW_PASSWORD)

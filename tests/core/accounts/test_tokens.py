@@ -12,9 +12,22 @@ from typing import Any
 import jwt
 import pytest
 
-from core.accounts.tokens import DEV_SECRET
+from bson import ObjectId
+
+from core.accounts.tokens import key_id
 
 from .conftest import Env, bearer, error_of
+
+PUBLISHED_KEY = "keel-development-secret-not-for-production-use-keel-development-secret"
+"""The development key that once shipped in keel's source: it must never work again."""
+
+
+def _sign(
+    env: Env, claims: dict[str, Any], *, key: str | None = None, algorithm: str = "HS256"
+) -> str:
+    """A token signed like keel's own, with ``key`` (default: this app's signing key)."""
+    key = key or env.keel.settings.auth.jwt_secret
+    return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": key_id(key)})
 
 
 def _claims(user_id: str, **changes: Any) -> dict[str, Any]:
@@ -60,9 +73,83 @@ async def test_a_forged_token_with_the_right_claims_works_only_with_the_right_ke
     env: Env,
 ) -> None:
     user = await env.user()
-    good = jwt.encode(_claims(str(user.id)), DEV_SECRET, algorithm="HS256")
+    good = _sign(env, _claims(str(user.id)))
     assert (await env.client.get("/api/users/me", headers=bearer(good))).status_code == 200
     await _assert_401(env, jwt.encode(_claims(str(user.id)), "x" * 48, algorithm="HS256"))
+    await _assert_401(env, _sign(env, _claims(str(user.id)), key="x" * 48))
+
+
+@pytest.mark.parametrize("with_kid", [True, False])
+async def test_a_token_forged_with_the_once_published_key_is_refused(
+    env: Env, with_kid: bool
+) -> None:
+    user = await env.user(role="admin")
+    claims = _claims(str(user.id), role="admin")
+    token = (
+        _sign(env, claims, key=PUBLISHED_KEY)
+        if with_kid
+        else jwt.encode(claims, PUBLISHED_KEY, algorithm="HS256")
+    )
+    await _assert_401(env, token)
+    assert (await env.client.get("/api/users", headers=bearer(token))).status_code == 401
+
+
+async def test_a_token_without_a_key_id_is_refused(env: Env) -> None:
+    user = await env.user()
+    key = env.keel.settings.auth.jwt_secret
+    await _assert_401(env, jwt.encode(_claims(str(user.id)), key, algorithm="HS256"))
+
+
+async def test_keel_tokens_name_their_key(env: Env) -> None:
+    _, headers = await env.signed_in()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    assert jwt.get_unverified_header(token)["kid"] == key_id(env.keel.settings.auth.jwt_secret)
+
+
+async def test_a_token_of_an_unknown_user_is_refused(env: Env) -> None:
+    await _assert_401(env, _sign(env, _claims(str(ObjectId()), role="admin")))
+    await _assert_401(env, _sign(env, _claims("not-an-object-id")))
+
+
+async def test_a_token_of_a_deleted_user_is_refused(env: Env) -> None:
+    user, headers = await env.signed_in()
+    forged = _sign(env, _claims(str(user.id)))  # issued after the deletion below
+    response = await env.client.delete(f"/api/users/{user.id}", headers=headers)
+    assert response.status_code == 204
+    await _assert_401(env, forged)
+
+
+async def test_a_token_of_a_user_removed_from_the_database_is_refused(env: Env) -> None:
+    """Without a marker in Valkey (a user deleted behind keel's back, or Valkey emptied)
+    the user is looked up once, and the answer is remembered."""
+    user = await env.user()
+    await env.keel.db.get_collection(type(user)).delete_one({"_id": user.id})
+    token = _sign(env, _claims(str(user.id)))
+    await _assert_401(env, token)
+    marker = await env.keel.valkey.get(env.keel.key("auth", "user", str(user.id)))
+    assert marker == b"0"
+
+
+async def test_keys_rotate(make_env: Callable[..., Any], keel_settings_factory: Any) -> None:
+    old_key, new_key = "o" * 40 + ObjectId().binary.hex(), "n" * 40 + ObjectId().binary.hex()
+    async with make_env(**{"auth.jwt_secret": old_key}) as env:
+        user = await env.user()
+        before = await env.login(user.email)
+    rotated = {"auth.jwt_secret": new_key, "auth.jwt_previous_secrets": [old_key]}
+    async with make_env(**rotated) as env:
+        # tokens and refresh tokens of the previous key still work...
+        me = await env.client.get("/api/users/me", headers=bearer(before["access_token"]))
+        assert me.status_code == 200, me.text
+        refresh = await env.client.post(
+            "/api/auth/refresh", json={"refresh_token": before["refresh_token"]}
+        )
+        assert refresh.status_code == 200, refresh.text
+        # ...and new ones are signed with the new key only
+        fresh = refresh.json()["access_token"]
+        assert jwt.get_unverified_header(fresh)["kid"] == key_id(new_key)
+        jwt.decode(fresh, new_key, algorithms=["HS256"], audience="keel-api")
+    async with make_env(**{"auth.jwt_secret": new_key}) as env:  # the old key is dropped
+        await _assert_401(env, before["access_token"])
 
 
 @pytest.mark.parametrize(
@@ -80,7 +167,7 @@ async def test_a_forged_token_with_the_right_claims_works_only_with_the_right_ke
 )
 async def test_bad_claims_are_rejected(env: Env, case: str, changes: dict[str, Any]) -> None:
     user = await env.user()
-    token = jwt.encode(_claims(str(user.id), **changes), DEV_SECRET, algorithm="HS256")
+    token = _sign(env, _claims(str(user.id), **changes))
     await _assert_401(env, token)
 
 
@@ -91,7 +178,7 @@ async def test_alg_none_is_rejected(env: Env) -> None:
 
 async def test_algorithms_outside_the_allow_list_are_rejected(env: Env) -> None:
     user = await env.user()
-    await _assert_401(env, jwt.encode(_claims(str(user.id)), DEV_SECRET, algorithm="HS512"))
+    await _assert_401(env, _sign(env, _claims(str(user.id)), algorithm="HS512"))
 
 
 async def test_a_tampered_payload_is_rejected(env: Env) -> None:
@@ -145,7 +232,7 @@ async def test_a_remembered_token_still_expires(make_env: Callable[..., Any]) ->
         user = await env.user()
         now = int(time.time())
         claims = _claims(str(user.id), iat=now, nbf=now, exp=now + 2)
-        token = jwt.encode(claims, DEV_SECRET, algorithm="HS256")
+        token = _sign(env, claims)
         first = await env.client.get("/api/users/me", headers=bearer(token))
         assert first.status_code == 200  # verified once, now remembered
         await asyncio.sleep(max(0.0, now + 2.05 - time.time()))

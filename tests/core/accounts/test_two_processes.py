@@ -16,14 +16,14 @@ from .conftest import PASSWORD, Env, bearer, running, with_spy
 
 def _second_app(factory: SettingsFactory) -> Litestar:
     """Another app on the same test database and key prefix."""
-    settings, installed = with_spy(factory({"auth.login_max_failures_account": 3}))
+    settings, installed = with_spy(factory({"auth.login_free_failures": 3}))
     return create_app(settings, installed=installed)
 
 
 async def test_throttles_and_revocations_hold_across_instances(
     make_env: Callable[..., Any], keel_settings_factory: SettingsFactory
 ) -> None:
-    async with make_env(**{"auth.login_max_failures_account": 3}) as env:
+    async with make_env(**{"auth.login_free_failures": 3}) as env:
         env_a: Env = env
         app_b = _second_app(keel_settings_factory)
         transport = httpx.ASGITransport(app=app_b)  # type: ignore[arg-type]

@@ -199,7 +199,11 @@ async def test_delete_self_ends_the_account(env: Env) -> None:
     assert await env.keel.db.count(RefreshToken) == 0
     assert (await env.client.get("/api/users/me", headers=headers)).status_code == 401
     await env.drain()
-    assert [(type(e).name, e.user_id) for e in env.events] == [("user.deleted", str(user.id))]  # type: ignore[attr-defined]
+    assert [(type(e).name, e.user_id) for e in env.events] == [  # type: ignore[attr-defined]
+        ("user.sessions_revoked", str(user.id)),
+        ("user.deleted", str(user.id)),
+    ]
+    assert env.events[0].reason == "account_deleted"  # type: ignore[attr-defined]
 
 
 async def test_admin_deletes_a_user(env: Env) -> None:
