@@ -2,10 +2,16 @@
 
 The archive is a gzip stream of frames, each one kind byte followed by one BSON document:
 
-- ``H`` header: ``{"format": "keel-backup", "version": 1, "database", "created_at"}``;
+- ``H`` header: ``{"format": "keel-backup", "version": 2, "database", "created_at"}``;
 - ``C`` a collection: ``{"name", "options", "indexes": [index specs]}``, then
 - ``D`` each of its documents, byte for byte as the server returned them;
-- ``E`` the end: ``{"collections": {name: count}}``; an archive without it is truncated.
+- ``E`` the end: ``{"collections": {name: count}, "sha256": hex}``, the SHA-256 of every
+  uncompressed byte before it; an archive without it is truncated.
+
+With a key (``keel backup --encrypt``) the gzip stream is encrypted in authenticated
+segments (see :mod:`plugins.cron._seal`) and the archive ends in ``.keelbak.gz.enc``.
+Archives are created mode 0600 in a directory of mode 0700, written under a temporary
+name and renamed when complete.
 
 Documents stream through in batches of ``batch_size`` (compression runs in a thread), so
 neither side ever holds a collection in memory. The dump is not a point-in-time snapshot:
@@ -15,28 +21,54 @@ writes during a backup may or may not be in it.
 from __future__ import annotations
 
 import asyncio
-import gzip
-import struct
+import re
+import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import bson
 import pymongo
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 
+from plugins.cron._archive import (
+    CHECKSUM_SINCE,
+    ENCRYPTED_SUFFIX,
+    FORMAT,
+    SUFFIX,
+    VERSION,
+    Frames,
+    Source,
+    Writer,
+    decode,
+    frame,
+    private_directory,
+    verify,
+)
+from plugins.cron._seal import KEY_ENV, MIN_KEY_CHARS, backup_key
 from plugins.cron.errors import BackupError
 
-FORMAT = "keel-backup"
-VERSION = 1
-SUFFIX = ".keelbak.gz"
+__all__ = [
+    "ENCRYPTED_SUFFIX",
+    "FORMAT",
+    "KEY_ENV",
+    "MIN_KEY_CHARS",
+    "SUFFIX",
+    "VERSION",
+    "BackupSummary",
+    "RestoreSummary",
+    "backup_database",
+    "backup_key",
+    "prune_backups",
+    "restore_database",
+]
+
 _RAW = CodecOptions(document_class=RawBSONDocument, tz_aware=True)
 _INDEX_DROP = frozenset({"v", "ns", "key"})
+_STAMP = r"\d{8}T\d{12}Z"
 
 
 @dataclass
@@ -44,6 +76,7 @@ class BackupSummary:
     """What a backup wrote."""
 
     path: str
+    encrypted: bool = False
     collections: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
     seconds: float = 0.0
@@ -58,59 +91,66 @@ class RestoreSummary:
     collections: dict[str, int] = field(default_factory=dict)
     indexes: int = 0
     seconds: float = 0.0
-
-
-def _frame(kind: bytes, doc: Any) -> bytes:
-    return kind + bson.encode(doc)
+    encrypted: bool = False
+    verified: bool = True
+    """False for a version-1 archive, which has no checksum to verify."""
 
 
 async def backup_database(
-    db: AsyncIOMotorDatabase[Any], directory: Path, *, batch_size: int = 500, keep: int = 0
+    db: AsyncIOMotorDatabase[Any],
+    directory: Path,
+    *,
+    batch_size: int = 500,
+    keep: int = 0,
+    key: str | None = None,
 ) -> BackupSummary:
     """Dump every collection of ``db`` into a new archive in ``directory``.
 
     Args:
         db: the database to dump.
-        directory: where the archive goes (created if missing).
+        directory: where the archive goes (created, or tightened, to mode 0700).
         batch_size: documents per read and per compressed write.
         keep: when positive, delete all but the newest ``keep`` archives of ``db`` after.
+        key: when given, the passphrase the archive is encrypted with.
 
     Returns:
         The archive's path, documents per collection, size and the archives deleted.
     """
     started = time.monotonic()
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(private_directory, directory)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = directory / f"{db.name}-{stamp}{SUFFIX}"
-    partial = path.with_name(path.name + ".partial")
-    summary = BackupSummary(path=str(path))
-    header = {"format": FORMAT, "version": VERSION, "database": db.name}
+    path = directory / f"{db.name}-{stamp}{SUFFIX if key is None else ENCRYPTED_SUFFIX}"
+    partial = directory / f".{path.name}.{secrets.token_hex(4)}.partial"
+    summary = BackupSummary(path=str(path), encrypted=key is not None)
+    header = {"format": FORMAT, "version": VERSION, "database": db.name, "created_at": stamp}
     try:
-        with gzip.open(partial, "wb", compresslevel=6) as out:
-            await asyncio.to_thread(out.write, _frame(b"H", {**header, "created_at": stamp}))
+        out = await asyncio.to_thread(Writer, partial, key)
+        try:
+            await asyncio.to_thread(out.write, frame(b"H", header))
             async for info in await db.list_collections():
                 name = str(info["name"])
                 if name.startswith("system.") or info.get("type", "collection") != "collection":
                     continue
                 summary.collections[name] = await _dump(db[name], info, out, batch_size)
-            end = {"collections": summary.collections}
-            await asyncio.to_thread(out.write, _frame(b"E", end))
-        partial.rename(path)
+            await asyncio.to_thread(out.finish, summary.collections)
+        finally:
+            await asyncio.to_thread(out.close)
+        await asyncio.to_thread(partial.rename, path)
     finally:
-        partial.unlink(missing_ok=True)
-    summary.bytes = path.stat().st_size
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
+    summary.bytes = (await asyncio.to_thread(path.stat)).st_size
     if keep > 0:
-        summary.deleted = prune_backups(directory, db.name, keep)
+        summary.deleted = await asyncio.to_thread(prune_backups, directory, db.name, keep)
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
 
 
 async def _dump(
-    collection: AsyncIOMotorCollection[Any], info: Any, out: gzip.GzipFile, batch_size: int
+    collection: AsyncIOMotorCollection[Any], info: Any, out: Writer, batch_size: int
 ) -> int:
     indexes = [_index_spec(ix) async for ix in collection.list_indexes()]
     meta = {"name": collection.name, "options": dict(info.get("options", {})), "indexes": indexes}
-    await asyncio.to_thread(out.write, _frame(b"C", meta))
+    await asyncio.to_thread(out.write, frame(b"C", meta))
     raw = collection.with_options(codec_options=_RAW)
     count, chunk = 0, bytearray()
     async for doc in raw.find({}, batch_size=batch_size):
@@ -131,28 +171,23 @@ def _index_spec(index: Any) -> dict[str, Any]:
 
 
 def prune_backups(directory: Path, database: str, keep: int) -> list[str]:
-    """Delete all but the newest ``keep`` archives of ``database``; the deleted paths."""
-    archives = sorted(directory.glob(f"{database}-*{SUFFIX}"))
-    doomed = archives[: max(len(archives) - keep, 0)]
+    """Delete all but the newest ``keep`` archives of ``database``; the deleted paths.
+
+    Plain and encrypted archives count alike; only names ``<database>-<stamp><suffix>``
+    match, so another database whose name starts the same is left alone.
+    """
+    suffixes = "|".join(re.escape(s) for s in (SUFFIX, ENCRYPTED_SUFFIX))
+    pattern = re.compile(f"{re.escape(database)}-({_STAMP})(?:{suffixes})")
+    archives = sorted(
+        (match[1], path) for path in directory.iterdir() if (match := pattern.fullmatch(path.name))
+    )
+    doomed = [path for _, path in archives[: max(len(archives) - keep, 0)]]
     for path in doomed:
         path.unlink(missing_ok=True)
     return [str(p) for p in doomed]
 
 
-def _frames(path: Path) -> Iterator[tuple[bytes, bytes]]:
-    with gzip.open(path, "rb") as src:
-        while kind := src.read(1):
-            size_bytes = src.read(4)
-            if len(size_bytes) < 4:  # noqa: PLR2004
-                raise BackupError(f"{path}: truncated archive")
-            (size,) = struct.unpack("<i", size_bytes)
-            body = src.read(size - 4)
-            if len(body) < size - 4:
-                raise BackupError(f"{path}: truncated archive")
-            yield kind, size_bytes + body
-
-
-def _next_batch(frames: Iterator[tuple[bytes, bytes]], size: int) -> list[tuple[bytes, bytes]]:
+def _next_batch(frames: Frames, size: int) -> list[tuple[bytes, bytes]]:
     batch = []
     for item in frames:
         batch.append(item)
@@ -162,15 +197,23 @@ def _next_batch(frames: Iterator[tuple[bytes, bytes]], size: int) -> list[tuple[
 
 
 async def restore_database(
-    db: AsyncIOMotorDatabase[Any], path: Path, *, batch_size: int = 500
+    db: AsyncIOMotorDatabase[Any], path: Path, *, batch_size: int = 500, key: str | None = None
 ) -> RestoreSummary:
     """Load archive ``path`` into ``db``, which must hold no documents.
 
-    Collections that exist already (e.g. made by index creation at startup) are reused;
-    their indexes are created as the archive has them.
+    The whole archive is verified (decrypted and authenticated, checksum and counts) before
+    anything is written to ``db``. Collections that exist already (e.g. made by index
+    creation at startup) are reused; their indexes are created as the archive has them.
+
+    Args:
+        db: the empty database to load.
+        path: a plain or an encrypted archive.
+        batch_size: documents per insert.
+        key: the passphrase of an encrypted archive.
 
     Raises:
-        BackupError: ``db`` is not empty, or the archive is not a complete keel backup.
+        BackupError: ``db`` is not empty, the key is missing or wrong, or the archive is
+            not a complete, intact keel backup.
     """
     started = time.monotonic()
     if not await asyncio.to_thread(path.is_file):
@@ -178,45 +221,50 @@ async def restore_database(
     for name in await db.list_collection_names():
         if not name.startswith("system.") and await db[name].find_one({}, {"_id": 1}):
             raise BackupError(f"database {db.name!r} is not empty (collection {name!r})")
-    loader = _Loader(db, batch_size, RestoreSummary(database=db.name))
-    frames = _frames(path)
-    while batch := await asyncio.to_thread(_next_batch, frames, batch_size):
-        for kind, body in batch:
-            await loader.feed(kind, body)
+    src = await asyncio.to_thread(path.open, "rb")
+    try:
+        source = await asyncio.to_thread(Source, src, path, key)
+        # Verifying first reads (and decrypts) the archive twice, but nothing reaches the
+        # database from an archive that is damaged, truncated or tampered with.
+        version = await asyncio.to_thread(verify, source.frames(), source.name)
+        summary = RestoreSummary(
+            db.name, encrypted=source.encrypted, verified=version >= CHECKSUM_SINCE
+        )
+        loader = _Loader(db, batch_size, summary, source.name)
+        frames = source.frames()
+        while batch := await asyncio.to_thread(_next_batch, frames, batch_size):
+            for kind, body in batch:
+                await loader.feed(kind, body)
+    finally:
+        await asyncio.to_thread(src.close)
     loader.check(path)
-    loader.summary.seconds = round(time.monotonic() - started, 3)
-    return loader.summary
+    summary.seconds = round(time.monotonic() - started, 3)
+    return summary
 
 
 class _Loader:
-    """Restore's state machine over the archive's frames."""
+    """Restore's state machine over the (already verified) frames of the archive."""
 
     def __init__(
-        self, db: AsyncIOMotorDatabase[Any], batch_size: int, summary: RestoreSummary
+        self, db: AsyncIOMotorDatabase[Any], batch_size: int, summary: RestoreSummary, name: str
     ) -> None:
-        self.db, self.batch_size, self.summary = db, batch_size, summary
-        self.header: dict[str, Any] | None = None
+        self.db, self.batch_size, self.summary, self.name = db, batch_size, summary, name
         self.end: dict[str, Any] | None = None
         self.meta: dict[str, Any] | None = None
         self.pending: list[RawBSONDocument] = []
 
     async def feed(self, kind: bytes, body: bytes) -> None:
-        if self.header is None:
-            header = bson.decode(body)
-            if kind != b"H" or header.get("format") != FORMAT:
-                raise BackupError("not a keel backup archive")
-            self.header = header
-        elif kind == b"D" and self.meta is not None:
+        if kind == b"D" and self.meta is not None:
             self.pending.append(RawBSONDocument(body))
             if len(self.pending) >= self.batch_size:
                 await self._flush()
         elif kind in (b"C", b"E"):
             await self._close_collection()
             if kind == b"C":
-                await self._open_collection(bson.decode(body))
+                await self._open_collection(decode(body, self.name))
             else:
-                self.end = bson.decode(body)
-        else:
+                self.end = decode(body, self.name)
+        elif kind != b"H":
             raise BackupError(f"unexpected frame {kind!r}")
 
     async def _open_collection(self, meta: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -106,10 +107,18 @@ def run_command(config: str | None, name: str) -> None:
 @config_option
 @click.option("--dir", "directory", default=None, help="Archive directory (default backup_dir).")
 @click.option("--keep", type=int, default=None, help="Archives to keep (default backup_keep).")
-def backup_command(config: str | None, directory: str | None, keep: int | None) -> None:
-    """Dump every collection of the database into one compressed archive."""
+@click.option(
+    "--encrypt/--no-encrypt",
+    default=None,
+    help="Encrypt with the passphrase in $KEEL_BACKUP_KEY (default backup_encrypt).",
+)
+def backup_command(
+    config: str | None, directory: str | None, keep: int | None, encrypt: bool | None
+) -> None:
+    """Dump every collection of the database into one compressed archive (mode 0600)."""
     from plugins.cron.backup import backup_database  # noqa: PLC0415
-    from plugins.cron.jobs import cron_settings  # noqa: PLC0415
+    from plugins.cron.errors import BackupError  # noqa: PLC0415
+    from plugins.cron.jobs import backup_key_for, cron_settings  # noqa: PLC0415
 
     async def work(keel: Keel) -> Any:
         settings = cron_settings(keel)
@@ -118,9 +127,14 @@ def backup_command(config: str | None, directory: str | None, keep: int | None) 
             Path(directory or settings.backup_dir),
             batch_size=settings.batch_size,
             keep=settings.backup_keep if keep is None else keep,
+            key=key if encrypt is not None else backup_key_for(settings.backup_encrypt),
         )
 
-    summary = with_keel(config, work)
+    try:
+        key = backup_key_for(bool(encrypt))  # before connecting anywhere
+        summary = with_keel(config, work)
+    except BackupError as exc:
+        fail(exc)
     total = sum(summary.collections.values())
     click.echo(f"{summary.path}: {len(summary.collections)} collections, {total} documents")
     click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
@@ -130,8 +144,11 @@ def backup_command(config: str | None, directory: str | None, keep: int | None) 
 @config_option
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def restore_command(config: str | None, archive: Path) -> None:
-    """Load ARCHIVE (from `keel backup`) into the configured database, which must be empty."""
-    from plugins.cron.backup import restore_database  # noqa: PLC0415
+    """Load ARCHIVE (from `keel backup`) into the configured database, which must be empty.
+
+    The whole archive is verified first; an encrypted one is read with $KEEL_BACKUP_KEY.
+    """
+    from plugins.cron.backup import KEY_ENV, restore_database  # noqa: PLC0415
     from plugins.cron.errors import BackupError  # noqa: PLC0415
     from plugins.cron.jobs import cron_settings  # noqa: PLC0415
 
@@ -140,12 +157,17 @@ def restore_command(config: str | None, archive: Path) -> None:
             keel.mongo[keel.settings.database.name],
             archive,
             batch_size=cron_settings(keel).batch_size,
+            key=os.environ.get(KEY_ENV) or None,
         )
 
     try:
         summary = with_keel(config, work)
     except BackupError as exc:
         fail(exc)
+    if not summary.verified:
+        click.echo(
+            f"keel: warning: {archive} is a version-1 archive: no checksum to verify", err=True
+        )
     total = sum(summary.collections.values())
     click.echo(
         f"restored {total} documents in {len(summary.collections)} collections "

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from core.context import Keel
 from core.records import Job
 from plugins.cron import backup, report, service
+from plugins.cron.errors import BackupError
 from plugins.cron.settings import CronSettings
 
 REPORT_TIMEOUT_S = 600
@@ -60,7 +61,10 @@ async def daily_report(ctx: dict[str, Any], *, date: str | None = None) -> dict[
 
 
 async def backup_database(ctx: dict[str, Any], **_: Any) -> dict[str, Any]:
-    """Dump the database into ``backup_dir``, keeping the newest ``backup_keep`` archives."""
+    """Dump the database into ``backup_dir``, keeping the newest ``backup_keep`` archives.
+
+    With ``backup_encrypt`` the archive is encrypted with ``KEEL_BACKUP_KEY``.
+    """
     keel: Keel = ctx["keel"]
     settings = cron_settings(keel)
     summary = await backup.backup_database(
@@ -68,8 +72,23 @@ async def backup_database(ctx: dict[str, Any], **_: Any) -> dict[str, Any]:
         Path(settings.backup_dir),
         batch_size=settings.batch_size,
         keep=settings.backup_keep,
+        key=backup_key_for(settings.backup_encrypt),
     )
     return dataclasses.asdict(summary)
+
+
+def backup_key_for(encrypt: bool) -> str | None:
+    """``KEEL_BACKUP_KEY`` when ``encrypt``, else None.
+
+    Raises:
+        BackupError: ``encrypt`` and the variable is missing or too short.
+    """
+    if not encrypt:
+        return None
+    try:
+        return backup.backup_key()
+    except BackupError as exc:
+        raise BackupError(f"backups are to be encrypted, but {exc}") from exc
 
 
 def jobs() -> list[Job]:

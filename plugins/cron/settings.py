@@ -56,6 +56,10 @@ class CronSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """Where ``cron.backup_database`` and ``keel backup`` write archives."""
     backup_keep: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 7
     """How many archives to keep; older ones are deleted after each backup."""
+    backup_encrypt: bool = False
+    """Encrypt the archives of ``cron.backup_database`` (and of ``keel backup`` without
+    ``--no-encrypt``) with the passphrase in the environment variable ``KEEL_BACKUP_KEY``
+    (at least 32 characters); when true and the variable is missing, the backup fails."""
     log_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
     """Log files in ``[app] log_dir`` older than this many days are deleted."""
     batch_size: Annotated[int, msgspec.Meta(ge=10, le=10_000)] = 500
