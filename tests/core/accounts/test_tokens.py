@@ -11,7 +11,6 @@ from typing import Any
 
 import jwt
 import pytest
-
 from bson import ObjectId
 
 from core.accounts.tokens import key_id
