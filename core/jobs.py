@@ -4,13 +4,19 @@ Every job is a plain ``async def fn(ctx, **kwargs)``; ``ctx["keel"]`` is the run
 :class:`core.context.Keel`. Plugins' jobs are named ``<plugin>.<job>``; the core adds
 ``core.deliver_event`` (durable listeners) and ``core.send_mail`` (the ``email`` queue).
 Each named queue of ``[queue] names`` lives in Valkey under ``saq:<key_prefix>:<name>:*``.
+
+SAQ's log lines show a job by its repr, which lists the job's arguments (a mail job's
+bodies); :class:`JobLogFilter` shows it by id, function, attempt and, for mail jobs,
+recipient instead (see :func:`describe_job`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
+import re
 import socket
 import time
 from collections.abc import Sequence
@@ -42,6 +48,13 @@ BURST_HORIZON_S = 60.0
 """Burst mode waits for jobs scheduled (or retrying) up to this far in the future."""
 
 
+MAIL_RECIPIENT_ARGS = {"core.send_mail": "to", "core.accounts.send_code": "email"}
+"""The mail jobs and the argument naming their recipient, shown in their log lines."""
+SAQ_LOGGER = "saq"
+# what Job.info(full=True) renders (SAQ's INFO lines when its logger is at DEBUG)
+_FULL_JOB_INFO = re.compile(r"Job<function: ([^,>]*), kwargs: ")
+
+
 class UnknownJobError(KeelError, LookupError):
     """``enqueue`` named a job that no enabled plugin registered."""
 
@@ -57,6 +70,54 @@ class RegisteredJob:
     def name(self) -> str:
         """The full name, ``<plugin>.<job>``."""
         return f"{self.plugin}.{self.job.name}"
+
+
+def describe_job(job: saq.Job) -> str:
+    """``<job id> (<function>, attempt <n> of <m>[, to <recipient>])``, for log lines.
+
+    Never the job's arguments (message bodies), result or error.
+    """
+    job_id = job.queue.job_id(job.key) if job.queue is not None else job.key
+    text = f"{job_id} ({job.function}, attempt {job.attempts} of {job.retries}"
+    arg = MAIL_RECIPIENT_ARGS.get(job.function)
+    to = (job.kwargs or {}).get(arg) if arg else None
+    if to:
+        text += f", to {', '.join(map(str, to)) if isinstance(to, list) else to}"
+    return f"{text})"
+
+
+class JobLogFilter(logging.Filter):
+    """A filter for SAQ's logger: no job arguments in its records.
+
+    SAQ logs a failed job as ``Error processing job %s`` with the job itself, whose repr
+    lists its arguments; with its logger at DEBUG, its INFO lines (processing, retrying,
+    finished) render them too. Here a job argument becomes :func:`describe_job` (and sets
+    the record's ``job_id`` and ``job_function``), and a rendered ``Job<...>`` keeps only
+    its function. The record, its level and its traceback are kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite ``record``'s arguments; never drops it."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._safe(arg, record) for arg in record.args)
+        return True
+
+    @staticmethod
+    def _safe(arg: object, record: logging.LogRecord) -> object:
+        if isinstance(arg, saq.Job):
+            record.__dict__.setdefault("job_id", arg.id if arg.queue is not None else arg.key)
+            record.__dict__.setdefault("job_function", arg.function)
+            return describe_job(arg)
+        if isinstance(arg, str) and (found := _FULL_JOB_INFO.match(arg)):
+            return f"Job<function: {found.group(1)}, arguments withheld>"
+        return arg
+
+
+def filter_saq_logs() -> None:
+    """Add :class:`JobLogFilter` to SAQ's logger (once per process)."""
+    logger = logging.getLogger(SAQ_LOGGER)
+    if not any(isinstance(f, JobLogFilter) for f in logger.filters):
+        logger.addFilter(JobLogFilter())
 
 
 def core_jobs() -> list[Job]:
@@ -106,7 +167,8 @@ def build_registry(
 class JobRunner:
     """The queues of ``[queue] names``, the job registry, and workers to run them.
 
-    Building it does not connect; it validates the registry.
+    Building it does not connect; it validates the registry, and filters SAQ's log
+    records (:func:`filter_saq_logs`) in this process, where jobs are enqueued or run.
 
     Args:
         settings: the application settings (``queue`` and ``valkey`` tables).
@@ -119,6 +181,7 @@ class JobRunner:
     def __init__(self, settings: Settings, host: PluginHost) -> None:
         self.settings = settings
         self.registry: dict[str, RegisteredJob] = build_registry(settings.queue.names, host.jobs())
+        filter_saq_logs()
         self._client = _saq.client(settings.valkey, blocking=False)
         self._queues = {name: self._make_queue(self._client, name) for name in settings.queue.names}
 

@@ -5,6 +5,13 @@ job on the ``email`` queue; a worker sends it with aiosmtplib using ``[mail]``, 
 backoff like every job. Delivery is at least once: a retry after a send whose
 acknowledgement was lost sends the message again.
 
+A queued message sits in Valkey (job arguments, kept a while after the job ends, and in
+Valkey's RDB/AOF files), so a message that carries a secret (a one-time code, a reset link)
+is never queued: a job of its own, whose arguments name what to send (an email and a
+purpose), renders it and sends it with :meth:`Mailer.deliver_now`. Either way a failed
+send raises :class:`MailDeliveryError`, whose text names the recipients and the server's
+answer but never the message (it becomes the job's stored error and its log line).
+
 Templates come in pairs named ``<name>.txt`` (required) and ``<name>.html`` (optional).
 The text template's first line is the subject, written ``Subject: ...``::
 
@@ -29,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import aiosmtplib
 import jinja2
 
-from core.errors import ConfigError
+from core.errors import ConfigError, KeelError
 
 if TYPE_CHECKING:
     import saq
@@ -40,6 +47,25 @@ if TYPE_CHECKING:
 
 SUBJECT_PREFIX = "Subject:"
 SMTP_TIMEOUT_S = 30.0
+
+
+class MailDeliveryError(KeelError):
+    """SMTP delivery failed (unreachable server, refused sender, recipient or message).
+
+    The message names the recipients, the server and the failure; when the server refused
+    the message itself (after ``DATA``), only its reply code is kept, since a content
+    filter's reply may quote the message.
+    """
+
+
+_REPLIES_BEFORE_DATA = (
+    aiosmtplib.SMTPConnectResponseError,
+    aiosmtplib.SMTPHeloError,
+    aiosmtplib.SMTPAuthenticationError,
+    aiosmtplib.SMTPSenderRefused,
+    aiosmtplib.SMTPRecipientRefused,
+)
+"""Server replies to commands sent before the message: their text cannot quote it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +178,36 @@ class Mailer:
         mail = render(source, name, **context)
         return await self.send(to, mail.subject, text=mail.text, html=mail.html)
 
+    async def deliver_now(
+        self,
+        to: str | Sequence[str],
+        source: str | os.PathLike[str] | jinja2.Environment,
+        name: str,
+        /,
+        **context: Any,
+    ) -> str:
+        """Render ``name`` and send it over SMTP from this process, without the queue.
+
+        For messages that carry a secret (a code, a reset link): call it from a job whose
+        arguments say what to send, not the secret, so the message is never written to
+        Valkey; a retry of that job renders the message again. Nothing of the message
+        is kept or logged here.
+
+        Returns:
+            The message's Message-ID.
+
+        Raises:
+            ConfigError: ``[mail] host`` is empty.
+            MailDeliveryError: the server could not be reached or refused the message.
+        """
+        recipients = [to] if isinstance(to, str) else list(to)
+        if not recipients:
+            raise ValueError("deliver_now() needs at least one recipient")
+        mail = render(source, name, **context)
+        message = build_message(self.settings, recipients, mail.subject, mail.text, mail.html)
+        await deliver(self.settings, message)
+        return str(message["Message-ID"])
+
 
 def build_message(
     settings: MailSettings, to: Sequence[str], subject: str, text: str, html: str | None
@@ -175,25 +231,48 @@ async def deliver(settings: MailSettings, message: EmailMessage) -> None:
 
     Raises:
         ConfigError: ``[mail] host`` is empty.
-        aiosmtplib.SMTPException: the server refused or could not be reached.
+        MailDeliveryError: the server refused or could not be reached; raised without
+            the aiosmtplib exception as its cause, whose text may quote the message.
     """
     if not settings.host:
         raise ConfigError(["mail.host: no SMTP server configured"])
-    await aiosmtplib.send(
-        message,
-        hostname=settings.host,
-        port=settings.port,
-        username=settings.username or None,
-        password=settings.password or None,
-        start_tls=settings.starttls,
-        timeout=SMTP_TIMEOUT_S,
-    )
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username or None,
+            password=settings.password or None,
+            start_tls=settings.starttls,
+            timeout=SMTP_TIMEOUT_S,
+        )
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        to = str(message["To"])
+        where = f"{settings.host}:{settings.port}"
+        raise MailDeliveryError(f"mail to {to} via {where} not sent: {_failure(exc)}") from None
+
+
+def _failure(exc: Exception) -> str:
+    """What went wrong, without any text the server may have quoted from the message."""
+    kind = type(exc).__name__
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refused = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        return f"{kind} ({refused})"
+    if isinstance(exc, _REPLIES_BEFORE_DATA):
+        return f"{kind} {exc.code} {exc.message}"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{kind} {exc.code} (reply text withheld: it may quote the message)"
+    return f"{kind}: {exc}"
 
 
 async def send_mail(
     ctx: dict[str, Any], *, to: list[str], subject: str, text: str, html: str | None = None
 ) -> str:
-    """The ``core.send_mail`` job; returns the Message-ID."""
+    """The ``core.send_mail`` job; returns the Message-ID.
+
+    Raises:
+        MailDeliveryError: see :func:`deliver`; SAQ retries the job.
+    """
     keel: Keel = ctx["keel"]
     message = build_message(keel.settings.mail, to, subject, text, html)
     await deliver(keel.settings.mail, message)

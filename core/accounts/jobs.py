@@ -5,6 +5,11 @@ forgot-password) only enqueue ``core.accounts.send_code`` with the email as type
 same job in every case; the lookup, the token and the email happen here, in a worker, so
 neither the answer nor its timing depends on the account. The email goes out through
 :mod:`core.mail` whether or not the notifications plugin is enabled.
+
+Codes and reset links are secrets: the job's arguments are the email and the purpose only,
+and the job renders and sends the email itself (:meth:`core.mail.Mailer.deliver_now`)
+instead of queueing ``core.send_mail`` with the body, so no code or link is ever written
+to Valkey (job arguments, results, errors, and so Valkey's RDB/AOF files) or logged.
 """
 
 from __future__ import annotations
@@ -46,8 +51,18 @@ async def send_code(ctx: dict[str, Any], *, email: str, purpose: CodePurpose) ->
     ``resend`` (a new code for an unverified account or a pending code), ``reset``
     (a password-reset link), ``exists`` (a registration hit an existing account).
 
+    The email is sent from this job, over SMTP, and never queued. When sending fails the
+    job is retried, and each retry issues a fresh code or reset token, which replaces
+    the one before: only the newest email's code or link works. (Delivery is still at
+    least once: if a server took a message but its answer was lost, the retry sends a
+    second email, and the first one's code or link no longer works.)
+
     Returns:
-        Whether an email was enqueued.
+        Whether an email was sent (never the code or the token: SAQ stores the result).
+
+    Raises:
+        MailDeliveryError: the SMTP server was unreachable or refused the message; its
+            text names the recipient, never the message.
     """
     keel: Keel = ctx["keel"]
     auth = keel.settings.auth
@@ -59,12 +74,12 @@ async def send_code(ctx: dict[str, Any], *, email: str, purpose: CodePurpose) ->
         token = await issue_reset_token(keel, user.id)
         url = auth.reset_url.replace("{token}", token)
         minutes = auth.reset_ttl_s // 60
-        await keel.mail.send_template(
+        await keel.mail.deliver_now(
             user.email, templates(), "reset", token=token, url=url, minutes=minutes, **common
         )
         return True
     if purpose == "exists":
-        await keel.mail.send_template(user.email, templates(), "account_exists", **common)
+        await keel.mail.deliver_now(user.email, templates(), "account_exists", **common)
         return True
     if purpose == "resend":
         pending = await pending_otp_purpose(keel, user.id)
@@ -72,7 +87,7 @@ async def send_code(ctx: dict[str, Any], *, email: str, purpose: CodePurpose) ->
             return False
         purpose = "login" if pending == "login" else "verify"
     code = await issue_otp(keel, user.id, purpose)
-    await keel.mail.send_template(
+    await keel.mail.deliver_now(
         user.email,
         templates(),
         "otp",
