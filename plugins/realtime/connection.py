@@ -34,9 +34,10 @@ class Connection:
     with 1013.
 
     Args:
-        user: the authenticated user.
+        user: the authenticated user (with its token's session, issue and expiry times).
         send: the ASGI ``send`` of the socket.
         settings: the plugin settings (queue size, rate limit).
+        token: the access token it was opened with (checked again now and then).
     """
 
     __slots__ = (
@@ -56,6 +57,7 @@ class Connection:
         "rooms",
         "strike_stamp",
         "strikes",
+        "token",
         "tokens",
         "tokens_stamp",
         "typing",
@@ -63,9 +65,14 @@ class Connection:
         "watching",
     )
 
-    def __init__(self, user: CurrentUser, send: Send, settings: RealtimeSettings) -> None:
+    def __init__(
+        self, user: CurrentUser, send: Send, settings: RealtimeSettings, token: str = ""
+    ) -> None:
         self.id = f"{next(_ids)}"
         self.user = user
+        """The token's user; replaced by a ``refresh`` frame."""
+        self.token = token
+        """The access token ``user`` comes from; replaced by a ``refresh`` frame."""
         self._send = send
         self._limit = settings.send_queue_size
         self._queue: deque[str] = deque()

@@ -1,4 +1,4 @@
-"""The built-in client events: ping, typing, presence, rooms and messages."""
+"""The built-in client events: ping, refresh, typing, presence, rooms and messages."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from plugins.realtime.protocol import (
     frame,
     one_of,
 )
+from plugins.realtime.tokens import on_refresh
 
 if TYPE_CHECKING:
     from plugins.realtime.connection import Connection
@@ -212,6 +213,7 @@ async def on_message(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
 BUILTINS: dict[str, tuple[str | None, Builtin]] = {
     "ping": (None, on_ping),
     "pong": (None, on_pong),
+    "refresh": (None, on_refresh),
     "typing": ("typing", on_typing),
     "stopTyping": ("typing", on_stop_typing),
     "getOnlineStatus": ("presence", on_get_online_status),

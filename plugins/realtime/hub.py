@@ -5,7 +5,10 @@ Every frame for other sockets is published once on the deployment's channel
 it to its own matching sockets. An envelope is ``kind US exclude US targets US frame``
 (``US`` = 0x1F) where kind ``u`` addresses users' sockets, ``r`` the sockets that joined
 rooms and ``p`` the sockets watching users' presence; sockets of user ``exclude`` are
-skipped. The frame is JSON encoded once by the sender and never decoded again.
+skipped. The frame is JSON encoded once by the sender and never decoded again. Kind ``s``
+is a revocation, not a frame: its target is a user and its last part a
+:class:`~plugins.realtime.tokens.Revocation` (JSON) naming the sessions that ended; the
+user's sockets it covers are closed (4401 ``session_revoked``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from plugins.realtime.presence import Presence, PresenceChanges, Transition, iso
 from plugins.realtime.protocol import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, frame
 from plugins.realtime.service import RoomCache
 from plugins.realtime.subscriber import Subscriber
+from plugins.realtime.tokens import REVOKE, TokenGuard
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -84,6 +88,9 @@ class Hub:
         self._typists: set[Connection] = set()
         """Sockets with a typing indicator under way (see :meth:`typing_until`)."""
         self._typing_timer: asyncio.TimerHandle | None = None
+        self.guard = TokenGuard(self)
+        """Closes sockets at their token's expiry or their session's revocation."""
+        self._rechecking = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -135,6 +142,7 @@ class Hub:
                 await self.announce([(u, False, now) for u in await self.presence.release()])
         if self._typing_timer is not None:
             self._typing_timer.cancel()
+        self.guard.close()
         for task in [*self._tasks, *self._background]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
@@ -147,6 +155,7 @@ class Hub:
         self.connections.add(conn)
         first = not self.by_user[conn.user.id]
         self.by_user[conn.user.id].add(conn)
+        self.guard.watch(conn)
         if first and self.settings.presence:
             self.changes.push(conn.user.id, True)
 
@@ -269,6 +278,9 @@ class Hub:
     def deliver(self, payload: bytes) -> None:
         """Hand one envelope to the local sockets it addresses."""
         kind, exclude_raw, targets, raw = payload.split(SEP, 3)
+        if kind == _REVOKE:
+            self.guard.revoke(targets.decode(), raw)
+            return
         index = self.by_user if kind == b"u" else self.by_room if kind == b"r" else self.watchers
         exclude = exclude_raw.decode()
         text = raw.decode()
@@ -280,18 +292,34 @@ class Hub:
     # -- maintenance -----------------------------------------------------------------------
 
     async def _maintain(self) -> None:
-        tick = min(self.settings.heartbeat_s, self.settings.heartbeat_timeout_s) / 2
+        settings = self.settings
+        tick = min(settings.heartbeat_s, settings.heartbeat_timeout_s) / 2
+        tick = min(tick, settings.revocation_check_s)
         next_lease = 0.0
+        next_check = time.monotonic() + settings.revocation_check_s
+        subscriptions = 1
         while True:
             await asyncio.sleep(tick)
             self._heartbeat()
             now = time.monotonic()
+            # a resubscribed channel may have missed revocations: check at once
+            made = self.subscriber.connections if self.subscriber is not None else 1
+            if (now >= next_check or made > subscriptions) and not self._rechecking:
+                next_check, subscriptions = now + settings.revocation_check_s, made
+                self._rechecking = True
+                self.background(self._recheck())
             if self.settings.presence and now >= next_lease:
                 next_lease = now + self.settings.heartbeat_s / 2
                 try:
                     await self._renew_lease()
                 except Exception:
                     log.exception("realtime: presence lease renewal failed")
+
+    async def _recheck(self) -> None:
+        try:
+            await self.guard.recheck()
+        finally:
+            self._rechecking = False
 
     def _heartbeat(self) -> None:
         now = time.monotonic()
@@ -311,6 +339,9 @@ class Hub:
                 self.changes.push(user_id, True)
         now = time.time()
         await self.announce([(u, False, now) for u in await self.presence.reap()])
+
+
+_REVOKE = REVOKE.encode()
 
 
 def envelope(kind: str, targets: Iterable[str], text: str, exclude: str = "") -> bytes:

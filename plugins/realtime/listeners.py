@@ -1,4 +1,4 @@
-"""Listeners: live pushes of notifications, and who may use a booking's room."""
+"""Listeners: live pushes of notifications, who may use a booking's room, and revocations."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from core import Listener
 from plugins.realtime.hub import publish
 from plugins.realtime.protocol import frame
 from plugins.realtime.service import record_booking
+from plugins.realtime.tokens import REVOKE, revocation_text
 
 if TYPE_CHECKING:
+    from core.accounts.events import SessionsRevoked
     from core.context import Keel
     from plugins.realtime.settings import RealtimeSettings
 
@@ -26,9 +28,20 @@ def listeners(settings: RealtimeSettings) -> list[Listener]:
             await publish(keel, "u", [str(event.user_id)], text)
 
     return [
+        Listener("user.sessions_revoked", close_revoked, name="close_revoked"),
         Listener("notification.created", push_notification, name="push_notification"),
         Listener("booking.created", remember_booking, mode="durable", name="booking_room"),
     ]
+
+
+async def close_revoked(keel: Keel, event: SessionsRevoked) -> None:
+    """``user.sessions_revoked`` -> every process closes the sockets it covers.
+
+    Inline, so it runs in the process that revoked (an API process: logout, password
+    change or reset, role change, deletion), within milliseconds and whether or not that
+    process holds sockets: publishing needs only Valkey, not a started hub.
+    """
+    await publish(keel, REVOKE, [event.user_id], revocation_text(event))
 
 
 async def remember_booking(keel: Keel, event: Any) -> None:

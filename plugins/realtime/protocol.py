@@ -22,7 +22,11 @@ CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
 """The client read too slowly: its send queue overflowed."""
 CLOSE_UNAUTHORIZED = 4401
-"""No, bad, expired or revoked access token."""
+"""No, bad, expired or revoked access token; the reason says which."""
+TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a close reason
+"""4401 on an open socket: its token expired without a ``refresh`` frame."""
+SESSION_REVOKED = "session_revoked"
+"""4401 on an open socket: its login session ended (logout, password change, ...)."""
 CLOSE_TIMEOUT = 4408
 """No frame from the client within ``heartbeat_timeout_s`` of a server ``ping``."""
 
@@ -33,6 +37,7 @@ INVALID_DATA = "invalid_data"
 FEATURE_DISABLED = "feature_disabled"
 RATE_LIMITED = "rate_limited"
 NOT_FOUND = "not_found"
+UNAUTHORIZED = "unauthorized"
 INTERNAL = "internal_error"
 
 ObjectIdStr = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{24}$")]
@@ -90,6 +95,12 @@ class MessageIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename=
     receiver_id: ObjectIdStr | None = None
     booking_id: ObjectIdStr | None = None
     client_id: ClientId | None = None
+
+
+class RefreshIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``refresh``: a newer access token of the socket's user."""
+
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 
 _decode_frame = msgspec.json.Decoder(Frame).decode

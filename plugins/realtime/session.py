@@ -16,6 +16,7 @@ from plugins.realtime import service
 from plugins.realtime.connection import Connection
 from plugins.realtime.handlers import BUILTINS, stop_all_typing
 from plugins.realtime.hooks import WsContext, WsEvent
+from plugins.realtime.presence import iso_seen
 from plugins.realtime.protocol import (
     BAD_FRAME,
     CLOSE_INTERNAL,
@@ -48,6 +49,13 @@ CLOSE_FRAME_S = 5.0
 """How long the close frame may wait behind bytes the client has not read yet."""
 
 
+def _bearer(socket: WebSocket[Any, Any, Any]) -> str | None:
+    header = socket.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None  # none, or malformed: ``authenticate`` says what is wrong
+
+
 def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:
     header = socket.headers.get("sec-websocket-protocol", "")
     return [p.strip() for p in header.split(",") if p.strip()]
@@ -59,6 +67,8 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
     token = socket.query_params.get("token")
     if token is None:
         token = next((p for p in offered if p != SUBPROTOCOL), None)
+    if token is None:
+        token = _bearer(socket)  # kept, like the others, to be verified again later
     await socket.accept(subprotocols=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     try:
         user = await authenticate(socket, token)
@@ -69,12 +79,13 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
         await socket.close(code=1001, reason="server shutting down")
         return
     await hub.ensure_started()
-    conn = Connection(user, server_send(socket), hub.settings)
+    conn = Connection(user, server_send(socket), hub.settings, token or "")
     conn.reader = asyncio.current_task()
     disconnected = False
     try:
         await _welcome(hub, conn)
-        disconnected = await _read_loop(hub, conn, socket)
+        if not conn.closing:  # e.g. revoked while it was being authenticated
+            disconnected = await _read_loop(hub, conn, socket)
     except asyncio.CancelledError:
         if not conn.closing:
             raise
@@ -95,7 +106,10 @@ async def _welcome(hub: Hub, conn: Connection) -> None:
         hub.know(conn, found)
         if hub.settings.presence:
             hub.watch(conn, found)
-    conn.push(frame("connected", {"userId": conn.user.id, "connectionId": conn.id}))
+    expires = iso_seen(conn.user.expires_at)
+    conn.push(
+        frame("connected", {"userId": conn.user.id, "connectionId": conn.id, "expiresAt": expires})
+    )
 
 
 async def _read_loop(hub: Hub, conn: Connection, socket: WebSocket[Any, Any, Any]) -> bool:

@@ -43,3 +43,7 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     """Longest message text."""
     room_cache_size: Count = 10_000
     """Rooms whose members each process keeps in memory (members never change)."""
+    revocation_check_s: Positive = 60.0
+    """Each open socket's token is verified again this often (one Valkey read per token),
+    in case a revocation's pub/sub message was lost; revocations normally close sockets
+    within a second."""

@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import msgspec
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
@@ -26,6 +32,7 @@ from core import Event, Plugin, hookimpl
 from core.testing import KeelTestApp
 from plugins.realtime.hooks import WsContext, WsError, WsEvent
 
+KEEL = str(Path(sys.executable).with_name("keel"))
 FAST = {
     "plugins.realtime.heartbeat_s": 30.0,
     "plugins.realtime.typing_timeout_s": 5.0,
@@ -228,3 +235,76 @@ class Client:
 
 
 Serve = Callable[..., AbstractAsyncContextManager[Served]]
+
+
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+class Proc:
+    """A ``keel serve`` process on its own port."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [KEEL, "serve", "--port", str(self.port), "--workers", "1"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(self.log.read_text(errors="replace")[-3000:])
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health/ready", timeout=1).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"not ready:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    async def client(self, token: str) -> Client:
+        ws = await connect(f"ws://127.0.0.1:{self.port}/ws?token={token}")
+        client = Client(ws)
+        await client.expect("connected")
+        return client
+
+
+@contextlib.contextmanager
+def serve_procs(
+    env: KeelTestApp, stack: Any, tmp_path: Path, realtime: dict[str, float], count: int = 2
+) -> Iterator[list[Proc]]:
+    """``count`` ready ``keel serve`` processes on ``env``'s database and key prefix."""
+    config = tmp_path / "config.toml"
+    table = "".join(f"{key} = {value}\n" for key, value in realtime.items())
+    config.write_text(
+        '[app]\nenv = "test"\nlog_level = "WARNING"\n\n[server]\ngrace_period_s = 2.0\n\n'
+        f'[plugins]\nenabled = ["realtime"]\n\n[plugins.realtime]\n{table}',
+        encoding="utf-8",
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    child_env = {
+        **base,
+        **stack.environ(),
+        "KEEL_CONFIG": str(config),
+        "KEEL_DATABASE__NAME": env.settings.database.name,
+        "KEEL_VALKEY__KEY_PREFIX": env.settings.valkey.key_prefix,
+    }
+    started = [Proc(child_env, tmp_path / f"serve{i}.log") for i in range(1, count + 1)]
+    try:
+        for proc in started:
+            proc.wait_ready()
+        yield started
+    finally:
+        for proc in started:
+            proc.kill()

@@ -3,64 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from _realtime_helpers import Client, free_port
-from websockets.asyncio.client import connect
+from _realtime_helpers import Proc, serve_procs
 
 from core.testing import KeelTestApp
 
-KEEL = str(Path(sys.executable).with_name("keel"))
 HEARTBEAT_S = 1.0
-
-
-class Proc:
-    """A ``keel serve`` process on its own port."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [KEEL, "serve", "--port", str(self.port), "--workers", "1"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(self.log.read_text(errors="replace")[-3000:])
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health/ready", timeout=1).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"not ready:\n{self.log.read_text(errors='replace')[-3000:]}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    async def client(self, token: str) -> Client:
-        ws = await connect(f"ws://127.0.0.1:{self.port}/ws?token={token}")
-        client = Client(ws)
-        await client.expect("connected")
-        return client
 
 
 @pytest.fixture
@@ -72,29 +25,9 @@ async def env(keel_app_factory: Any) -> AsyncIterator[KeelTestApp]:
 
 @pytest.fixture
 def procs(env: KeelTestApp, keel_stack: Any, tmp_path: Path) -> Iterator[list[Proc]]:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        '[app]\nenv = "test"\nlog_level = "WARNING"\n\n[server]\ngrace_period_s = 2.0\n\n'
-        f'[plugins]\nenabled = ["realtime"]\n\n[plugins.realtime]\nheartbeat_s = {HEARTBEAT_S}\n'
-        f"heartbeat_timeout_s = {HEARTBEAT_S}\n",
-        encoding="utf-8",
-    )
-    base = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    child_env = {
-        **base,
-        **keel_stack.environ(),
-        "KEEL_CONFIG": str(config),
-        "KEEL_DATABASE__NAME": env.settings.database.name,
-        "KEEL_VALKEY__KEY_PREFIX": env.settings.valkey.key_prefix,
-    }
-    started = [Proc(child_env, tmp_path / f"serve{i}.log") for i in (1, 2)]
-    try:
-        for proc in started:
-            proc.wait_ready()
+    realtime = {"heartbeat_s": HEARTBEAT_S, "heartbeat_timeout_s": HEARTBEAT_S}
+    with serve_procs(env, keel_stack, tmp_path, realtime) as started:
         yield started
-    finally:
-        for proc in started:
-            proc.kill()
 
 
 async def _token(env: KeelTestApp) -> tuple[str, str]:
