@@ -16,8 +16,8 @@ from core.context import Keel
 from core.errors import BadRequestError, RateLimitedError, UnauthorizedError
 
 from . import schemas
-from ._codes import consume_otp, consume_reset_token, forget_user_codes
-from ._revocation import mark_user
+from ._codes import consume_otp, consume_reset_token, count_wrong_code, forget_user_codes
+from ._revocation import cut_session, mark_user
 from ._runtime import accounts
 from ._sessions import (
     Client,
@@ -32,6 +32,7 @@ from ._throttle import (
     clear_account_failures,
     clear_login_failures,
     email_key,
+    end_login_attempt,
     record_login_failure,
 )
 from ._users import find_by_email, find_by_id, mark_verified
@@ -70,8 +71,8 @@ async def register(keel: Keel, data: schemas.Register) -> schemas.Accepted:
     try:
         await keel.db.get_collection(User).insert_one(user.model_dump_doc())
     except DuplicateKeyError:
-        replaced = await _replace_pending(keel, user)
-        await enqueue_send_code(keel, data.email, "verify" if replaced else "exists")
+        if not await _replace_pending(keel, user) and await _try_claim(keel, "exists", user.email):
+            await enqueue_send_code(keel, data.email, "exists")
     else:
         await mark_user(keel, str(user.id), exists=True)
         await keel.events.emit(_created(user))
@@ -80,12 +81,22 @@ async def register(keel: Keel, data: schemas.Register) -> schemas.Accepted:
 
 
 async def _replace_pending(keel: Keel, new: User) -> bool:
-    """Overwrite an unverified account of ``new``'s email with ``new``'s details."""
+    """Overwrite an unverified account of ``new``'s email with ``new``'s details.
+
+    Its earlier codes stop working, and from now on a code confirms the address only
+    together with the newest registration's password: otherwise whoever registers
+    right after the owner would have the owner confirm *their* password with the code.
+    At most one replacement per address per ``otp_resend_interval_s``. The failed-code
+    budget is kept (it is the account's, not the registration's).
+    """
+    if not await _try_claim(keel, "register", new.email):
+        return True  # throttled: nothing changes, and the answer is the same
     changes = {
         "name": new.name,
         "phone": new.phone,
         "role": new.role,
         "password_hash": new.password_hash,
+        "verify_with_password": True,
         "updated_at": utcnow(),
     }
     old = await keel.db.get_collection(User).find_one_and_update(
@@ -93,8 +104,9 @@ async def _replace_pending(keel: Keel, new: User) -> bool:
     )
     if old is None:
         return False
-    await forget_user_codes(keel, old["_id"])
+    await forget_user_codes(keel, old["_id"], keep_budget=True)
     await end_all_sessions(keel, old["_id"], "password_reset")
+    await enqueue_send_code(keel, new.email, "verify")
     return True
 
 
@@ -138,13 +150,16 @@ async def login(keel: Keel, data: schemas.Login, client: Client) -> schemas.Toke
         UnauthorizedError: unknown email or wrong password (the same error).
     """
     ip = client.ip
-    await check_login_allowed(keel, data.email, ip)
-    hasher = accounts(keel).hasher
-    user = await find_by_email(keel, data.email)
-    matches = await hasher.verify(user.password_hash if user else None, data.password)
-    if user is None or not matches:
-        await record_login_failure(keel, data.email, ip)
-        raise UnauthorizedError(BAD_LOGIN)
+    turn = await check_login_allowed(keel, data.email, ip)
+    try:
+        hasher = accounts(keel).hasher
+        user = await find_by_email(keel, data.email)
+        matches = await hasher.verify(user.password_hash if user else None, data.password)
+        if user is None or not matches:
+            await record_login_failure(keel, data.email, ip)
+            raise UnauthorizedError(BAD_LOGIN)
+    finally:
+        await end_login_attempt(keel, turn)
     await clear_login_failures(keel, data.email, ip)
     if hasher.needs_rehash(user.password_hash):  # upgrade a weaker hash, silently
         new_hash = await hasher.hash(data.password)
@@ -172,6 +187,11 @@ async def verify_otp(keel: Keel, data: schemas.VerifyOtp, client: Client) -> sch
         UnauthorizedError: unknown email, wrong, expired, spent or dead code (one error).
     """
     user = await find_by_email(keel, data.email)
+    if user is not None and not user.verified and user.verify_with_password:
+        given = data.password if isinstance(data.password, str) else None
+        if not await accounts(keel).hasher.verify(user.password_hash, given or ""):
+            await count_wrong_code(keel, user.id)
+            raise UnauthorizedError(BAD_CODE)
     if not await consume_otp(keel, user.id if user else None, data.code) or user is None:
         raise UnauthorizedError(BAD_CODE)
     if not user.verified:
@@ -225,15 +245,20 @@ async def change_password(
     user = await find_by_id(keel, caller.object_id)
     if user is None:
         raise UnauthorizedError("user no longer exists")
-    await check_login_allowed(keel, user.email, ip)
+    turn = await check_login_allowed(keel, user.email, ip)
     hasher = accounts(keel).hasher
-    if not await hasher.verify(user.password_hash, data.current_password):
-        await record_login_failure(keel, user.email, ip)
-        raise UnauthorizedError("current password is wrong")
+    try:
+        if not await hasher.verify(user.password_hash, data.current_password):
+            await record_login_failure(keel, user.email, ip)
+            raise UnauthorizedError("current password is wrong")
+    finally:
+        await end_login_attempt(keel, turn)
     check_policy(data.new_password, keel.settings.auth, email=user.email)
     await _set_password_hash(keel, user, await hasher.hash(data.new_password))
     ended = await end_other_sessions(keel, user.id, caller.session, "password_changed")
     await _spend_refresh_tokens(keel, user.id, caller.session)
+    await cut_session(keel, caller.session)  # this session's older access tokens too
+    await forget_user_codes(keel, user.id)  # reset links asked for with the old password
     pair = await issue_pair(keel, user, family=caller.session)
     return schemas.PasswordChanged(
         access_token=pair.access_token,

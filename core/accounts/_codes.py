@@ -88,7 +88,7 @@ async def consume_otp(keel: Keel, user_id: ObjectId | None, code: str) -> bool:
     stored = "" if doc is None else str(doc["code_hash"])
     if doc is None or not any(hmac.compare_digest(stored, e) for e in expected):
         if doc is not None and known:
-            await _count_failure(keel, user_id)
+            await _spend_budget(keel, user_id)
         return False
     won = await _otp(keel).update_one(
         {"_id": doc["_id"], "consumed": False}, {"$set": {"consumed": True}}
@@ -96,7 +96,14 @@ async def consume_otp(keel: Keel, user_id: ObjectId | None, code: str) -> bool:
     return bool(won.modified_count == 1)
 
 
-async def _count_failure(keel: Keel, user_id: ObjectId) -> None:
+async def count_wrong_code(keel: Keel, user_id: ObjectId) -> None:
+    """Count a failed code submission against the account's daily budget, and take one
+    try of its live code (if it has one)."""
+    await _otp(keel).update_one({"user_id": user_id, "consumed": False}, {"$inc": {"attempts": 1}})
+    await _spend_budget(keel, user_id)
+
+
+async def _spend_budget(keel: Keel, user_id: ObjectId) -> None:
     async with keel.valkey.pipeline(transaction=False) as pipe:
         pipe.incr(_failures_key(keel, user_id))
         pipe.expire(_failures_key(keel, user_id), DAY_S, nx=True)
@@ -134,9 +141,11 @@ async def consume_reset_token(keel: Keel, token: str) -> ObjectId | None:
     return None if doc is None else ObjectId(doc["user_id"])
 
 
-async def forget_user_codes(keel: Keel, user_id: ObjectId) -> None:
-    """Drop a user's pending codes, reset tokens and spent code budget (account deleted,
-    password reset, a registration replaced)."""
+async def forget_user_codes(keel: Keel, user_id: ObjectId, *, keep_budget: bool = False) -> None:
+    """Drop a user's pending codes and reset tokens, and (unless ``keep_budget``) the
+    spent code budget: account deleted, password reset or changed, registration replaced
+    (which keeps the budget)."""
     await _otp(keel).delete_many({"user_id": user_id})
-    await keel.valkey.delete(_failures_key(keel, user_id))
+    if not keep_budget:
+        await keel.valkey.delete(_failures_key(keel, user_id))
     await _resets(keel).delete_many({"user_id": user_id, "used_at": None})

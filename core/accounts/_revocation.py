@@ -2,8 +2,9 @@
 
 Access tokens are stateless, so logout, a password change, a role change or a deleted
 account would otherwise leave them valid until they expire. Two kinds of marker, each
-kept only as long as a token can live: a per-user epoch (tokens issued before it are
-dead) and a per-family flag (one login session is dead). Each revocation is also
+kept only as long as a token can live, each a time in milliseconds before which tokens
+are dead: one per user (every session) and one per family (one login session; "forever"
+when the session ended, or "now" when it goes on with new tokens). Each revocation is also
 published as a :class:`~core.accounts.events.SessionsRevoked` event, so open WebSockets
 (on every process) close too.
 
@@ -29,6 +30,17 @@ from .tokens import AccessClaims
 
 EXISTS_TTL_S = 86_400
 """How long a user's "exists" marker lives before MongoDB is asked again."""
+FOREVER_MS = 1 << 62
+"""A family cutoff that no token passes: the session ended."""
+# Raise a cutoff, never lower it (a session that ended must not come back to life when
+# it is cut again at "now"). Two commands, run once per password change.
+_RAISE = """
+local old = redis.call('GET', KEYS[1])
+if not old or tonumber(old) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 1
+"""
 
 
 def _ttl(keel: Keel) -> int:
@@ -56,19 +68,30 @@ async def revoke_user_access(keel: Keel, user_id: str, reason: RevokeReason) -> 
 
 
 async def revoke_family_access(
-    keel: Keel, user_id: str, families: Sequence[str], reason: RevokeReason
+    keel: Keel, user_id: str, families: Sequence[str], reason: RevokeReason, *, emit: bool = True
 ) -> None:
-    """Make every access token of the login sessions ``families`` invalid."""
+    """Make every access token of the login sessions ``families`` invalid (and, with
+    ``emit``, publish it)."""
     if not families:
         return
     async with keel.valkey.pipeline(transaction=False) as pipe:
         for family in families:
-            pipe.set(_family_key(keel, family), 1, ex=_ttl(keel))
+            pipe.set(_family_key(keel, family), FOREVER_MS, ex=_ttl(keel))
         await pipe.execute()
+    if not emit:
+        return
     event = SessionsRevoked(
         user_id=user_id, sessions=list(families), before=time.time(), reason=reason
     )
     await keel.events.emit(event)
+
+
+async def cut_session(keel: Keel, family: str) -> None:
+    """Make the access tokens of session ``family`` issued until now invalid; the
+    session goes on with tokens issued from now on (a password change)."""
+    now_ms = int(time.time() * 1000)
+    key = _family_key(keel, family)
+    await keel.valkey.eval(_RAISE, 1, key, str(now_ms), str(_ttl(keel)))  # type: ignore[misc]
 
 
 async def mark_user(keel: Keel, user_id: str, *, exists: bool) -> None:
@@ -86,7 +109,10 @@ async def access_problem(keel: Keel, claims: AccessClaims) -> str | None:
     epoch, family, exists = await keel.valkey.mget(
         _epoch_key(keel, claims.sub), _family_key(keel, claims.fam), _user_key(keel, claims.sub)
     )
-    if family is not None or (epoch is not None and round(claims.iat * 1000) < int(epoch)):
+    issued_ms = round(claims.iat * 1000)
+    if (family is not None and issued_ms < int(family)) or (
+        epoch is not None and issued_ms < int(epoch)
+    ):
         return "revoked"
     if exists is None:
         exists = await _load_marker(keel, claims.sub)

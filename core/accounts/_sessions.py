@@ -56,9 +56,15 @@ async def issue_pair(
         user: the user logging in or refreshing.
         family: the session to continue (refresh), or None for a new login session.
         client: who logs in (a new session only).
+
+    Raises:
+        UnauthorizedError: the session to continue ended meanwhile. Its document is
+            deleted before its tokens are revoked, and checked here after the new refresh
+            token is stored, so a refresh racing a logout never outlives it.
     """
     now = utcnow()
     expires = now + timedelta(seconds=keel.settings.auth.refresh_ttl_s)
+    continuing = family is not None
     if family is None:
         family = new_family()
         client = client or Client()
@@ -73,12 +79,8 @@ async def issue_pair(
                 "ip": client.ip,
             }
         )
-    else:
-        await _sessions(keel).update_one(
-            {"family": family}, {"$set": {"last_used_at": now, "expires_at": expires}}
-        )
     refresh = new_secret_token()
-    await _refresh(keel).insert_one(
+    stored = await _refresh(keel).insert_one(
         {
             "token_hash": accounts(keel).token_hashes.hash(refresh),
             "user_id": user.id,
@@ -89,6 +91,15 @@ async def issue_pair(
             "created_at": now,
         }
     )
+    if continuing:  # the session must still be open *after* the insert
+        touched = await _sessions(keel).update_one(
+            {"family": family}, {"$set": {"last_used_at": now, "expires_at": expires}}
+        )
+        if touched.matched_count != 1:  # it ended while this refresh ran
+            await _refresh(keel).update_one(
+                {"_id": stored.inserted_id}, {"$set": {"revoked": True}}
+            )
+            raise UnauthorizedError(_INVALID)
     access = accounts(keel).tokens.issue(str(user.id), user.role, family)
     return TokenPair(
         access_token=access, refresh_token=refresh, expires_in=keel.settings.auth.access_ttl_s
@@ -138,8 +149,8 @@ async def end_sessions(
     if not families:
         return 0
     query = {"user_id": user_id, "family": {"$in": families}}
+    ended = await _sessions(keel).delete_many(query)  # first: see issue_pair
     await _refresh(keel).update_many({**query, "revoked": False}, {"$set": {"revoked": True}})
-    ended = await _sessions(keel).delete_many(query)
     await revoke_family_access(keel, str(user_id), families, reason)
     return int(ended.deleted_count)
 
@@ -151,12 +162,15 @@ async def end_other_sessions(keel: Keel, user_id: ObjectId, keep: str, reason: R
 
 
 async def end_all_sessions(keel: Keel, user_id: ObjectId, reason: RevokeReason) -> int:
-    """End every session of a user (logout-all, password reset, role change)."""
+    """End every session of a user (logout-all, password reset, registration replaced)."""
+    families = [str(f) for f in await _sessions(keel).distinct("family", {"user_id": user_id})]
+    ended = await _sessions(keel).delete_many({"user_id": user_id})  # first: see issue_pair
     await _refresh(keel).update_many(
         {"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}}
     )
-    ended = await _sessions(keel).delete_many({"user_id": user_id})
     await revoke_user_access(keel, str(user_id), reason)
+    if families:  # also by family: a token a racing refresh issues after the epoch
+        await revoke_family_access(keel, str(user_id), families, reason, emit=False)
     return int(ended.deleted_count)
 
 

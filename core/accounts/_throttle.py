@@ -7,6 +7,7 @@ exists, so a throttled answer says nothing about the account.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 
@@ -24,33 +25,63 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
+IPV6_PREFIX = 64
+"""IPv6 clients are counted per /64: one host or home usually holds a whole /64."""
+BUSY_TTL_S = 10
+"""Longest a login attempt of a failing account and client may hold its turn."""
+
+
+def client_key(ip: str) -> str:
+    """The throttle key of a client IP: the address, or its /64 for IPv6."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
+
+
 def _login_keys(keel: Keel, email: str, ip: str) -> tuple[str, str]:
     return (
         keel.key("auth", "login-fail", "acct", _digest(email_key(email))),
-        keel.key("auth", "login-fail", "ip", ip),
+        keel.key("auth", "login-fail", "ip", client_key(ip)),
     )
+
+
+def _busy_key(keel: Keel, email: str, ip: str) -> str:
+    return keel.key("auth", "login-busy", _digest(email_key(email)), client_key(ip))
 
 
 def _as_int(value: object) -> int:
     return int(value) if isinstance(value, bytes | str | int) else 0
 
 
-async def check_login_allowed(keel: Keel, email: str, ip: str) -> None:
+async def check_login_allowed(keel: Keel, email: str, ip: str) -> str | None:
     """Raise 429 while this account must wait before a try from this IP, or when the IP
     failed too often with any account.
 
     Failures are counted per account *and* client IP (one Valkey hash per account, a
     field per IP), so an attacker's failures never lock the owner out from elsewhere;
     after ``login_free_failures`` each further failure doubles the wait. Checked before
-    the password is hashed, so a throttled attacker costs no CPU.
+    the password is hashed, so a throttled attacker costs no CPU. Once an account has
+    failed from a client, that client's tries for it take turns (a parallel burst gets
+    429s, not a burst of guesses before the wait is set). IPv6 clients count per /64.
+
+    Returns:
+        The turn taken, to give back with :func:`end_login_attempt`, or None.
     """
     auth = keel.settings.auth
     acct, by_ip = _login_keys(keel, email, ip)
+    field = client_key(ip)
     async with keel.valkey.pipeline(transaction=False) as pipe:
-        pipe.hget(acct, f"{ip}:until")
+        pipe.hget(acct, f"{field}:until")
         pipe.get(by_ip)
         pipe.ttl(by_ip)
-        until, ip_count, ip_ttl = await pipe.execute()
+        pipe.hget(acct, field)
+        until, ip_count, ip_ttl, failures = await pipe.execute()
     wait_ms = _as_int(until) - int(time.time() * 1000)
     if wait_ms > 0:
         raise RateLimitedError(
@@ -62,6 +93,21 @@ async def check_login_allowed(keel: Keel, email: str, ip: str) -> None:
             "too many failed logins from this address; try again later",
             details={"retry_after_s": max(1, _as_int(ip_ttl))},
         )
+    if not _as_int(failures):
+        return None
+    busy = _busy_key(keel, email, ip)
+    if not await keel.valkey.set(busy, 1, ex=BUSY_TTL_S, nx=True):
+        raise RateLimitedError(
+            "another login for this account is under way; try again later",
+            details={"retry_after_s": 1},
+        )
+    return busy
+
+
+async def end_login_attempt(keel: Keel, turn: str | None) -> None:
+    """Give back the turn :func:`check_login_allowed` took."""
+    if turn is not None:
+        await keel.valkey.delete(turn)
 
 
 def failure_delay_s(auth: AuthSettings, failures: int) -> float:
@@ -76,15 +122,16 @@ async def record_login_failure(keel: Keel, email: str, ip: str) -> None:
     """Count one failed login for the account from this IP, and for the IP."""
     auth = keel.settings.auth
     acct, by_ip = _login_keys(keel, email, ip)
+    field = client_key(ip)
     async with keel.valkey.pipeline(transaction=False) as pipe:
-        pipe.hincrby(acct, ip, 1)
+        pipe.hincrby(acct, field, 1)
         pipe.incr(by_ip)
         pipe.expire(by_ip, auth.login_window_s, nx=True)
         failures, *_ = await pipe.execute()
     delay = failure_delay_s(auth, int(failures))
     async with keel.valkey.pipeline(transaction=False) as pipe:
         if delay:
-            pipe.hset(acct, f"{ip}:until", str(int((time.time() + delay) * 1000)))
+            pipe.hset(acct, f"{field}:until", str(int((time.time() + delay) * 1000)))
         pipe.expire(acct, max(auth.login_window_s, math.ceil(delay)))
         await pipe.execute()
 
@@ -92,7 +139,8 @@ async def record_login_failure(keel: Keel, email: str, ip: str) -> None:
 async def clear_login_failures(keel: Keel, email: str, ip: str) -> None:
     """Forget the account's failures from ``ip`` after a successful login from there
     (the IP's own count stays)."""
-    await keel.valkey.hdel(_login_keys(keel, email, ip)[0], ip, f"{ip}:until")  # type: ignore[misc]
+    field = client_key(ip)
+    await keel.valkey.hdel(_login_keys(keel, email, ip)[0], field, f"{field}:until")  # type: ignore[misc]
 
 
 async def clear_account_failures(keel: Keel, email: str) -> None:

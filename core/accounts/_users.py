@@ -162,6 +162,7 @@ async def delete_user(keel: Keel, caller: CurrentUser, user_id: str) -> None:
     deleted = await keel.db.get_collection(User).find_one_and_delete({"_id": oid})
     if deleted is None:
         raise NotFoundError("user not found")
+    user_id = str(oid)  # canonical (lower-case) hex, whatever the path said
     await mark_user(keel, user_id, exists=False)
     await forget_user_sessions(keel, oid)
     await forget_user_codes(keel, oid)

@@ -44,6 +44,9 @@ class User(Model):
     role: str = "customer"
     avatar: str | None = None
     verified: bool = False
+    verify_with_password: bool = False
+    """The address was registered again before it was confirmed: its code then confirms
+    only together with the password of the newest registration."""
     password_hash: str
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

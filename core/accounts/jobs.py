@@ -26,7 +26,7 @@ from core.records import Job
 from ._codes import issue_otp, issue_reset_token, pending_otp_purpose
 from ._users import find_by_email
 
-CodePurpose = Literal["verify", "login", "resend", "reset", "exists"]
+CodePurpose = Literal["verify", "verify_password", "login", "resend", "reset", "exists"]
 JOB_NAME = "core.accounts.send_code"
 log = logging.getLogger("core.accounts")
 _ENV: list[jinja2.Environment] = []
@@ -47,7 +47,9 @@ async def enqueue_send_code(keel: Keel, email: str, purpose: CodePurpose) -> Non
 async def send_code(ctx: dict[str, Any], *, email: str, purpose: CodePurpose) -> bool:
     """Look the email up and send what ``purpose`` asks for; nothing for unknown emails.
 
-    Purposes: ``verify`` (code after registration), ``login`` (code at login),
+    Purposes: ``verify`` (code after registration; for an address registered again
+    before it was confirmed, a code that confirms only with that registration's
+    password, see :func:`core.accounts._auth.verify_otp`), ``login`` (code at login),
     ``resend`` (a new code for an unverified account or a pending code), ``reset``
     (a password-reset link), ``exists`` (a registration hit an existing account).
 
@@ -86,6 +88,8 @@ async def send_code(ctx: dict[str, Any], *, email: str, purpose: CodePurpose) ->
         if pending is None and user.verified:
             return False
         purpose = "login" if pending == "login" else "verify"
+    if purpose != "login" and not user.verified and user.verify_with_password:
+        purpose = "verify_password"
     code = await issue_otp(keel, user.id, purpose)
     await keel.mail.deliver_now(
         user.email,

@@ -59,6 +59,10 @@ class VerifyOtp(_In, frozen=True):
 
     email: Email
     code: OtpCode
+    password: Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)] | UnsetType = UNSET
+    """Needed only when the email says so: the address was registered more than once
+    before it was confirmed, and the code confirms only the registration with this
+    password."""
 
 
 class EmailOnly(_In, frozen=True):

@@ -52,6 +52,13 @@ class ServerSettings(_Section, frozen=True, kw_only=True):
     Off by default, as in Socket.IO: realtime frames are small, and compression would
     cost every connection a zlib state (tens of KB) and every frame a deflate.
     """
+    trusted_proxies: list[
+        Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$")]
+    ] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
+    """Addresses (or CIDR networks) of the reverse proxies in front of keel: only a
+    connection from one of them may name the client's IP in ``X-Forwarded-For``. Failed
+    logins, rate limits and the session list count by that IP, so list your proxies
+    exactly; empty trusts no header (every client is the connection's peer)."""
     rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     """Rate limiting."""
 

@@ -12,7 +12,7 @@ from argon2 import PasswordHasher as Argon2Hasher
 from core.accounts._throttle import failure_delay_s
 from core.accounts.documents import User
 
-from .conftest import PASSWORD, Env, bearer, code_in, error_of
+from .conftest import PASSWORD, Env, bearer, code_in, error_of, text_of
 
 
 async def test_register_emails_a_code_that_verifies_and_signs_in(env: Env) -> None:
@@ -66,23 +66,30 @@ async def test_register_with_a_taken_email_looks_the_same_and_warns_the_owner(en
     assert await env.keel.db.count(User) == 2
 
 
+async def _register(env: Env, email: str, password: str, name: str = "Someone") -> None:
+    response = await env.client.post(
+        "/api/auth/register", json={"name": name, "email": email, "password": password}
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "verification_sent"
+
+
+async def _verify(env: Env, email: str, code: str, password: str | None = None) -> int:
+    body = {"email": email, "code": code} | ({"password": password} if password else {})
+    return (await env.client.post("/api/auth/verify-otp", json=body)).status_code
+
+
 async def test_registering_an_unverified_email_again_replaces_the_pending_account(
     env: Env,
 ) -> None:
     """Whoever pre-registers someone else's address keeps no password on it."""
     email = env.email("victim")
-    squatter = await env.client.post(
-        "/api/auth/register",
-        json={"name": "Squatter", "email": email, "password": "squatters own passphrase"},
-    )
-    assert squatter.status_code == 202
+    await _register(env, email, "squatters own passphrase", "Squatter")
     squatters_code = code_in(await env.mail_to(email))
-    owner = await env.client.post(
-        "/api/auth/register",
-        json={"name": "Owner", "email": email, "password": PASSWORD, "role": "provider"},
-    )
-    assert (owner.status_code, owner.json()) == (squatter.status_code, squatter.json())
-    owners_code = code_in(await env.mail_to(email))
+    await _register(env, email, PASSWORD, "Owner")
+    message = await env.mail_to(email)
+    assert "together with the password" in text_of(message)
+    owners_code = code_in(message)
     assert await env.keel.db.count(User) == 1
     # the first registration's password and code are void
     old = await env.client.post(
@@ -90,24 +97,52 @@ async def test_registering_an_unverified_email_again_replaces_the_pending_accoun
     )
     assert old.status_code == 401
     if squatters_code != owners_code:
-        stale = await env.client.post(
-            "/api/auth/verify-otp", json={"email": email, "code": squatters_code}
-        )
-        assert stale.status_code == 401
-    verified = await env.client.post(
-        "/api/auth/verify-otp", json={"email": email, "code": owners_code}
+        assert await _verify(env, email, squatters_code, PASSWORD) == 401
+    # the code confirms only with the newest registration's password
+    assert await _verify(env, email, owners_code) == 401
+    assert await _verify(env, email, owners_code, "squatters own passphrase") == 401
+    response = await env.client.post(
+        "/api/auth/verify-otp", json={"email": email, "code": owners_code, "password": PASSWORD}
     )
-    assert verified.status_code == 200
-    me = await env.client.get("/api/users/me", headers=bearer(verified.json()["access_token"]))
-    assert (me.json()["name"], me.json()["role"]) == ("Owner", "provider")
+    assert response.status_code == 200
+    me = await env.client.get("/api/users/me", headers=bearer(response.json()["access_token"]))
+    assert me.json()["name"] == "Owner"
     # once verified, a registration no longer replaces anything
-    again = await env.client.post(
-        "/api/auth/register",
-        json={"name": "Late Squatter", "email": email, "password": "another passphrase!"},
-    )
-    assert again.status_code == 202
+    await _register(env, email, "another passphrase!", "Late Squatter")
     assert "already have" in str((await env.mail_to(email, contains="already"))["Subject"])
     await env.login(email)
+
+
+async def test_registering_after_the_owner_does_not_hand_over_the_account(env: Env) -> None:
+    """The reverse race: someone registers the owner's address right after the owner.
+    The newest email's code then needs the newest registration's password, which the
+    owner does not have; registering again puts the owner back in charge."""
+    email = env.email("owner")
+    await _register(env, email, PASSWORD, "Owner")
+    await env.mail_to(email)
+    await _register(env, email, "attackers passphrase", "Attacker")
+    newest = code_in(await env.mail_to(email))
+    assert await _verify(env, email, newest, PASSWORD) == 401  # the owner's try fails
+    await _register(env, email, PASSWORD, "Owner")  # as the email tells them
+    mine = code_in(await env.mail_to(email))
+    assert await _verify(env, email, mine, PASSWORD) == 200
+    attacker = await env.client.post(
+        "/api/auth/login", json={"email": email, "password": "attackers passphrase"}
+    )
+    assert attacker.status_code == 401
+    await env.login(email)
+
+
+async def test_replacing_a_registration_keeps_the_code_budget(make_env: Callable[..., Any]) -> None:
+    async with make_env(**{"auth.otp_daily_failures": 3}) as env:
+        email = env.email()
+        await _register(env, email, PASSWORD)
+        code = code_in(await env.mail_to(email))
+        for n in range(1, 4):
+            assert await _verify(env, email, f"{(int(code) + n) % 1_000_000:06d}") == 401
+        await _register(env, email, PASSWORD)  # a new registration buys no new guesses
+        fresh = code_in(await env.mail_to(email))
+        assert await _verify(env, email, fresh, PASSWORD) == 401
 
 
 async def test_a_registered_user_is_known_without_a_database_read(env: Env) -> None:
@@ -276,3 +311,33 @@ async def test_login_rejects_operator_objects(env: Env) -> None:
         response = await env.client.post("/api/auth/login", json=body)
         assert response.status_code == 400
         error_of(response)
+
+
+async def test_ipv6_clients_count_per_64(make_env: Callable[..., Any]) -> None:
+    async with make_env(**{"auth.login_free_failures": 2}) as env:
+        user = await env.user()
+        wrong = {"email": user.email, "password": "wrong password"}
+        for host in ("2001:db8:1:2::1", "2001:db8:1:2::2"):
+            async with env.client_from(host) as client:
+                assert (await client.post("/api/auth/login", json=wrong)).status_code == 401
+        async with env.client_from("2001:db8:1:2:ffff::9") as same_64:
+            right = {"email": user.email, "password": PASSWORD}
+            assert (await same_64.post("/api/auth/login", json=right)).status_code == 429
+        async with env.client_from("2001:db8:1:3::1") as other_64:
+            assert (await other_64.post("/api/auth/login", json=right)).status_code == 200
+
+
+async def test_a_parallel_burst_of_guesses_gets_429s_not_guesses(
+    make_env: Callable[..., Any],
+) -> None:
+    async with make_env(**{"auth.login_free_failures": 50}) as env:
+        user = await env.user()
+        wrong = {"email": user.email, "password": "wrong password"}
+        assert (await env.client.post("/api/auth/login", json=wrong)).status_code == 401
+        burst = await asyncio.gather(
+            *(env.client.post("/api/auth/login", json=wrong) for _ in range(8))
+        )
+        statuses = sorted(r.status_code for r in burst)
+        assert statuses.count(401) < 8, statuses  # they took turns
+        assert set(statuses) <= {401, 429}
+        await env.login(user.email)  # a single try afterwards is served as usual

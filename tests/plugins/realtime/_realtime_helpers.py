@@ -214,7 +214,10 @@ class Client:
                 raw = await asyncio.wait_for(self.ws.recv(), remaining)
             except TimeoutError:
                 continue
-            self.seen.append(json.loads(raw))
+            got = json.loads(raw)
+            if got["event"] == "ping" and event != "ping":  # as a live client does
+                await self.send("pong")
+            self.seen.append(got)
 
     async def absent(self, event: str, within: float = 0.3) -> None:
         """Assert that no ``event`` frame arrives within ``within`` seconds."""
