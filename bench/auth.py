@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._load import Result, measure, table
 from bench._servers import base_env, free_port, keel_argv, process
-from core.accounts.passwords import PasswordHasher
 from core.devstack import DevStack
 from core.pluginhost import discover, plugin_settings_types
 from core.settings import Settings, load_settings
+from plugins.accounts.passwords import PasswordHasher
 
 EMAIL = "bench.admin@example.com"
 PASSWORD = "a long benchmark passphrase"  # noqa: S105 - a throwaway bench account

@@ -36,9 +36,9 @@ from motor.motor_asyncio import AsyncIOMotorClient
 
 from bench._load import Result, _read_response, _request, measure
 from bench._servers import embedded_keel, free_port, keel_argv, process
-from core.accounts.documents import User
-from core.accounts.passwords import PasswordHasher
 from core.settings import AuthSettings
+from plugins.accounts.documents import User
+from plugins.accounts.passwords import PasswordHasher
 from plugins.bookings.models import Booking, Service
 
 PASSWORD = "a long benchmark passphrase"  # noqa: S105 - throwaway bench accounts

@@ -32,13 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bson import ObjectId
 
 from core import Event, Job, Plugin, hookimpl
-from core.accounts.documents import User
-from core.accounts.events import UserCreated
 from core.context import Keel
 from core.devstack import DevStack
 from core.pluginhost import InstalledPlugin, PluginHost, discover, plugin_settings_types
 from core.runtime import close_keel, open_keel, run_worker
 from core.settings import Settings, load_settings
+from plugins.accounts.documents import User
+from plugins.accounts.events import UserCreated
 
 
 class PaymentCompleted(Event, frozen=True, kw_only=True):

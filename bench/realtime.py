@@ -46,10 +46,10 @@ from bson import ObjectId
 
 from bench._realtime_clients import Client, Peer, close_all, listen, open_many
 from bench._servers import ROOT, base_env, free_port, keel_argv, uvicorn_argv, wait_http
-from core.accounts.tokens import TokenCodec
 from core.devstack import DevStack
 from core.pluginhost import discover, plugin_settings_types
 from core.settings import load_settings
+from plugins.accounts.tokens import TokenCodec
 
 KINDS = ("keel", "bare", "python-socketio")
 CONFIG = """[app]
@@ -338,7 +338,10 @@ def _keel_peer(  # noqa: PLR0917 - a private helper of main()
     # the probe's pair, then the crowd's pairs (its connections 2i -> 2i+1)
     pairs = [(uids[0], uids[1])] + [(uids[2 + 2 * i], uids[3 + 2 * i]) for i in range(args.pairs)]
     direct = [_room("direct", "direct:{}:{}".format(*sorted(p)), sorted(p)) for p in pairs]
+    # keel refuses tokens of users that do not exist: make them (a bare record is enough)
+    people = [{"_id": ObjectId(u), "email_key": f"{u}@bench.invalid"} for u in [*uids, *idle]]
     with pymongo.MongoClient[dict[str, Any]](mongo_url) as client:
+        client[db]["users"].insert_many(people)
         client[db]["realtime_rooms"].insert_many([room, *direct])
     return Peer("keel", ports, tokens, str(room["_id"]))
 

@@ -20,7 +20,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 
-from core import accounts, uploads
 from core.errors import ConfigError
 from core.health import health_router, keel_version
 from core.http.access import AccessLog
@@ -28,6 +27,7 @@ from core.http.deps import dependencies
 from core.http.errors import exception_handlers
 from core.http.middleware import KeelMiddleware
 from core.http.ratelimit import check_route_limits, rate_limit_config
+from core.http.security import security_schemes
 from core.http.stores import KeelStores
 from core.logging import configure_logging
 from core.pluginhost import InstalledPlugin, PluginHost, discover, plugin_settings_types
@@ -69,7 +69,7 @@ def _openapi_config(settings: Settings) -> OpenAPIConfig:
         version=keel_version(),
         path=SCHEMA_PATH,
         render_plugins=[SwaggerRenderPlugin(), ScalarRenderPlugin()],
-        components=Components(security_schemes=accounts.security_schemes()),
+        components=Components(security_schemes=security_schemes()),
     )
 
 
@@ -155,9 +155,9 @@ def create_app(
         ConfigError: bad settings or route options (e.g. an invalid ``opt["rate_limit"]``).
         PluginError: a plugin failed to build or register.
     """
-    if problems := accounts.check_settings(settings):
-        raise ConfigError(problems)
     host = PluginHost(settings, discover() if installed is None else installed)
+    if problems := host.settings_problems():
+        raise ConfigError(problems)
     stores = KeelStores()
     limits = rate_limit_config(settings)
     access = AccessLog() if settings.app.access_log else None
@@ -167,12 +167,7 @@ def create_app(
             health_router(),
             Router(
                 path=API_PATH,
-                # users + auth + uploads, then the plugins'; rate limits apply to /api only
-                route_handlers=[
-                    *accounts.route_handlers(),
-                    *uploads.route_handlers(settings.uploads),
-                    *api_routers,
-                ],
+                route_handlers=api_routers,  # rate limits apply to /api only
                 middleware=[limits.middleware] if limits else [],
             ),
             *root_routers,

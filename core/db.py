@@ -59,3 +59,17 @@ async def ensure_indexes(db: AIOEngine, models: Iterable[type[odmantic.Model]]) 
 async def ping(client: AsyncIOMotorClient[Any]) -> None:
     """Round-trip to the server; raises ``pymongo.errors.PyMongoError`` when unreachable."""
     await client.admin.command("ping")
+
+
+async def delete_in_batches(collection: Any, query: dict[str, Any], batch_size: int) -> int:
+    """Delete the documents matching ``query``, ``batch_size`` at a time; how many went."""
+    deleted = 0
+    while True:
+        cursor = collection.find(query, {"_id": 1}).limit(batch_size)
+        ids = [doc["_id"] async for doc in cursor]
+        if not ids:
+            return deleted
+        result = await collection.delete_many({"_id": {"$in": ids}})
+        deleted += int(result.deleted_count)
+        if len(ids) < batch_size:
+            return deleted

@@ -84,10 +84,9 @@ def build_catalog(event_types: Sequence[tuple[str, Any]]) -> dict[str, type[Even
 
 
 def core_event_types() -> list[tuple[str, Any]]:
-    """The core's own event types, as ``("core", type)`` pairs."""
-    from core.accounts.events import EVENT_TYPES as ACCOUNT_EVENTS  # noqa: PLC0415
-
-    return [("core", tp) for tp in ACCOUNT_EVENTS]  # user.created/updated/deleted
+    """The core's own event types, as ``("core", type)`` pairs (none: every event is a
+    plugin's, ``user.*`` the accounts plugin's)."""
+    return []
 
 
 @dataclass(frozen=True, slots=True)

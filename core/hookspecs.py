@@ -9,7 +9,7 @@ and a ``test_hook_<name>`` test (a contract test checks both).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.plugin import hookspec
 
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
     from core.context import Keel
     from core.events import Event
-    from core.records import DevService, HealthCheck, Job, Listener, Schedule
+    from core.records import Authenticator, DevService, HealthCheck, Job, Listener, Schedule
+    from core.settings import Settings
 
 
 # -- build phase ---------------------------------------------------------------------------
@@ -96,6 +97,44 @@ def register_schedules() -> Sequence[Schedule]:
 def register_health_checks() -> Sequence[HealthCheck]:
     """Return readiness probes that ``/health/ready`` and ``/health/detailed`` run."""
     raise NotImplementedError
+
+
+@hookspec
+def check_settings(settings: Settings) -> Sequence[str]:
+    """Return problems with the whole configuration that only this plugin knows of.
+
+    Called while the app or a worker is built and by ``keel config check``; each problem
+    is one line starting with its dotted path (``auth.jwt_secret: ...``). The process
+    refuses to start while any is returned.
+
+    Args:
+        settings: the whole decoded configuration.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def register_authenticator() -> Authenticator | None:
+    """Return the function that tells who makes a request (one plugin provides it: the
+    essential ``accounts`` plugin).
+
+    The core's own guarded routes (``/health/detailed``) call it; plugins use the
+    provider's documented helpers (``plugins.accounts``: ``current_user``, ...).
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+async def create_user(  # noqa: PLR0917 - pluggy passes hook arguments by name
+    keel: Keel, email: str, password: str, name: str, role: str, verified: bool, publish: bool
+) -> Any:
+    """Create an account directly, without any email; returns the new user (the
+    providing plugin's record: it has at least ``id`` and ``email``).
+
+    For operators' and tests' tools (``keel users create-admin``, demo data, the test
+    fixtures' ``keel_app.user()``); implemented by the essential ``accounts`` plugin.
+    ``publish=False`` publishes no ``user.created`` event (seeding test data).
+    """
 
 
 @hookspec

@@ -48,8 +48,9 @@ BURST_HORIZON_S = 60.0
 """Burst mode waits for jobs scheduled (or retrying) up to this far in the future."""
 
 
-MAIL_RECIPIENT_ARGS = {"core.send_mail": "to", "core.accounts.send_code": "email"}
-"""The mail jobs and the argument naming their recipient, shown in their log lines."""
+MAIL_RECIPIENT_ARGS: dict[str, str] = {}
+"""The mail jobs and the argument naming their recipient, shown in their log lines
+(from :attr:`Job.recipient_arg`, filled as registries are built)."""
 SAQ_LOGGER = "saq"
 # what Job.info(full=True) renders (SAQ's INFO lines when its logger is at DEBUG)
 _FULL_JOB_INFO = re.compile(r"Job<function: ([^,>]*), kwargs: ")
@@ -122,14 +123,9 @@ def filter_saq_logs() -> None:
 
 def core_jobs() -> list[Job]:
     """The core's own jobs (registered under the ``core`` prefix)."""
-    from core.accounts.jobs import jobs as account_jobs  # noqa: PLC0415 - avoids a cycle
-    from core.uploads.jobs import jobs as upload_jobs  # noqa: PLC0415
-
     return [
         Job("deliver_event", deliver_event),
-        Job("send_mail", send_mail, queue="email"),
-        *account_jobs(),
-        *upload_jobs(),
+        Job("send_mail", send_mail, queue="email", recipient_arg="to"),
     ]
 
 
@@ -159,6 +155,8 @@ def build_registry(
             problems.append(f"{where}: job {entry.name!r} is not an async function")
         else:
             registry[entry.name] = entry
+            if job.recipient_arg:
+                MAIL_RECIPIENT_ARGS[entry.name] = job.recipient_arg
     if problems:
         raise ConfigError(problems)
     return registry

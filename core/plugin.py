@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 import pluggy
@@ -38,6 +38,10 @@ class Plugin:
     name: ClassVar[str]
     settings_type: ClassVar[type[msgspec.Struct]] = NoSettings
     requires: ClassVar[tuple[str, ...]] = ()
+    essential: ClassVar[Literal["always", "default"] | None] = None
+    """Essential plugins load without being listed in ``plugins.enabled`` (as pytest's
+    essential plugins): ``"always"`` can't be switched off, ``"default"`` can be, with
+    ``plugins.disabled``. For the few plugins the rest build on (accounts, uploads)."""
 
     def __init__(self, settings: Any, app_settings: Any) -> None:
         self.settings = settings

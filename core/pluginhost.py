@@ -8,14 +8,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pluggy
 
 from core import hookspecs
 from core.errors import ConfigError, PluginError
 from core.plugin import PROJECT, Plugin
-from core.records import DevService, HealthCheck, Job, Listener, Schedule
+from core.records import Authenticator, DevService, HealthCheck, Job, Listener, Schedule
 from core.settings import Settings
 
 ENTRY_POINT_GROUP = "keel.plugins"
@@ -98,6 +98,34 @@ def _ordered(names: Sequence[str], installed: dict[str, InstalledPlugin]) -> lis
     return order
 
 
+def essential_names(settings: Settings, installed: dict[str, InstalledPlugin]) -> list[str]:
+    """The installed essential plugins that load whatever ``plugins.enabled`` says.
+
+    A plugin is essential when its class sets ``essential``: ``"always"`` (it can't be
+    switched off: naming it in ``plugins.disabled`` is refused) or ``"default"`` (on
+    unless ``plugins.disabled`` names it).
+
+    Raises:
+        ConfigError: ``plugins.disabled`` names an always-on or unknown plugin.
+    """
+    problems: list[str] = []
+    disabled = set(settings.plugins.disabled)
+    for name in sorted(disabled):
+        found = installed.get(name)
+        if found is None:
+            problems.append(f"plugins.disabled: unknown plugin {name!r}")
+        elif getattr(found.cls, "essential", None) == "always":
+            problems.append(f"plugins.disabled: plugin {name!r} is essential and always on")
+    if problems:
+        raise ConfigError(problems)
+    return [
+        name
+        for name, plugin in installed.items()
+        if getattr(plugin.cls, "essential", None) == "always"
+        or (getattr(plugin.cls, "essential", None) == "default" and name not in disabled)
+    ]
+
+
 class PluginHost:
     """The enabled plugins, registered with pluggy, behind typed hook calls.
 
@@ -122,6 +150,9 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, Plugin] = {}
         wanted = list(settings.plugins.enabled if names is None else names)
+        if names is None:
+            wanted = [*essential_names(settings, installed), *wanted]
+        wanted = list(dict.fromkeys(wanted))
         order = _ordered(wanted, installed) if check_requires else wanted
         for name in order:
             cls = installed[name].cls
@@ -216,6 +247,52 @@ class PluginHost:
     def dev_services(self) -> list[tuple[str, DevService]]:
         """``(plugin, DevService)`` pairs from ``register_dev_services``."""
         return self._flat("register_dev_services", DevService)
+
+    def settings_problems(self) -> list[str]:
+        """Every problem the plugins' ``check_settings`` find, in plugin order."""
+        return [
+            str(p)
+            for _, problems in self.collect("check_settings", settings=self.settings)
+            for p in problems
+        ]
+
+    def authenticator(self) -> Authenticator | None:
+        """The ``register_authenticator`` function (the first plugin that returns one)."""
+        for _, function in self._impls("register_authenticator"):
+            found = function()
+            if found is not None:
+                return cast("Authenticator", found)
+        return None
+
+    async def create_user(
+        self,
+        keel: Any,
+        *,
+        email: str,
+        password: str,
+        name: str,
+        role: str,
+        verified: bool,
+        publish: bool = True,
+    ) -> Any:
+        """Create an account through the plugin that implements ``create_user``; the user.
+
+        Raises:
+            PluginError: no enabled plugin creates accounts.
+        """
+        for _, function in self._impls("create_user"):
+            created = await function(
+                keel=keel,
+                email=email,
+                password=password,
+                name=name,
+                role=role,
+                verified=verified,
+                publish=publish,
+            )
+            if created is not None:
+                return created
+        raise PluginError("core", "no enabled plugin implements create_user")
 
     def cli_commands(self) -> list[tuple[str, Any]]:
         """``(plugin, click.Command)`` pairs from ``register_cli_commands``."""

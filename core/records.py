@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 ListenerMode = Literal["inline", "durable"]
 JobFunction = Callable[..., Awaitable[Any]]
@@ -46,6 +46,8 @@ class Job:
         queue: the named queue it runs on (from ``[queue] names``).
         timeout: seconds before the job is aborted; ``None`` takes ``[queue] timeout_s``.
         retries: attempts in all; ``None`` takes ``[queue] retries``.
+        recipient_arg: for a job that sends mail, the argument naming its recipient:
+            shown in the job's log lines, which never show its arguments.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Job:
     queue: str = "default"
     timeout: int | None = None
     retries: int | None = None
+    recipient_arg: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +121,23 @@ class RootRoutes:
     """
 
     handlers: Sequence[Any]
+
+
+class Caller(Protocol):
+    """Who makes a request, as the core needs to know it (the accounts plugin's
+    ``CurrentUser`` is one)."""
+
+    @property
+    def id(self) -> str:
+        """The caller's user id."""
+        ...
+
+    @property
+    def role(self) -> str:
+        """The caller's role (``admin`` may see operator routes)."""
+        ...
+
+
+Authenticator = Callable[[Any], Awaitable[Caller]]
+"""``await authenticate(connection)``: the caller of an HTTP request or WebSocket;
+raises :class:`core.errors.UnauthorizedError` (401) without valid credentials."""

@@ -20,10 +20,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from core import accounts
 from core import db as core_db
 from core import valkey as core_valkey
-from core.accounts import models as account_models
 from core.context import Keel
 from core.errors import ConfigError
 from core.events import EventBus, build_subscriptions
@@ -33,7 +31,6 @@ from core.pluginhost import PluginHost
 from core.schedule_runs import ScheduleRun
 from core.scheduler import Scheduler, load_schedules
 from core.settings import Settings
-from core.uploads import models as upload_models
 
 SCHEDULER_EXTRA = "core.scheduler"
 """``keel.extras`` key of the process's :class:`Scheduler`."""
@@ -57,7 +54,7 @@ def validate(settings: Settings, host: PluginHost) -> None:
         functools.partial(build_subscriptions, host, settings.queue.names),
         functools.partial(load_schedules, settings, host, job_names),
     ]
-    problems: list[str] = list(accounts.check_settings(settings))
+    problems: list[str] = host.settings_problems()
     for check in checks:
         try:
             check()
@@ -94,8 +91,6 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
     try:
         keel.extras[SCHEDULER_EXTRA] = Scheduler(keel)
         models = [
-            *account_models(),
-            *upload_models(),
             ScheduleRun,
             *(model for _, model in host.models()),
         ]

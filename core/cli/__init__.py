@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import click
 
-from core.accounts.cli import _with_keel as with_keel
-from core.accounts.cli import users_group
-from core.cli._common import load
+from core.cli._common import config_option, fail, load
 from core.cli._config import config_group
 from core.cli._plugins import plugins_command
+from core.cli._runtime import with_keel
 from core.cli._serve import run_command, serve_command, worker_command
 from core.errors import ConfigError, PluginError
 from core.pluginhost import PluginHost
 
-__all__ = ["KeelCLI", "main", "with_keel"]
-"""``with_keel(config, work)`` runs ``await work(keel)`` on the configured services (or the
-embedded ones in development) for plugins' commands."""
+__all__ = ["KeelCLI", "config_option", "fail", "main", "with_keel"]
+"""What plugins' CLI commands use: ``config_option`` (the ``--config`` option),
+``with_keel(config, work)`` (runs ``await work(keel)`` on the configured services, or the
+embedded ones in development) and ``fail(exc)`` (print an error, exit 1)."""
 
 
 class KeelCLI(click.Group):
@@ -53,4 +53,3 @@ main.add_command(serve_command)
 main.add_command(worker_command)
 main.add_command(plugins_command)
 main.add_command(config_group)
-main.add_command(users_group)

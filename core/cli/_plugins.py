@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.cli._common import config_option, load
-from core.pluginhost import InstalledPlugin, PluginHost
+from core.pluginhost import InstalledPlugin, PluginHost, essential_names
 from core.records import RootRoutes
 from core.settings import Settings
 
@@ -30,6 +30,7 @@ def _routes(records: list[Any]) -> list[str]:
 def describe(settings: Settings, installed: dict[str, InstalledPlugin]) -> list[dict[str, Any]]:
     """One record per installed plugin: metadata, enabled state and contributions."""
     out: list[dict[str, Any]] = []
+    essential = set(essential_names(settings, installed))
     for name, info in installed.items():
         host = PluginHost(settings, installed, names=[name], check_requires=False)
         hooks = sorted(impl.name for impl in host.pm.hook.__dict__.values() if impl.get_hookimpls())
@@ -38,7 +39,8 @@ def describe(settings: Settings, installed: dict[str, InstalledPlugin]) -> list[
                 "name": name,
                 "version": info.version,
                 "distribution": info.distribution,
-                "enabled": name in settings.plugins.enabled,
+                "enabled": name in settings.plugins.enabled or name in essential,
+                "essential": getattr(info.cls, "essential", None),
                 "requires": list(info.cls.requires),
                 "hooks": hooks,
                 "routes": _routes([r for _, r in host.routes()]),

@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 import uvicorn
 
-from core import accounts
 from core.cli._common import config_option, fail, load
 from core.errors import ConfigError, PluginError
 from core.pluginhost import InstalledPlugin, PluginHost
@@ -116,8 +115,8 @@ def worker_command(config: str | None, no_scheduler: bool) -> None:
     """Queue workers (every named queue) and, unless told otherwise, the scheduler."""
     settings, installed = load(config)
     try:
-        if problems := accounts.check_settings(settings):  # jobs issue codes and tokens
-            raise ConfigError(problems)
+        if problems := PluginHost(settings, installed).settings_problems():
+            raise ConfigError(problems)  # e.g. no signing key: jobs issue codes and tokens
         asyncio.run(_worker(settings, installed, scheduler=not no_scheduler))
     except (ConfigError, PluginError) as exc:
         fail(exc)

@@ -100,6 +100,19 @@ def load_settings(
     return result
 
 
+def _names(value: Any, path: str, errors: list[str]) -> list[str]:
+    """A list of plugin names; from the environment, JSON or comma-separated."""
+    if isinstance(value, str):
+        try:
+            return msgspec.json.decode(value, type=list[str])
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return [n.strip() for n in value.split(",") if n.strip()]
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        errors.append(f"{path}: expected a list of plugin names, got {value!r}")
+        return []
+    return value
+
+
 def _load_plugins(
     raw: Any, types: Mapping[str, type[msgspec.Struct]], errors: list[str]
 ) -> PluginsSettings | None:
@@ -107,16 +120,8 @@ def _load_plugins(
         errors.append(f"plugins: expected a table, got {raw!r}")
         return None
     installed = ", ".join(sorted(types)) or "(none)"
-    enabled = raw.pop("enabled", sorted(types))
-    if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
-        if isinstance(enabled, str):  # from the environment: JSON or comma-separated
-            try:
-                enabled = msgspec.json.decode(enabled, type=list[str])
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                enabled = [n.strip() for n in enabled.split(",") if n.strip()]
-        else:
-            errors.append(f"plugins.enabled: expected a list of plugin names, got {enabled!r}")
-            enabled = []
+    disabled = _names(raw.pop("disabled", []), "plugins.disabled", errors)
+    enabled = _names(raw.pop("enabled", sorted(types)), "plugins.enabled", errors)
     for name in enabled:
         if name not in types:
             errors.append(
@@ -130,7 +135,11 @@ def _load_plugins(
             tables[name] = value
     for name in raw:
         errors.append(f"plugins.{name}: unknown plugin table; installed plugins: {installed}")
-    return PluginsSettings(enabled=list(dict.fromkeys(enabled)), tables=tables)
+    return PluginsSettings(
+        enabled=[n for n in dict.fromkeys(enabled) if n not in disabled],
+        disabled=list(dict.fromkeys(disabled)),
+        tables=tables,
+    )
 
 
 def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:

@@ -228,7 +228,10 @@ class DevstackSettings(_Section, frozen=True, kw_only=True):
 
 class PluginsSettings(_Section, frozen=True, kw_only=True):
     enabled: list[str] = msgspec.field(default_factory=list)
-    """Plugins to load; when absent from the file every installed plugin is enabled."""
+    """Plugins to load; when absent from the file every installed plugin is enabled.
+    Essential plugins (``accounts``, ``uploads``) load without being listed."""
+    disabled: list[str] = msgspec.field(default_factory=list)
+    """Essential plugins to switch off (``uploads``); ``accounts`` is always on."""
     tables: dict[str, Any] = msgspec.field(default_factory=dict)
     """Each enabled or configured plugin's decoded ``[plugins.<name>]`` table."""
 

@@ -17,8 +17,8 @@ from plugins.bookings.events import BookingCreated, BookingStatus
 from plugins.bookings.models import Booking, utcnow
 
 if TYPE_CHECKING:
-    from core.accounts import CurrentUser
     from core.context import Keel
+    from plugins.accounts.api import CurrentUser
 
 BookingSort = Literal["start", "-start"]
 ACTIVE: tuple[BookingStatus, ...] = ("pending", "confirmed")

@@ -16,8 +16,8 @@ from plugins.bookings.events import ServiceCreated, ServiceDeleted, ServiceUpdat
 from plugins.bookings.models import Service, utcnow
 
 if TYPE_CHECKING:
-    from core.accounts import CurrentUser
     from core.context import Keel
+    from plugins.accounts.api import CurrentUser
 
 ServiceSort = Literal["created_at", "-created_at", "price", "-price"]
 

@@ -22,8 +22,8 @@ from plugins.bookings.events import ReviewCreated, ReviewDeleted, ServiceUpdated
 from plugins.bookings.models import Review, Service, utcnow
 
 if TYPE_CHECKING:
-    from core.accounts import CurrentUser
     from core.context import Keel
+    from plugins.accounts.api import CurrentUser
 
 
 async def _rate(

@@ -28,8 +28,8 @@ from plugins.bookings.models import Booking, utcnow
 if TYPE_CHECKING:
     from motor.motor_asyncio import AsyncIOMotorClientSession
 
-    from core.accounts import CurrentUser
     from core.context import Keel
+    from plugins.accounts.api import CurrentUser
 
 Action = Literal["confirm", "complete", "cancel"]
 _FROM: dict[Action, tuple[BookingStatus, ...]] = {

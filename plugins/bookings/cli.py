@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from core.cli._common import config_option
+from core.cli import config_option
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -21,14 +21,14 @@ def demo_command(config: str | None) -> None:
     Safe to run again: what exists is left alone. Without configured database and
     Valkey URLs it starts the embedded services itself, so run it before ``keel run``.
     """
-    from core.accounts.cli import _with_keel  # noqa: PLC0415 - keeps --help fast
+    from core.cli import with_keel  # noqa: PLC0415 - keeps --help fast
     from plugins.bookings.demo import seed_demo  # noqa: PLC0415
 
     async def work(keel: Keel) -> DemoResult:
         password: str = keel.host.plugins["bookings"].settings.demo_password
         return await seed_demo(keel, password)
 
-    result = _with_keel(config, work)
+    result = with_keel(config, work)
     click.echo(
         f"demo data: {result.users_created} user(s), {result.services_created} service(s), "
         f"{result.reviews_created} review(s) created"

@@ -19,9 +19,9 @@ from plugins.bookings import schemas, service
 from plugins.bookings.models import Booking, Service, utcnow
 
 if TYPE_CHECKING:
-    from core.accounts import CurrentUser
-    from core.accounts.events import Role
     from core.context import Keel
+    from plugins.accounts.api import CurrentUser
+    from plugins.accounts.events import Role
 
 PROVIDER_EMAIL = "demo.provider@example.com"
 CUSTOMER_EMAIL = "demo.customer@example.com"
@@ -53,25 +53,25 @@ class DemoResult:
 
 
 async def _user(keel: Keel, email: str, name: str, role: Role, password: str) -> tuple[Any, bool]:
-    from core.accounts._auth import create_user  # noqa: PLC0415 - core's user service
-    from core.accounts._users import find_by_email  # noqa: PLC0415
+    from plugins.accounts.api import create_user, find_user_by_email  # noqa: PLC0415
 
-    existing = await find_by_email(keel, email)
+    existing = await find_user_by_email(keel, email)
     if existing is not None:
-        return existing, False
-    user = await create_user(
-        keel,
-        email=email,
-        password=password,
-        name=name,
-        role=role,
-        verified=True,
+        return _DemoUser(existing["_id"], existing["role"]), False
+    user_id = await create_user(
+        keel, email=email, password=password, name=name, role=role, verified=True
     )
-    return user, True
+    return _DemoUser(ObjectId(user_id), role), True
+
+
+@dataclass(frozen=True)
+class _DemoUser:
+    id: ObjectId
+    role: str
 
 
 def _caller(user: Any) -> CurrentUser:
-    from core.accounts import CurrentUser  # noqa: PLC0415 - loads Litestar lazily
+    from plugins.accounts.api import CurrentUser  # noqa: PLC0415 - loads Litestar lazily
 
     return CurrentUser(id=str(user.id), role=user.role, session="demo")
 

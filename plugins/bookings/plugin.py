@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core import Job, Listener, Plugin, Schedule, hookimpl
 from plugins.bookings.settings import BookingsSettings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import click
     import odmantic
 
+    from core.context import Keel
     from core.events import Event
 
 
@@ -75,3 +78,10 @@ class BookingsPlugin(Plugin):
         from plugins.bookings.cli import demo_command  # noqa: PLC0415
 
         return [demo_command]
+
+    @hookimpl(optionalhook=True)
+    async def report_figures(self, keel: Keel, start: datetime, end: datetime) -> Mapping[str, Any]:
+        """The cron plugin's daily report: see :mod:`plugins.bookings.figures`."""
+        from plugins.bookings.figures import report_figures  # noqa: PLC0415
+
+        return await report_figures(keel, start, end)

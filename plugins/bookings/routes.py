@@ -10,8 +10,8 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from core.accounts import SECURITY, OptionalUserDep, UserDep, current_user, optional_user
 from core.http.deps import KeelDep
+from plugins.accounts.api import SECURITY, OptionalUserDep, UserDep, current_user, optional_user
 from plugins.bookings import schemas, service
 from plugins.bookings.events import BookingStatus
 

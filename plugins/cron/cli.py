@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from core.cli import with_keel
-from core.cli._common import config_option, fail
+from core.cli import config_option, fail, with_keel
 
 if TYPE_CHECKING:
     from core.context import Keel

@@ -11,6 +11,7 @@ from plugins.cron.settings import DEFAULT_CRONS, CronJobSettings, CronSettings
 if TYPE_CHECKING:
     import click
     import odmantic
+    import pluggy
 
 
 class CronPlugin(Plugin):
@@ -26,6 +27,12 @@ class CronPlugin(Plugin):
     settings_type = CronSettings
     requires: ClassVar[tuple[str, ...]] = ()
     settings: CronSettings
+
+    def add_hookspecs(self, plugin_manager: pluggy.PluginManager) -> None:
+        """``report_figures``, which plugins implement for the daily report."""
+        from plugins.cron import hookspecs  # noqa: PLC0415
+
+        plugin_manager.add_hookspecs(hookspecs)
 
     @hookimpl
     def register_jobs(self) -> Sequence[Job]:

@@ -1,35 +1,25 @@
-"""The daily report: a day's new users, bookings, reviews and payments.
+"""The daily report: a day's figures, as every enabled plugin reports them.
 
-Other plugins' collections are read by name, never through their code (plugins share only
-events): a collection that does not exist, because its plugin is disabled, counts as zero.
-Every figure is one ``$match`` + ``$group`` aggregation, so nothing is loaded in memory.
+The figures come from the ``report_figures`` hook (:mod:`plugins.cron.hookspecs`), which
+each plugin implements over its own data: new users (accounts), bookings and reviews
+(bookings), payments (payments), and whatever third-party plugins add. A plugin that is
+switched off contributes nothing, so its figures count as zero.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from core.accounts.documents import utcnow
+from core.clock import utcnow
 from core.context import Keel
-from core.errors import NotFoundError
+from core.errors import NotFoundError, PluginError
 from plugins.cron.models import REPORTS
-from plugins.cron.schemas import (
-    BookingCounts,
-    DailyReport,
-    PaymentStats,
-    PaymentTotal,
-    ReportPage,
-    ReviewStats,
-)
-
-USERS = "users"
-BOOKINGS = "bookings_bookings"
-REVIEWS = "bookings_reviews"
-PAYMENTS = "payments_payments"
+from plugins.cron.schemas import DailyReport, ReportPage
 
 
 def _db(keel: Keel) -> Any:
@@ -48,56 +38,48 @@ def yesterday(tz: ZoneInfo) -> date:
     return datetime.now(tz).date() - timedelta(days=1)
 
 
-async def _group(db: Any, name: str, match: dict[str, Any], group: dict[str, Any]) -> list[Any]:
-    pipeline = [{"$match": match}, {"$group": group}]
-    return [row async for row in db[name].aggregate(pipeline)]
+async def gather_figures(keel: Keel, start: datetime, end: datetime) -> dict[str, Any]:
+    """Every plugin's ``report_figures`` for ``[start, end)``, merged.
+
+    Raises:
+        PluginError: a plugin failed, or two plugins returned the same figure.
+    """
+    caller = keel.host.pm.hook.report_figures
+    names = [impl.plugin_name for impl in reversed(caller.get_hookimpls())]
+    results = await asyncio.gather(*caller(keel=keel, start=start, end=end))
+    merged: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for name, figures in zip(names, results, strict=True):
+        for key, value in dict(figures or {}).items():
+            if key in merged:
+                raise PluginError(name, f"report figure {key!r} is already {owner[key]!r}'s")
+            merged[key], owner[key] = value, name
+    return merged
 
 
 async def build_report(keel: Keel, day: date, tz: ZoneInfo) -> DailyReport:
     """Compute the report of ``day`` (midnight to midnight in ``tz``)."""
-    db = _db(keel)
     start, end = day_bounds(day, tz)
-    span = {"created_at": {"$gte": start, "$lt": end}}
-    new_users = await db[USERS].count_documents(span)
-    bookings = await _group(db, BOOKINGS, span, {"_id": "$status", "n": {"$sum": 1}})
-    reviews = await _group(
-        db, REVIEWS, span, {"_id": None, "n": {"$sum": 1}, "avg": {"$avg": "$rating"}}
-    )
-    payments = await _group(
-        db,
-        PAYMENTS,
-        span,
+    figures = await gather_figures(keel, start, end)
+    known = {
+        "new_users": 0,
+        "bookings": {"total": 0, "by_status": {}},
+        "reviews": {"count": 0, "average_rating": None},
+        "payments": {"count": 0, "totals": []},
+    }
+    fields = {key: figures.pop(key, default) for key, default in known.items()}
+    return msgspec.convert(
         {
-            "_id": {"status": "$status", "currency": "$currency"},
-            "n": {"$sum": 1},
-            "amount": {"$sum": "$amount"},
+            "date": day.isoformat(),
+            "tz": str(tz.key),
+            "start": start,
+            "end": end,
+            "generated_at": utcnow(),
+            **fields,
+            "figures": figures,
         },
-    )
-    by_status = {str(row["_id"] or "unknown"): int(row["n"]) for row in bookings}
-    review: dict[str, Any] = reviews[0] if reviews else {"n": 0, "avg": None}
-    totals = [
-        PaymentTotal(
-            status=str(row["_id"].get("status") or "unknown"),
-            currency=str(row["_id"].get("currency") or "unknown"),
-            count=int(row["n"]),
-            amount=row["amount"] or 0,
-        )
-        for row in payments
-    ]
-    totals.sort(key=lambda t: (t.status, t.currency))
-    average = review["avg"]
-    return DailyReport(
-        date=day.isoformat(),
-        tz=str(tz.key),
-        start=start,
-        end=end,
-        generated_at=utcnow(),
-        new_users=int(new_users),
-        bookings=BookingCounts(total=sum(by_status.values()), by_status=by_status),
-        reviews=ReviewStats(
-            count=int(review["n"]), average_rating=None if average is None else round(average, 3)
-        ),
-        payments=PaymentStats(count=sum(t.count for t in totals), totals=totals),
+        DailyReport,
+        builtin_types=(datetime,),
     )
 
 

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from core.accounts import SECURITY, admin_only
 from core.http import KeelDep
+from plugins.accounts.api import SECURITY, admin_only
 from plugins.cron import operator, report
 from plugins.cron.schemas import (
     DailyReport,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -38,7 +39,7 @@ class PaymentStats(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DailyReport(msgspec.Struct, frozen=True, kw_only=True):
-    """One day's activity (``cron.daily_report``); a missing collection counts as zero."""
+    """One day's activity (``cron.daily_report``); a plugin that is off counts as zero."""
 
     date: str
     tz: str
@@ -49,6 +50,8 @@ class DailyReport(msgspec.Struct, frozen=True, kw_only=True):
     bookings: BookingCounts
     reviews: ReviewStats
     payments: PaymentStats
+    figures: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Figures of other plugins (``report_figures``), by name."""
 
 
 class ReportPage(msgspec.Struct, frozen=True, kw_only=True):

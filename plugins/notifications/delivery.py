@@ -22,8 +22,9 @@ from bson.errors import InvalidId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from core.accounts.documents import User, as_utc
+from core.clock import as_utc
 from core.mail import render
+from plugins.accounts.api import get_users
 from plugins.notifications.events import NotificationCreated
 from plugins.notifications.models import Delivery, Notification, utcnow
 from plugins.notifications.preferences import allowed, preferences_of
@@ -54,10 +55,7 @@ async def resolve(keel: Keel, targets: list[Target]) -> dict[str, Recipient]:
                 ids.append(ObjectId(target.user_id))
             except (InvalidId, TypeError):
                 log.warning("not a user id: %r", target.user_id)
-    found: dict[str, dict[str, Any]] = {}
-    if ids:
-        cursor = keel.db.get_collection(User).find({"_id": {"$in": ids}}, {"name": 1, "email": 1})
-        found = {str(doc["_id"]): doc async for doc in cursor}
+    found = await get_users(keel, ids)
     people: dict[str, Recipient] = {}
     for t in targets:
         doc = found.get(t.user_id)

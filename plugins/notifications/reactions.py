@@ -2,7 +2,7 @@
 
 Events are read by attribute only, so this module needs none of the publishers'
 modules: a publisher that is disabled (or not installed) simply never sends its events,
-and its listeners here stay idle. The shapes read are those of ``core.accounts.events``,
+and its listeners here stay idle. The shapes read are those of ``plugins.accounts.events``,
 ``plugins.bookings.events`` (a ``booking`` or ``review`` snapshot) and the payments events
 (flat: ``booking_id``, ``payment_id``, ``customer_id``, ``amount`` in minor units,
 ``currency``).

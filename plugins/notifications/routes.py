@@ -9,8 +9,8 @@ from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from core.accounts import SECURITY, UserDep, current_user, parse_object_id
 from core.http.deps import KeelDep
+from plugins.accounts.api import SECURITY, UserDep, current_user, parse_object_id
 from plugins.notifications import preferences, schemas, service
 
 Page = Annotated[int, QueryParameter(ge=1, le=10_000, description="1-based page number.")]

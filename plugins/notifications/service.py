@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from core.accounts.documents import as_utc
+from core.clock import as_utc
 from core.errors import NotFoundError
 from plugins.notifications import schemas
 from plugins.notifications.models import Activity, Notification, Preference, utcnow

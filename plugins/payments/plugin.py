@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core import DevService, Job, Listener, Plugin, Schedule, hookimpl
 from plugins.payments.settings import PaymentsSettings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import odmantic
 
     from core.context import Keel
@@ -95,3 +97,10 @@ class PaymentsPlugin(Plugin):
         gw = keel.extras.pop(EXTRA, None)
         if isinstance(gw, Gateway):
             await gw.close()
+
+    @hookimpl(optionalhook=True)
+    async def report_figures(self, keel: Keel, start: datetime, end: datetime) -> Mapping[str, Any]:
+        """The cron plugin's daily report: see :mod:`plugins.payments.figures`."""
+        from plugins.payments.figures import report_figures  # noqa: PLC0415
+
+        return await report_figures(keel, start, end)

@@ -10,8 +10,8 @@ from litestar.di import Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from core.accounts import SECURITY, UserDep, admin_only, current_user
 from core.http.deps import KeelDep
+from plugins.accounts.api import SECURITY, UserDep, admin_only, current_user
 from plugins.payments import refunds, schemas, service, webhooks
 from plugins.payments.gateway import gateway
 

@@ -16,7 +16,7 @@ from plugins.realtime.protocol import CLOSE_NORMAL, CLOSE_TRY_AGAIN
 if TYPE_CHECKING:
     from litestar.types import Send, WebSocketSendEvent
 
-    from core.accounts import CurrentUser
+    from plugins.accounts.api import CurrentUser
     from plugins.realtime.settings import RealtimeSettings
 
 _ids = itertools.count(1)

@@ -1,14 +1,8 @@
-"""The per-process hub: local sockets, cross-process fan-out through Valkey pub/sub.
+"""The per-process hub: local sockets, and the fan-out of frames to them.
 
-Every frame for other sockets is published once on the deployment's channel
-``<prefix>:realtime:bus``; every process (the sender's included) receives it and hands
-it to its own matching sockets. An envelope is ``kind US exclude US targets US frame``
-(``US`` = 0x1F) where kind ``u`` addresses users' sockets, ``r`` the sockets that joined
-rooms and ``p`` the sockets watching users' presence; sockets of user ``exclude`` are
-skipped. The frame is JSON encoded once by the sender and never decoded again. Kind ``s``
-is a revocation, not a frame: its target is a user and its last part a
-:class:`~plugins.realtime.tokens.Revocation` (JSON) naming the sessions that ended; the
-user's sockets it covers are closed (4401 ``session_revoked``).
+A frame for other sockets goes through the bus (:mod:`plugins.realtime.bus`) to every
+process; each hub hands it to its own matching sockets (:meth:`Hub.deliver`). The hub
+also holds the process's presence glue (its lease, who came online or went offline).
 """
 
 from __future__ import annotations
@@ -22,24 +16,24 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
+from plugins.realtime.bus import SEP, channel, envelope
 from plugins.realtime.connection import Connection
-from plugins.realtime.handlers import send_typing
+from plugins.realtime.maintenance import Maintenance
 from plugins.realtime.presence import Presence, PresenceChanges, Transition, iso_seen
-from plugins.realtime.protocol import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, frame
+from plugins.realtime.protocol import CLOSE_GOING_AWAY, frame
 from plugins.realtime.service import RoomCache
 from plugins.realtime.subscriber import Subscriber
 from plugins.realtime.tokens import REVOKE, TokenGuard
+from plugins.realtime.typing_indicators import TypingTimer
 
 if TYPE_CHECKING:
     from core.context import Keel
-    from plugins.realtime.hooks import WsEvent
+    from plugins.realtime.dispatch import RegisteredEvent
     from plugins.realtime.settings import RealtimeSettings
 
 log = logging.getLogger("plugins.realtime")
-SEP = b"\x1f"
 EXTRA = "realtime"
 """``keel.extras`` key of the process's :class:`Hub`."""
-PING = frame("ping", {})
 PUBSUB_HEALTH_S = 15
 """The pub/sub connection is PINGed when idle this long, to notice a dead server."""
 MAX_WATCHED = 2000
@@ -54,18 +48,18 @@ class Hub:
     Args:
         keel: the runtime context.
         settings: the plugin settings.
-        extensions: client events added by other plugins, by name.
+        events: the client events (realtime's and other plugins'), by name.
     """
 
     def __init__(
-        self, keel: Keel, settings: RealtimeSettings, extensions: dict[str, WsEvent] | None = None
+        self, keel: Keel, settings: RealtimeSettings, events: dict[str, RegisteredEvent]
     ) -> None:
         self.keel = keel
         self.settings = settings
-        self.extensions = extensions or {}
-        """Client events added by other plugins (``register_ws_events``), by name."""
+        self.events = events
+        """Every client event this process handles, by name (see :mod:`.dispatch`)."""
         self.process_id = uuid.uuid4().hex[:16]
-        self.channel = keel.key("realtime", "bus")
+        self.channel = channel(keel)
         self.connections: set[Connection] = set()
         self.by_user: dict[str, set[Connection]] = defaultdict(set)
         self.by_room: dict[str, set[Connection]] = defaultdict(set)
@@ -85,12 +79,10 @@ class Hub:
         self.scripts: dict[str, Any] = {}
         """Lua scripts registered on the shared client, by name."""
         self.closing = False
-        self._typists: set[Connection] = set()
-        """Sockets with a typing indicator under way (see :meth:`typing_until`)."""
-        self._typing_timer: asyncio.TimerHandle | None = None
+        self.typing_timer = TypingTimer(self)
+        """Ends typing indicators at their deadline."""
         self.guard = TokenGuard(self)
         """Closes sockets at their token's expiry or their session's revocation."""
-        self._rechecking = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -116,7 +108,8 @@ class Hub:
             name=f"keel-realtime-{self.process_id}",
         )
         self._tasks.append(asyncio.create_task(self.subscriber.run(), name="realtime:listen"))
-        self._tasks.append(asyncio.create_task(self._maintain(), name="realtime:maintain"))
+        maintain = Maintenance(self).run()
+        self._tasks.append(asyncio.create_task(maintain, name="realtime:maintain"))
         self._tasks.append(asyncio.create_task(self.changes.run(), name="realtime:presence"))
         async with asyncio.timeout(timeout + 5):
             await self.subscriber.subscribed.wait()
@@ -140,8 +133,7 @@ class Hub:
                     await self.changes.idle()
                 now = time.time()
                 await self.announce([(u, False, now) for u in await self.presence.release()])
-        if self._typing_timer is not None:
-            self._typing_timer.cancel()
+        self.typing_timer.close()
         self.guard.close()
         for task in [*self._tasks, *self._background]:
             task.cancel()
@@ -203,48 +195,12 @@ class Hub:
                 conn.watching.add(user_id)
                 self.watchers[user_id].add(conn)
 
-    # -- typing indicators -------------------------------------------------------------------
-
-    def typing_until(self, conn: Connection, key: str, deadline: float) -> None:
-        """Keep ``conn``'s indicator for ``key`` until ``deadline`` (``time.monotonic``).
-
-        One timer per process, not one per frame: it wakes every tenth of the timeout
-        while indicators are under way and ends the ones past their deadline
-        (``stopTyping`` to their receivers), so an indicator ends within 110% of it.
-        """
-        conn.typing[key] = deadline
-        self._typists.add(conn)
-        if self._typing_timer is None:
-            self._arm_typing()
-
-    def _arm_typing(self) -> None:
-        step = self.settings.typing_timeout_s / 10
-        self._typing_timer = asyncio.get_running_loop().call_later(step, self._end_typing)
-
-    def _end_typing(self) -> None:
-        self._typing_timer = None
-        now = time.monotonic()
-        for conn in list(self._typists):
-            for key, deadline in list(conn.typing.items()):
-                if deadline <= now:
-                    del conn.typing[key]
-                    self.background(send_typing(self, conn, key, "stopTyping"))
-            if not conn.typing or conn.closing:
-                self._typists.discard(conn)
-        if self._typists:
-            self._arm_typing()
-
     # -- fan-out ---------------------------------------------------------------------------
-
-    @staticmethod
-    def envelope(kind: str, targets: Iterable[str], text: str, exclude: str = "") -> bytes:
-        """The pub/sub payload addressing ``text`` (see the module docs)."""
-        return envelope(kind, targets, text, exclude)
 
     async def publish(
         self, kind: str, targets: Iterable[str], text: str, exclude: str = ""
     ) -> None:
-        """Deliver ``text`` to the matching sockets of every process (see module docs)."""
+        """Deliver ``text`` to the matching sockets of every process (see :mod:`.bus`)."""
         await self.keel.valkey.publish(self.channel, envelope(kind, targets, text, exclude))
 
     def background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -289,50 +245,10 @@ class Hub:
                 if conn.user.id != exclude:
                     conn.push(text)
 
-    # -- maintenance -----------------------------------------------------------------------
+    # -- presence --------------------------------------------------------------------------
 
-    async def _maintain(self) -> None:
-        settings = self.settings
-        tick = min(settings.heartbeat_s, settings.heartbeat_timeout_s) / 2
-        tick = min(tick, settings.revocation_check_s)
-        next_lease = 0.0
-        next_check = time.monotonic() + settings.revocation_check_s
-        subscriptions = 1
-        while True:
-            await asyncio.sleep(tick)
-            self._heartbeat()
-            now = time.monotonic()
-            # a resubscribed channel may have missed revocations: check at once
-            made = self.subscriber.connections if self.subscriber is not None else 1
-            if (now >= next_check or made > subscriptions) and not self._rechecking:
-                next_check, subscriptions = now + settings.revocation_check_s, made
-                self._rechecking = True
-                self.background(self._recheck())
-            if self.settings.presence and now >= next_lease:
-                next_lease = now + self.settings.heartbeat_s / 2
-                try:
-                    await self._renew_lease()
-                except Exception:
-                    log.exception("realtime: presence lease renewal failed")
-
-    async def _recheck(self) -> None:
-        try:
-            await self.guard.recheck()
-        finally:
-            self._rechecking = False
-
-    def _heartbeat(self) -> None:
-        now = time.monotonic()
-        for conn in list(self.connections):
-            if conn.awaiting_pong:
-                if now - conn.last_ping > self.settings.heartbeat_timeout_s:
-                    conn.close(CLOSE_TIMEOUT, "heartbeat timeout")
-            elif now - conn.last_ping >= self.settings.heartbeat_s:
-                conn.awaiting_pong = True
-                conn.last_ping = now
-                conn.push(PING)
-
-    async def _renew_lease(self) -> None:
+    async def renew_lease(self) -> None:
+        """Renew this process's presence lease; announce the users of dead processes."""
         if await self.presence.renew():
             # our lease had lapsed (a stall) and another process cleaned up after us
             for user_id in list(self.by_user):
@@ -342,16 +258,6 @@ class Hub:
 
 
 _REVOKE = REVOKE.encode()
-
-
-def envelope(kind: str, targets: Iterable[str], text: str, exclude: str = "") -> bytes:
-    """The pub/sub payload delivering ``text`` to ``kind`` targets (see the module docs)."""
-    return SEP.join((kind.encode(), exclude.encode(), ",".join(targets).encode(), text.encode()))
-
-
-async def publish(keel: Keel, kind: str, targets: Iterable[str], text: str) -> None:
-    """Publish from any process, with or without a hub (a worker delivering a push)."""
-    await keel.valkey.publish(keel.key("realtime", "bus"), envelope(kind, targets, text))
 
 
 def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> None:

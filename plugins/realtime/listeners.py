@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from core import Listener
-from plugins.realtime.hub import publish
+from plugins.realtime.bus import publish
 from plugins.realtime.protocol import frame
 from plugins.realtime.service import record_booking
 from plugins.realtime.tokens import REVOKE, revocation_text
 
 if TYPE_CHECKING:
-    from core.accounts.events import SessionsRevoked
     from core.context import Keel
+    from plugins.accounts.events import SessionsRevoked
     from plugins.realtime.settings import RealtimeSettings
 
 

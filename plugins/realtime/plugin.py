@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core import Listener, Plugin, RootRoutes, hookimpl
-from core.errors import PluginError
-from plugins.realtime import hooks
-from plugins.realtime.handlers import BUILTINS
+from core.errors import ConfigError
+from plugins.realtime import hookspecs
+from plugins.realtime.builtin_events import BUILTIN_EVENTS
+from plugins.realtime.dispatch import EventTable, collect_event_table
+from plugins.realtime.hookspecs import WsEvent
 from plugins.realtime.hub import EXTRA, Hub
 from plugins.realtime.listeners import listeners
 from plugins.realtime.models import MODELS
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from core.context import Keel
+    from core.settings import Settings
 
 
 class RealtimePlugin(Plugin):
@@ -26,10 +29,25 @@ class RealtimePlugin(Plugin):
     settings_type = RealtimeSettings
     requires: ClassVar[tuple[str, ...]] = ()
     settings: RealtimeSettings
+    _plugin_manager: pluggy.PluginManager | None = None
+    _events: EventTable | None = None
 
     @hookimpl
     def add_hookspecs(self, plugin_manager: pluggy.PluginManager) -> None:
-        plugin_manager.add_hookspecs(hooks)
+        plugin_manager.add_hookspecs(hookspecs)
+        self._plugin_manager = plugin_manager  # the event table is collected from it
+
+    @hookimpl
+    def register_ws_events(self) -> list[WsEvent]:
+        return list(BUILTIN_EVENTS)
+
+    @hookimpl
+    def check_settings(self, settings: Settings) -> list[str]:
+        # the process is being built (or `keel config check` runs): collect the event
+        # table now, so a clash stops the build rather than surfacing at the first socket
+        if self._plugin_manager is None:
+            return []
+        return self._event_table(self._plugin_manager).problems
 
     @hookimpl
     def register_routes(self) -> list[Any]:
@@ -55,18 +73,19 @@ class RealtimePlugin(Plugin):
 
     @hookimpl
     async def on_startup(self, keel: Keel) -> None:
-        extensions = {}
-        for plugin, records in keel.host.collect("register_ws_events"):
-            for record in records:
-                if not isinstance(record, hooks.WsEvent):
-                    raise PluginError(plugin, f"register_ws_events returned {record!r}")
-                if record.name in BUILTINS or record.name in extensions:
-                    raise PluginError(plugin, f"WebSocket event {record.name!r} already exists")
-                extensions[record.name] = record
-        keel.extras[EXTRA] = Hub(keel, self.settings, extensions)  # starts with its first socket
+        table = self._event_table(keel.host.pm)  # built already, unless check_settings was skipped
+        if table.problems:
+            raise ConfigError(table.problems)
+        keel.extras[EXTRA] = Hub(keel, self.settings, table.events)  # starts with its first socket
 
     @hookimpl
     async def on_shutdown(self, keel: Keel) -> None:
         hub = keel.extras.pop(EXTRA, None)
         if isinstance(hub, Hub):
             await hub.close()
+
+    def _event_table(self, plugin_manager: pluggy.PluginManager) -> EventTable:
+        """The process's event table, collected once (``register_*`` hooks run once)."""
+        if self._events is None:
+            self._events = collect_event_table(plugin_manager, self.name)
+        return self._events

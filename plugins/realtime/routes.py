@@ -10,9 +10,9 @@ from litestar import Controller, MediaType, Response, WebSocket, get, websocket
 from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
 
-from core.accounts import SECURITY, UserDep, current_user
 from core.errors import DomainError
 from core.http import KeelDep
+from plugins.accounts.api import SECURITY, UserDep, current_user
 from plugins.realtime import service
 from plugins.realtime.hub import hub_of
 from plugins.realtime.schemas import MessageOut, MessagePage, RoomOut, RoomPage

@@ -1,4 +1,4 @@
-"""One socket's life: authentication, the read loop, dispatch of frames, cleanup."""
+"""One socket's life: authentication, the read loop, cleanup (frames: ``dispatch``)."""
 
 from __future__ import annotations
 
@@ -7,33 +7,25 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from core.accounts import authenticate
 from core.errors import DomainError
 from core.http import server_send
+from plugins.accounts.api import authenticate
 from plugins.realtime import service
 from plugins.realtime.connection import Connection
-from plugins.realtime.handlers import BUILTINS, stop_all_typing
-from plugins.realtime.hooks import WsContext, WsEvent
+from plugins.realtime.dispatch import dispatch
+from plugins.realtime.hookspecs import WsContext
 from plugins.realtime.presence import iso_seen
 from plugins.realtime.protocol import (
-    BAD_FRAME,
     CLOSE_INTERNAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
-    FEATURE_DISABLED,
-    INTERNAL,
     RATE_LIMITED,
-    UNKNOWN_EVENT,
-    WsError,
-    decode_data,
     error_frame,
     frame,
-    parse_frame,
 )
+from plugins.realtime.typing_indicators import stop_all_typing
 
 if TYPE_CHECKING:
     from litestar import WebSocket
@@ -117,6 +109,7 @@ async def _read_loop(hub: Hub, conn: Connection, socket: WebSocket[Any, Any, Any
     settings = hub.settings
     limit, rate, burst = settings.max_frame_bytes, settings.rate_per_s, settings.rate_burst
     receive = socket.receive
+    ctx = WsContext(hub, conn)  # one per socket: a frame costs no allocation for it
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -135,40 +128,9 @@ async def _read_loop(hub: Hub, conn: Connection, socket: WebSocket[Any, Any, Any
                 return False
             conn.push(error_frame(RATE_LIMITED, f"over {rate:g} frames/s (burst {burst})"))
             continue
-        await dispatch(hub, conn, data)
+        await dispatch(ctx, data)
         if conn.closing:  # the handler overflowed this socket's own queue
             return False
-
-
-async def dispatch(hub: Hub, conn: Connection, data: str | bytes) -> None:
-    """Run the handler of one frame; every failure is an ``error`` frame."""
-    try:
-        if isinstance(data, bytes):
-            raise WsError(BAD_FRAME, "binary frames are not supported; send JSON text")
-        parsed = parse_frame(data)
-        builtin = BUILTINS.get(parsed.event)
-        if builtin is not None:
-            feature, handler = builtin
-            if feature is not None and not getattr(hub.settings, feature):
-                raise WsError(FEATURE_DISABLED, f"{parsed.event!r}: feature {feature!r} is off")
-            await handler(hub, conn, parsed.data)
-            return
-        extension = hub.extensions.get(parsed.event)
-        if extension is None:
-            raise WsError(UNKNOWN_EVENT, f"unknown event {parsed.event!r}")
-        await _run_extension(hub, conn, extension, parsed.data)
-    except WsError as exc:
-        conn.push(error_frame(exc.code, exc.message))
-    except DomainError as exc:
-        conn.push(error_frame(exc.code, exc.message))
-    except Exception:
-        log.exception("realtime: handler of a frame failed (user %s)", conn.user.id)
-        conn.push(error_frame(INTERNAL, "the server failed to handle this frame"))
-
-
-async def _run_extension(hub: Hub, conn: Connection, event: WsEvent, raw: msgspec.Raw) -> None:
-    tp = Any if event.data_type is None else event.data_type
-    await event.handler(WsContext(hub, conn), decode_data(raw, tp, event.name))
 
 
 async def _cleanup(

@@ -47,3 +47,7 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     """Each open socket's token is verified again this often (one Valkey read per token),
     in case a revocation's pub/sub message was lost; revocations normally close sockets
     within a second."""
+
+
+FEATURES = tuple(f.name for f in msgspec.structs.fields(RealtimeSettings) if f.type is bool)
+"""The feature switches (``typing``, ``presence``, ...) a ``WsEvent.feature`` may name."""

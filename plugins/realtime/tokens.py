@@ -8,7 +8,7 @@ Each socket keeps the token it was opened (or last refreshed) with and its claim
   (not a task per socket), armed for the earliest one;
 - **revocation** (reason ``session_revoked``): the accounts core emits
   ``user.sessions_revoked`` where it revokes; realtime's inline listener publishes a
-  revocation envelope (kind ``s``, see :mod:`plugins.realtime.hub`) and every process
+  revocation envelope (kind ``s``, see :mod:`plugins.realtime.bus`) and every process
   closes its matching sockets when it arrives;
 - **the recheck** (also ``session_revoked``): every ``revocation_check_s`` each distinct
   token is verified again, for a revocation whose pub/sub message was lost (a
@@ -39,14 +39,14 @@ from plugins.realtime.protocol import (
     UNAUTHORIZED,
     RefreshIn,
     WsError,
-    decode_data,
     frame,
 )
 
 if TYPE_CHECKING:
-    from core.accounts import CurrentUser
-    from core.accounts.events import SessionsRevoked
+    from plugins.accounts.api import CurrentUser
+    from plugins.accounts.events import SessionsRevoked
     from plugins.realtime.connection import Connection
+    from plugins.realtime.hookspecs import WsContext
     from plugins.realtime.hub import Hub
 
 log = logging.getLogger("plugins.realtime")
@@ -185,7 +185,7 @@ class TokenGuard:
         60 s, about 170 reads a second per process. A user without the accounts'
         "exists" marker costs one indexed MongoDB read, once a day.
         """
-        from core.accounts import verify_access_token  # noqa: PLC0415 - loads Litestar
+        from plugins.accounts.api import verify_access_token  # noqa: PLC0415 - loads Litestar
 
         now = time.time()
         by_token: dict[str, list[Connection]] = defaultdict(list)
@@ -214,15 +214,15 @@ def _current(entry: tuple[float, int, Connection]) -> bool:
     return not conn.closing and conn.user.expires_at == expires
 
 
-async def on_refresh(hub: Hub, conn: Connection, raw: msgspec.Raw) -> None:
+async def on_refresh(ctx: WsContext, data: RefreshIn) -> None:
     """``refresh`` -> ``refreshed``: the socket lives on a newer token of its user.
 
     A bad, expired or revoked token, or another user's, answers an ``error`` frame
     (``unauthorized``) and the socket keeps its current token and expiry.
     """
-    from core.accounts import verify_access_token  # noqa: PLC0415 - loads Litestar
+    from plugins.accounts.api import verify_access_token  # noqa: PLC0415 - loads Litestar
 
-    data = decode_data(raw, RefreshIn, "refresh")
+    hub, conn = ctx.hub, ctx.connection
     user = await verify_access_token(hub.keel, data.token)  # UnauthorizedError: error frame
     if user.id != conn.user.id:
         raise WsError(UNAUTHORIZED, "'refresh': the token is another user's; send your own")

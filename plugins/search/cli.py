@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from core.cli._common import config_option
+from core.cli import config_option
 
 if TYPE_CHECKING:
     from core.context import Keel

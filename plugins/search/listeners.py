@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from core.accounts.documents import User
+from plugins.accounts.api import get_user
 from plugins.search.documents import service_payload, user_payload, user_revision
 from plugins.search.index import SearchIndex
 from plugins.search.store import TOMBSTONE, delete_service, save_service
 
 if TYPE_CHECKING:
-    from core.accounts.events import UserCreated, UserDeleted, UserUpdated
     from core.context import Keel
+    from plugins.accounts.events import UserCreated, UserDeleted, UserUpdated
     from plugins.bookings.events import ServiceCreated, ServiceDeleted, ServiceUpdated
 
 
@@ -46,7 +46,7 @@ async def index_user(keel: Keel, user_id: str) -> None:
         oid = ObjectId(user_id)
     except InvalidId:
         return
-    doc = await keel.db.get_collection(User).find_one({"_id": oid})
+    doc = await get_user(keel, oid)
     index = SearchIndex.of(keel)
     if doc is None:
         await index.apply("u", user_id, TOMBSTONE, None)

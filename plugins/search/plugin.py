@@ -67,12 +67,12 @@ class SearchPlugin(Plugin):
 
     @hookimpl
     async def on_startup(self, keel: Keel) -> None:
-        from core.accounts.documents import User  # noqa: PLC0415
+        from plugins.accounts.api import count_users  # noqa: PLC0415
         from plugins.search.index import SearchIndex  # noqa: PLC0415
         from plugins.search.store import count_services  # noqa: PLC0415
 
         if not await SearchIndex.of(keel).ensure():
             return
         # a new (or lost) index: build it from what MongoDB holds, once, on a worker
-        if await count_services(keel) or await keel.db.get_collection(User).count_documents({}):
+        if await count_services(keel) or await count_users(keel):
             await keel.jobs.enqueue("search.reindex", key="search.reindex")

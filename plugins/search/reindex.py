@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from bson import ObjectId
 
-from core.accounts.documents import User
 from core.errors import ConflictError
+from plugins.accounts.api import count_users, get_user, iter_users
 from plugins.search._bulk import Vocabulary
 from plugins.search.documents import service_payload, user_payload, user_revision
 from plugins.search.index import SearchIndex
@@ -50,7 +49,7 @@ async def _rows(keel: Keel, counts: dict[str, int]) -> AsyncIterator[Row]:
             yield "s", sid, TOMBSTONE, None
         else:
             yield "s", sid, snap.revision, service_payload(snap)
-    async for doc in keel.db.get_collection(User).find({}):
+    async for doc in iter_users(keel):
         counts["u"] += 1
         yield "u", str(doc["_id"]), user_revision(doc), user_payload(doc)
 
@@ -60,7 +59,7 @@ async def _load(keel: Keel, generation: str, progress: Progress | None) -> dict[
     is prepared."""
     index = SearchIndex.of(keel)
     size: int = keel.host.plugins["search"].settings.reindex_batch
-    total = await count_services(keel) + await keel.db.get_collection(User).count_documents({})
+    total = await count_services(keel) + await count_users(keel)
     counts, vocabulary, batch = {"s": 0, "u": 0}, Vocabulary(), list[Row]()
     pending: asyncio.Task[None] | None = None
     done = 0
@@ -90,7 +89,7 @@ async def _reapply(keel: Keel, generation: str, space: str, doc_id: str) -> None
             revision = TOMBSTONE if snap is None else snap.revision
             await index.apply_to(generation, "s", doc_id, revision, payload)
         return
-    doc = await keel.db.get_collection(User).find_one({"_id": ObjectId(doc_id)})
+    doc = await get_user(keel, doc_id)
     if doc is None:
         await index.apply_to(generation, "u", doc_id, TOMBSTONE, None)
     else:

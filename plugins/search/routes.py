@@ -14,8 +14,8 @@ from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter, QueryParameter
 
-from core.accounts import OptionalUserDep, optional_user
 from core.http import KeelDep
+from plugins.accounts.api import OptionalUserDep, optional_user
 from plugins.search import service
 from plugins.search.schemas import GlobalResults, ServicePage, Suggestions
 from plugins.search.settings import SearchSettings

@@ -56,7 +56,11 @@ def hookspec_names() -> list[str]:
     names = []
     for node in parse(ROOT / "core" / "hookspecs.py").body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
-            isinstance(d, ast.Name) and d.id == "hookspec" for d in node.decorator_list
+            (isinstance(d, ast.Name) and d.id == "hookspec")
+            or (
+                isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "hookspec"
+            )
+            for d in node.decorator_list
         ):
             names.append(node.name)
     return names

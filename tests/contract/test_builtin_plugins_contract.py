@@ -16,7 +16,16 @@ from core import Plugin
 from core.pluginhost import ENTRY_POINT_GROUP, discover
 
 PLUGIN_DIRS = builtin_plugin_dirs()
-BUILT_INS = {"bookings", "search", "realtime", "payments", "cron", "notifications"}
+BUILT_INS = {
+    "accounts",
+    "uploads",
+    "bookings",
+    "search",
+    "realtime",
+    "payments",
+    "cron",
+    "notifications",
+}
 HELLO = ROOT / "tests" / "fixture_plugins" / "keel_hello" / "keel_hello.py"
 
 
@@ -30,7 +39,7 @@ def _pyproject_entry_points() -> dict[str, str]:
     return result
 
 
-def test_the_six_built_ins_exist() -> None:
+def test_the_eight_built_ins_exist() -> None:
     assert {p.name for p in PLUGIN_DIRS} == BUILT_INS
 
 

@@ -1,4 +1,5 @@
-"""Import rules: ``core`` never imports ``plugins``; plugins share only their ``events``."""
+"""Import rules: ``core`` never imports ``plugins``; of another plugin, a plugin imports only
+its ``events``, ``hookspecs`` and ``api`` modules."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def test_core_never_imports_plugins() -> None:
 
 
 def _foreign_import_allowed(module: str, own: str) -> bool:
-    """True when ``module`` is not another plugin's, or is another plugin's ``events``."""
+    """True when ``module`` is not another plugin's, or is another plugin's ``events``,
+    ``hookspecs`` or ``api``."""
     parts = module.split(".")
     if parts[0] != "plugins":
         return True
@@ -33,7 +35,7 @@ def _foreign_import_allowed(module: str, own: str) -> bool:
         return False  # `import plugins` / `from plugins import x` reaches into every plugin
     if parts[1] == own:
         return True
-    return len(parts) >= 3 and parts[2] == "events"
+    return len(parts) >= 3 and parts[2] in {"events", "hookspecs", "api"}
 
 
 @pytest.mark.parametrize("folder", PLUGIN_DIRS, ids=lambda p: p.name)
@@ -52,6 +54,9 @@ def test_the_rule_catches_what_it_should() -> None:
     assert _foreign_import_allowed("plugins.bookings.events", "search")
     assert not _foreign_import_allowed("plugins.bookings.service", "search")
     assert not _foreign_import_allowed("plugins", "search")
+    assert _foreign_import_allowed("plugins.accounts.api", "search")
+    assert not _foreign_import_allowed("plugins.accounts", "search")  # the package root
+    assert not _foreign_import_allowed("plugins.accounts._auth", "bookings")
 
 
 def test_the_scan_resolves_relative_imports() -> None:

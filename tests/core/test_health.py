@@ -16,7 +16,7 @@ from core import HealthCheck, Plugin, hookimpl
 from core.app import create_app
 from core.context import Keel
 from core.health import CHECK_TIMEOUT_S, keel_version
-from core.pluginhost import InstalledPlugin, plugin_settings_types
+from core.pluginhost import InstalledPlugin, discover, plugin_settings_types
 from core.settings import load_settings
 
 
@@ -56,6 +56,7 @@ class StuckPlugin(Plugin):
 def make_app(keel_settings_factory: Any, *plugins: type[Plugin], **overrides: Any) -> Litestar:
     base = keel_settings_factory(**overrides)
     installed = {p.name: InstalledPlugin(p.name, p, "1.0", "test") for p in plugins}
+    installed["accounts"] = discover()["accounts"]  # who is an admin, for /health/detailed
     settings = load_settings(
         os.devnull,
         environ={},
@@ -175,8 +176,8 @@ async def test_detailed_shows_versions_plugins_queues_to_an_admin(
 ) -> None:
     from bson import ObjectId
 
-    from core.accounts.documents import User
-    from core.accounts.tokens import TokenCodec
+    from plugins.accounts.documents import User
+    from plugins.accounts.tokens import TokenCodec
 
     app = make_app(keel_settings_factory, HealthyPlugin)
     # In this event loop (AsyncTestClient serves from a thread of its own), so that the
@@ -204,7 +205,8 @@ async def test_detailed_shows_versions_plugins_queues_to_an_admin(
     assert body["status"] == "ok"
     assert body["version"] == keel_version()
     assert {"python", "keel", "litestar"} <= set(body["versions"])
-    assert body["plugins"] == [{"name": "healthy", "version": "1.0", "distribution": "test"}]
+    assert body["plugins"][1:] == [{"name": "healthy", "version": "1.0", "distribution": "test"}]
+    assert body["plugins"][0]["name"] == "accounts"  # essential: loaded though not listed
     assert body["queues"]["email"] == 1
     assert set(body["queues"]) == set(keel.settings.queue.names)
     assert body["workers"] == {name: {} for name in keel.settings.queue.names}

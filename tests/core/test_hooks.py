@@ -47,7 +47,7 @@ from core.app import create_app
 from core.cli import main as keel_main
 from core.context import Keel
 from core.devstack import DevStack
-from core.errors import ConfigError, NotFoundError
+from core.errors import ConfigError, NotFoundError, PluginError, UnauthorizedError
 from core.events import UnknownEventError
 from core.http import KeelDep
 from core.pluginhost import InstalledPlugin, PluginHost, discover, plugin_settings_types
@@ -723,6 +723,125 @@ async def test_hook_on_shutdown(settings_for: SettingsFor) -> None:
     log = await _lifecycle_log(settings)
     # Reverse order, with MongoDB and Valkey still open.
     assert log == ["start early", "start late", "stop late", "stop early", "2 stopped"]
+
+
+# -- check_settings, register_authenticator, create_user ----------------------------------
+
+
+class _PickyPlugin(Plugin):
+    name = "picky"
+
+    @hookimpl
+    def check_settings(self, settings: Settings) -> list[str]:
+        if settings.app.name != "picky":
+            return [
+                f"app.name: must be 'picky' while the picky plugin is on, not {settings.app.name!r}"
+            ]
+        return []
+
+
+async def test_hook_check_settings(settings_for: SettingsFor) -> None:
+    installed = installed_of(_PickyPlugin)
+    with pytest.raises(ConfigError) as refused:
+        create_app(settings_for(installed), installed=installed)
+    assert refused.value.problems == [
+        "app.name: must be 'picky' while the picky plugin is on, not 'keel'"
+    ]
+    host = PluginHost(settings_for(installed, app__name="picky"), installed)
+    assert host.settings_problems() == []
+    create_app(settings_for(installed, app__name="picky"), installed=installed)
+
+
+class _Caller(msgspec.Struct, frozen=True):
+    id: str
+    role: str
+
+
+class _HeaderAuthPlugin(Plugin):
+    """Who calls is whatever ``X-Role`` says: enough to show the core asks the hook."""
+
+    name = "header_auth"
+
+    @hookimpl
+    def register_authenticator(self) -> Callable[[Any], Any]:
+        async def authenticate(connection: Any) -> _Caller:
+            role = connection.headers.get("x-role")
+            if role is None:
+                raise UnauthorizedError("no X-Role")
+            return _Caller(id="someone", role=role)
+
+        return authenticate
+
+
+async def test_hook_register_authenticator(settings_for: SettingsFor) -> None:
+    installed = installed_of(_HeaderAuthPlugin)
+    async with serve(create_app(settings_for(installed), installed=installed)) as client:
+        assert (await client.get("/health/detailed")).status_code == 401
+        assert (
+            await client.get("/health/detailed", headers={"X-Role": "customer"})
+        ).status_code == 403
+        admin = await client.get("/health/detailed", headers={"X-Role": "admin"})
+        assert admin.status_code == 200, admin.text
+        assert "header_auth" in admin.text
+    # without any authenticator nobody gets in
+    alone = installed_of(_PickyPlugin)
+    app = create_app(settings_for(alone, app__name="picky"), installed=alone)
+    async with serve(app) as client:
+        assert (
+            await client.get("/health/detailed", headers={"X-Role": "admin"})
+        ).status_code == 401
+
+
+class _DirectoryPlugin(Plugin):
+    name = "directory"
+
+    @hookimpl
+    async def create_user(  # noqa: PLR0917 - pluggy passes hook arguments by name
+        self,
+        keel: Keel,
+        email: str,
+        password: str,
+        name: str,
+        role: str,
+        verified: bool,
+        publish: bool,
+    ) -> str:
+        await keel.valkey.set(keel.key("directory", email), f"{name}:{role}:{verified}")
+        return "0123456789abcdef01234567"
+
+
+async def test_hook_create_user(settings_for: SettingsFor) -> None:
+    installed = installed_of(_DirectoryPlugin)
+    settings = settings_for(installed)
+    keel = await open_keel(settings, PluginHost(settings, installed))
+    try:
+        made = await keel.host.create_user(
+            keel,
+            email="ada@example.com",
+            password="p" * 12,
+            name="Ada",
+            role="admin",
+            verified=True,
+        )
+        assert made == "0123456789abcdef01234567"
+        assert await keel.valkey.get(keel.key("directory", "ada@example.com")) == b"Ada:admin:True"
+    finally:
+        await close_keel(keel)
+    nobody = installed_of(_PickyPlugin)
+    settings = settings_for(nobody, app__name="picky")
+    keel = await open_keel(settings, PluginHost(settings, nobody))
+    try:
+        with pytest.raises(PluginError, match="create_user"):
+            await keel.host.create_user(
+                keel,
+                email="x@example.com",
+                password="p" * 12,
+                name="X",
+                role="customer",
+                verified=False,
+            )
+    finally:
+        await close_keel(keel)
 
 
 # -- the hello fixture plugin, found through its entry point ---------------------------

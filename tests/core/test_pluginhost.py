@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pluggy
 import pytest
@@ -135,3 +135,15 @@ def test_disabled_plugin_is_not_registered() -> None:
     assert h.listeners() == []
     assert isinstance(h.pm.get_plugin("base"), Base)
     assert h.pm.get_plugin("needy") is None
+
+
+def test_essential_plugins_load_unlisted_and_only_uploads_can_be_switched_off(
+    keel_settings_factory: Any,
+) -> None:
+    installed = discover()
+    listed_none = keel_settings_factory(plugins__enabled=["cron"])
+    assert list(PluginHost(listed_none, installed).plugins) == ["accounts", "uploads", "cron"]
+    without_uploads = keel_settings_factory(plugins__enabled=[], plugins__disabled=["uploads"])
+    assert list(PluginHost(without_uploads, installed).plugins) == ["accounts"]
+    with pytest.raises(ConfigError, match="'accounts' is essential and always on"):
+        PluginHost(keel_settings_factory(plugins__disabled=["accounts"]), installed)

@@ -24,7 +24,7 @@ from _keel_procs import KeelProcess, write_config
 from core.context import Keel
 from core.devstack import DevStack
 from core.testing import AppFactory, SettingsFactory
-from tests.core.accounts._at_rest import (
+from tests.plugins.accounts._at_rest import (
     RefusingSmtp,
     failed_mail_job,
     failure_lines,
@@ -113,7 +113,7 @@ async def test_a_worker_process_keeps_refused_reset_tokens_out_of_logs_and_valke
     for token in tokens:
         assert occurrences(token, places) == [], token
     assert len(set(tokens)) == RETRIES, tokens  # each retry issued a fresh token
-    assert job["function"] == "core.accounts.send_code"
+    assert job["function"] == "accounts.send_code"
     lines = failure_lines(log_file, job["id"])
     assert len(lines) == RETRIES, log_file[-4000:]
     assert all(user.email in line for line in lines), lines

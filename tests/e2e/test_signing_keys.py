@@ -20,7 +20,7 @@ import pytest
 from _keel_procs import KeelProcess, free_port, run_keel, write_config
 from bson import ObjectId
 
-from core.accounts.tokens import key_id
+from plugins.accounts.tokens import key_id
 
 PUBLISHED_KEY = "keel-development-secret-not-for-production-use-keel-development-secret"
 PASSWORD = "correct horse battery staple"

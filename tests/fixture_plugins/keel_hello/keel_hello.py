@@ -7,7 +7,9 @@ It shows every common contribution in one place:
 * an event type (``hello.greeted``) and a durable listener that stores each greeting;
 * a job, ``hello.record_tick``, that stores one document per run;
 * a schedule, ``hello.tick``, that runs ``record_tick`` (every second by default);
-* a ``keel hello`` CLI command.
+* a ``keel hello`` CLI command;
+* a figure in the cron plugin's daily report (``figures.hello_greetings``: greetings that
+  day), through the cron plugin's ``report_figures`` hook.
 
 Install it with ``pip install -e tests/fixture_plugins/keel_hello`` and enable it with
 ``[plugins] enabled = [..., "hello"]``.
@@ -164,3 +166,8 @@ class HelloPlugin(Plugin):
     @hookimpl
     def register_cli_commands(self) -> list[click.Command]:
         return [hello_command]
+
+    @hookimpl(optionalhook=True)  # the cron plugin's hook: fine when cron is off
+    async def report_figures(self, keel: Keel, start: datetime, end: datetime) -> dict[str, int]:
+        span = {"greeted_at": {"$gte": start, "$lt": end}}
+        return {"hello_greetings": await keel.db.get_collection(Greeting).count_documents(span)}

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from core import Event, Listener, Plugin, hookimpl
-from core.accounts.documents import User
 from core.context import Keel
 from core.testing import KeelTestApp
 from core.testing._app import AppFactory
+from plugins.accounts.documents import User
 
 ALL_WEEK = {
     day: [{"start": "00:00", "end": "24:00"}]

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from core.accounts import CurrentUser
 from core.testing import KeelTestApp
+from plugins.accounts.api import CurrentUser
 from plugins.bookings._booking import bookings_query
 from plugins.bookings._catalog import services_query
 from plugins.bookings._docs import ListQuery

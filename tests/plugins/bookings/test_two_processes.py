@@ -24,10 +24,10 @@ import pytest
 from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from core.accounts.documents import User
-from core.accounts.passwords import PasswordHasher
 from core.devstack import DevStack
 from core.settings import AuthSettings
+from plugins.accounts.documents import User
+from plugins.accounts.passwords import PasswordHasher
 
 from .conftest import ALL_WEEK, next_slot
 

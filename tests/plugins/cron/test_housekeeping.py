@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from core.accounts.documents import OtpChallenge, RefreshToken, ResetToken, User
 from core.testing import KeelTestApp
 from core.testing._app import AppFactory
+from plugins.accounts.documents import OtpChallenge, RefreshToken, ResetToken, User
 from plugins.cron import jobs
 
 NOW = datetime.now(UTC)
@@ -162,8 +162,9 @@ async def _seed_day(env: KeelTestApp) -> None:
         + [{"status": "confirmed", "price": 1000, "created_at": after}]
     )
     await db["bookings_reviews"].insert_many(
-        [{"rating": r, "created_at": inside} for r in (5, 4, 4)]
-        + [{"rating": 1, "created_at": before}]
+        # one review per booking: a unique index of the bookings plugin
+        [{"rating": r, "booking_id": ObjectId(), "created_at": inside} for r in (5, 4, 4)]
+        + [{"rating": 1, "booking_id": ObjectId(), "created_at": before}]
     )
     await db["payments_payments"].insert_many(
         [
@@ -176,9 +177,18 @@ async def _seed_day(env: KeelTestApp) -> None:
     )
 
 
+@pytest.fixture
+async def report_env(keel_app_factory: AppFactory) -> AsyncIterator[KeelTestApp]:
+    """cron with the plugins whose figures its report shows (bookings, payments)."""
+    async with keel_app_factory(plugins=["cron", "bookings", "payments"]) as app:
+        yield app
+
+
 async def test_daily_report_counts_the_day_and_is_served_to_admins(
-    env: KeelTestApp, admin: dict[str, str]
+    report_env: KeelTestApp,
 ) -> None:
+    env = report_env
+    admin = (await env.signed_in("admin"))[1]
     await _seed_day(env)
 
     summary = await jobs.daily_report({"keel": env.keel}, date="2026-11-20")
@@ -237,7 +247,7 @@ async def test_the_report_day_follows_the_configured_time_zone(
     keel_app_factory: AppFactory,
 ) -> None:
     overrides = {"plugins.cron.tz": "America/New_York"}
-    async with keel_app_factory(plugins=["cron"], overrides=overrides) as env:
+    async with keel_app_factory(plugins=["cron", "bookings"], overrides=overrides) as env:
         db = env.keel.mongo[env.settings.database.name]
         # 03:00 UTC on the 21st is still the 20th in New York
         await db["bookings_bookings"].insert_one(
@@ -250,3 +260,24 @@ async def test_the_report_day_follows_the_configured_time_zone(
         )
         report_job = next(j for j in jobs_list.json()["items"] if j["name"] == "cron.daily_report")
         assert report_job["tz"] == "America/New_York"
+
+
+async def test_plugins_add_their_own_figures_and_switched_off_ones_count_zero(
+    keel_app_factory: AppFactory,
+) -> None:
+    """The figures come from each plugin's ``report_figures``: the hello fixture plugin adds
+    one, and with bookings and payments off their figures are zeros (their collections are
+    never read by cron)."""
+    async with keel_app_factory(plugins=["cron", "hello"]) as env:
+        db = env.keel.mongo[env.settings.database.name]
+        inside = datetime(2026, 11, 20, 12, tzinfo=UTC)
+        await db["hello_greetings"].insert_many(
+            [{"event_id": str(i), "who": "ada", "greeted_at": inside} for i in range(3)]
+        )
+        await db["bookings_bookings"].insert_one({"status": "confirmed", "created_at": inside})
+        await jobs.daily_report({"keel": env.keel}, date="2026-11-20")
+        admin = (await env.signed_in("admin"))[1]
+        report = (await env.client.get("/api/cron/reports/2026-11-20", headers=admin)).json()
+    assert report["figures"] == {"hello_greetings": 3}
+    assert report["bookings"] == {"total": 0, "by_status": {}}
+    assert report["new_users"] == 0  # the admin was made today, not on the 20th

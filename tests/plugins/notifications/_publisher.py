@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from core import Event, Listener, Plugin, hookimpl
-from core.accounts.documents import User
+from plugins.accounts.documents import User
 from plugins.bookings.events import EVENT_TYPES as BOOKING_EVENTS
 from plugins.bookings.events import (
     BookingCancelled,

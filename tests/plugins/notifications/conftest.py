@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from core.accounts.documents import User
 from core.testing import KeelTestApp
 from core.testing._app import AppFactory
+from plugins.accounts.documents import User
 from plugins.notifications.models import Notification
 
 from ._publisher import RECEIVED, PublisherPlugin, RecorderPlugin

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.accounts.documents import User
-from core.accounts.events import UserUpdated
 from core.testing import KeelTestApp
+from plugins.accounts.documents import User
+from plugins.accounts.events import UserUpdated
 
 from . import _publisher as pub
 

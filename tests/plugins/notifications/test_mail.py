@@ -9,11 +9,11 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from core.accounts.events import UserCreated
 from core.devstack.smtp_sink import MaildirHandler
 from core.settings import AppSettings, Settings
 from core.testing import KeelTestApp, Mailbox
 from core.testing._app import AppFactory
+from plugins.accounts.events import UserCreated
 from plugins.notifications.plugin import NotificationsPlugin
 from plugins.notifications.settings import NotificationsSettings
 

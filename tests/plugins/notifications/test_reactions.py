@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.accounts.documents import User
-from core.accounts.events import UserCreated
 from core.testing import KeelTestApp
 from core.testing._app import AppFactory
+from plugins.accounts.documents import User
+from plugins.accounts.events import UserCreated
 from plugins.notifications.models import Preference
 
 from . import _publisher as pub

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from core.accounts.documents import User
 from core.testing import KeelTestApp
+from plugins.accounts.documents import User
 
 from . import _publisher as pub
 from ._publisher import RECEIVED

@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 
 from core import Event, Plugin, hookimpl
 from core.testing import KeelTestApp
-from plugins.realtime.hooks import WsContext, WsError, WsEvent
+from plugins.realtime.hookspecs import WsContext, WsError, WsEvent
 
 KEEL = str(Path(sys.executable).with_name("keel"))
 FAST = {
@@ -77,7 +77,8 @@ async def _shout(ctx: WsContext, data: Any) -> None:
 
 
 class RtFixturePlugin(Plugin):
-    """Publishes booking/notification events and adds the ``echo`` / ``shout`` events."""
+    """Publishes booking/notification events and adds the ``echo`` / ``shout`` events
+    (and ``echoTyping``, behind realtime's ``typing`` switch)."""
 
     name = "rtfixture"
 
@@ -87,7 +88,11 @@ class RtFixturePlugin(Plugin):
 
     @hookimpl
     def register_ws_events(self) -> list[WsEvent]:
-        return [WsEvent("echo", _echo, EchoData), WsEvent("shout", _shout)]
+        return [
+            WsEvent("echo", _echo, EchoData),
+            WsEvent("shout", _shout),
+            WsEvent("echoTyping", _echo, EchoData, feature="typing"),
+        ]
 
 
 def free_port() -> int:

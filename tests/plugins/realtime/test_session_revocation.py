@@ -26,8 +26,8 @@ from _realtime_helpers import Client, Proc, Serve, serve_procs
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from core.accounts.tokens import key_id
 from core.testing import PASSWORD, KeelTestApp
+from plugins.accounts.tokens import key_id
 from plugins.realtime.hub import hub_of
 
 WITHIN_S = 1.0

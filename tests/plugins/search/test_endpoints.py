@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.accounts.events import UserCreated
+from plugins.accounts.events import UserCreated
 from tests.plugins.search.conftest import Search, snapshot
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.accounts.documents import User
-from core.accounts.events import UserCreated, UserDeleted, UserUpdated
+from plugins.accounts.documents import User
+from plugins.accounts.events import UserCreated, UserDeleted, UserUpdated
 from plugins.bookings.events import ServiceCreated, ServiceUpdated
 from plugins.search._bulk import Vocabulary
 from plugins.search.documents import service_payload

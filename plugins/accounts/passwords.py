@@ -1,0 +1,106 @@
+"""Password hashing (argon2id, off the event loop) and the password policy."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+from importlib import resources
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.errors import BadRequestError
+from core.settings import AuthSettings
+
+MAX_PASSWORD_LENGTH = 256
+"""Longest accepted password (argon2 takes any length; this caps the request size)."""
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of the most common passwords (lower-cased)."""
+    text = resources.files("plugins.accounts").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def check_policy(password: str, settings: AuthSettings, *, email: str = "") -> None:
+    """Reject a password that is too short, too long, too common or equal to the email.
+
+    Raises:
+        BadRequestError: with ``details`` naming the ``password`` field and the rule.
+    """
+    problem = ""
+    if len(password) < settings.password_min_length:
+        problem = f"must be at least {settings.password_min_length} characters long"
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        problem = f"must be at most {MAX_PASSWORD_LENGTH} characters long"
+    elif password.lower() in common_passwords():
+        problem = "is one of the most common passwords; choose another"
+    elif email and password.casefold() == email.casefold():
+        problem = "must not be your email address"
+    if problem:
+        raise BadRequestError(
+            f"password {problem}",
+            details=[{"field": "password", "message": problem}],
+        )
+
+
+class PasswordHasher:
+    """argon2id hashing with the configured parameters, run in worker threads.
+
+    argon2 takes tens of milliseconds of CPU on purpose; running it in a thread keeps
+    the event loop serving other requests meanwhile.
+    """
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self._hasher = argon2.PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=argon2.Type.ID,
+        )
+        self._dummy: str | None = None
+
+    @property
+    def parameters(self) -> str:
+        """The parameters, for reports: ``argon2id m=19456 KiB t=2 p=1``."""
+        h = self._hasher
+        return f"argon2id m={h.memory_cost} KiB t={h.time_cost} p={h.parallelism}"
+
+    async def hash(self, password: str) -> str:
+        """The argon2id hash of ``password``."""
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """Whether ``password`` matches ``stored``.
+
+        With ``stored=None`` (unknown user) the password is checked against a dummy hash
+        of the same cost, so the answer takes as long as for a real user.
+        """
+        if stored is None:
+            await asyncio.to_thread(self._verify, await self._dummy_hash(), password)
+            return False
+        return await asyncio.to_thread(self._verify, stored, password)
+
+    def needs_rehash(self, stored: str) -> bool:
+        """Whether ``stored`` was made with weaker (or other) parameters than configured."""
+        try:
+            return self._hasher.check_needs_rehash(stored)
+        except InvalidHashError:
+            return True
+
+    def _verify(self, stored: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _dummy_hash(self) -> str:
+        if self._dummy is None:
+            self._dummy = await self.hash(secrets.token_urlsafe(16))
+        return self._dummy

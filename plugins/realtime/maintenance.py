@@ -1,0 +1,76 @@
+"""The hub's periodic work: heartbeat pings, the presence lease, token rechecks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from plugins.realtime.protocol import CLOSE_TIMEOUT, frame
+
+if TYPE_CHECKING:
+    from plugins.realtime.hub import Hub
+
+log = logging.getLogger("plugins.realtime")
+PING = frame("ping", {})
+
+
+class Maintenance:
+    """The loop a started hub runs until it closes.
+
+    Each tick (half the shorter heartbeat setting, at most ``revocation_check_s``) it
+    pings quiet sockets and closes those that did not answer in time (4408), renews the
+    presence lease every half ``heartbeat_s``, and starts a recheck of every socket's
+    token every ``revocation_check_s`` or as soon as the channel was resubscribed (the
+    subscription may have missed revocations meanwhile).
+
+    Args:
+        hub: the process's hub.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._rechecking = False
+
+    async def run(self) -> None:
+        """Tick until cancelled."""
+        hub, settings = self.hub, self.hub.settings
+        tick = min(settings.heartbeat_s, settings.heartbeat_timeout_s) / 2
+        tick = min(tick, settings.revocation_check_s)
+        next_lease = 0.0
+        next_check = time.monotonic() + settings.revocation_check_s
+        subscriptions = 1
+        while True:
+            await asyncio.sleep(tick)
+            self._heartbeat()
+            now = time.monotonic()
+            made = hub.subscriber.connections if hub.subscriber is not None else 1
+            if (now >= next_check or made > subscriptions) and not self._rechecking:
+                next_check, subscriptions = now + settings.revocation_check_s, made
+                self._rechecking = True
+                hub.background(self._recheck())
+            if settings.presence and now >= next_lease:
+                next_lease = now + settings.heartbeat_s / 2
+                try:
+                    await hub.renew_lease()
+                except Exception:
+                    log.exception("realtime: presence lease renewal failed")
+
+    async def _recheck(self) -> None:
+        try:
+            await self.hub.guard.recheck()
+        finally:
+            self._rechecking = False
+
+    def _heartbeat(self) -> None:
+        settings = self.hub.settings
+        now = time.monotonic()
+        for conn in list(self.hub.connections):
+            if conn.awaiting_pong:
+                if now - conn.last_ping > settings.heartbeat_timeout_s:
+                    conn.close(CLOSE_TIMEOUT, "heartbeat timeout")
+            elif now - conn.last_ping >= settings.heartbeat_s:
+                conn.awaiting_pong = True
+                conn.last_ping = now
+                conn.push(PING)

@@ -1,0 +1,149 @@
+"""Typing indicators: the ``typing`` / ``stopTyping`` events and the timer that ends them.
+
+An indicator lives ``typing_timeout_s`` unless a new ``typing`` frame refreshes it. Its
+state key ``<prefix>:realtime:typing:<target>:<user>`` expires by itself in Valkey; the
+sending process tells the receivers when it ends (``stopTyping``): on a ``stopTyping``
+frame, when the socket closes, and through :class:`TypingTimer` when the timeout passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from plugins.realtime import service
+from plugins.realtime.bus import envelope
+from plugins.realtime.protocol import INVALID_DATA, NOT_FOUND, Target, WsError, frame, one_of
+from plugins.realtime.room_events import ensure_member
+
+if TYPE_CHECKING:
+    from plugins.realtime.connection import Connection
+    from plugins.realtime.hookspecs import WsContext
+    from plugins.realtime.hub import Hub
+
+_TYPING = """
+if ARGV[1] == '0' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return redis.call('PUBLISH', KEYS[2], ARGV[2])
+"""
+
+
+async def on_typing(ctx: WsContext, target: Target) -> None:
+    """``typing``: to a user or a room's joined sockets; ends by itself after the timeout."""
+    hub, conn = ctx.hub, ctx.connection
+    key = await _typing_target(hub, conn, target, "typing")
+    hub.typing_timer.typing_until(conn, key, time.monotonic() + hub.settings.typing_timeout_s)
+    await send_typing(hub, conn, key, "typing")
+
+
+async def on_stop_typing(ctx: WsContext, target: Target) -> None:
+    """``stopTyping``: ends a typing indicator."""
+    hub, conn = ctx.hub, ctx.connection
+    key = await _typing_target(hub, conn, target, "stopTyping")
+    conn.typing.pop(key, None)
+    await send_typing(hub, conn, key, "stopTyping")
+
+
+async def stop_all_typing(hub: Hub, conn: Connection) -> None:
+    """A closing socket ends its user's typing indicators."""
+    keys = list(conn.typing)
+    conn.typing.clear()
+    for key in keys:
+        await send_typing(hub, conn, key, "stopTyping")
+
+
+async def _typing_target(hub: Hub, conn: Connection, target: Target, event: str) -> str:
+    """``r:<room>`` or ``u:<user>``: where ``conn`` may send its indicator."""
+    field, value = one_of(event, receiver_id=target.receiver_id, room_id=target.room_id)
+    if field == "room_id":
+        await ensure_member(hub, conn, value)
+        return f"r:{value}"
+    if value == conn.user.id:
+        raise WsError(INVALID_DATA, f"{event!r}: receiverId is the sender")
+    if hub.settings.messages and value not in conn.contacts:
+        # only to someone the sender talks with: a direct or booking room of the two
+        if not await service.shares_room(hub.keel, conn.user.id, value):
+            raise WsError(
+                NOT_FOUND,
+                f"{event!r}: no conversation with user {value}; joinRoom with its userId first",
+            )
+        hub.know(conn, [value])
+    return f"u:{value}"
+
+
+def _typing_frame(event: str, conn: Connection, key: str, timeout_s: float) -> str:
+    data: dict[str, Any] = {"userId": conn.user.id}
+    if key.startswith("r:"):
+        data["roomId"] = key[2:]
+    else:
+        data["receiverId"] = key[2:]
+    if event == "typing":
+        data["expiresInMs"] = int(timeout_s * 1000)
+    return frame(event, data)
+
+
+async def send_typing(hub: Hub, conn: Connection, key: str, event: str) -> None:
+    """Publish ``typing`` / ``stopTyping`` of ``conn``'s user for target ``key``.
+
+    One script call sets (or deletes) the indicator's state key
+    ``<prefix>:realtime:typing:<target>:<user>``, living ``typing_timeout_s``, and
+    publishes the frame: one round trip on the hot path.
+    """
+    timeout = hub.settings.typing_timeout_s
+    text = _typing_frame(event, conn, key, timeout)
+    payload = envelope("r" if key[0] == "r" else "u", [key[2:]], text, conn.user.id)
+    state = hub.keel.key("realtime", "typing", key, conn.user.id)
+    ttl_ms = int(timeout * 1000) if event == "typing" else 0
+    script = hub.scripts.get("typing")
+    if script is None:
+        script = hub.scripts["typing"] = hub.keel.valkey.register_script(_TYPING)
+    await script(keys=[state, hub.channel], args=[ttl_ms, payload])
+
+
+class TypingTimer:
+    """Ends the process's typing indicators that pass their deadline.
+
+    One timer per process, not one per frame: it wakes every tenth of the timeout while
+    indicators are under way and ends the ones past their deadline (``stopTyping`` to
+    their receivers), so an indicator ends within 110% of it.
+
+    Args:
+        hub: the process's hub (its settings, and its background tasks that publish).
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._typists: set[Connection] = set()
+        """Sockets with an indicator under way."""
+        self._timer: asyncio.TimerHandle | None = None
+
+    def typing_until(self, conn: Connection, key: str, deadline: float) -> None:
+        """Keep ``conn``'s indicator for ``key`` until ``deadline`` (``time.monotonic``)."""
+        conn.typing[key] = deadline
+        self._typists.add(conn)
+        if self._timer is None:
+            self._arm()
+
+    def close(self) -> None:
+        """Stop the timer (the hub is closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        step = self.hub.settings.typing_timeout_s / 10
+        self._timer = asyncio.get_running_loop().call_later(step, self._end_typing)
+
+    def _end_typing(self) -> None:
+        self._timer = None
+        now = time.monotonic()
+        for conn in list(self._typists):
+            for key, deadline in list(conn.typing.items()):
+                if deadline <= now:
+                    del conn.typing[key]
+                    self.hub.background(send_typing(self.hub, conn, key, "stopTyping"))
+            if not conn.typing or conn.closing:
+                self._typists.discard(conn)
+        if self._typists:
+            self._arm()
