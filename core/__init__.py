@@ -3,11 +3,14 @@
 Plugins import what they need from here::
 
     from core import Plugin, hookimpl, Listener, Job, Schedule
+    from core import Stash, StashKey, settings_of   # per-process state, typed settings
 """
 
+from core.context import settings_of
 from core.events import Event
 from core.plugin import Plugin, hookimpl, hookspec
 from core.records import DevService, HealthCheck, Job, Listener, RootRoutes, Schedule
+from core.stash import Stash, StashKey
 
 __all__ = [
     "DevService",
@@ -18,6 +21,9 @@ __all__ = [
     "Plugin",
     "RootRoutes",
     "Schedule",
+    "Stash",
+    "StashKey",
     "hookimpl",
     "hookspec",
+    "settings_of",
 ]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from core.settings import Settings
+from core.stash import Stash
 
 if TYPE_CHECKING:
     import valkey.asyncio as valkey_async
@@ -15,7 +20,8 @@ if TYPE_CHECKING:
     from core.jobs import JobRunner
     from core.mail import Mailer
     from core.pluginhost import PluginHost
-    from core.settings import Settings
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 @dataclass
@@ -35,9 +41,38 @@ class Keel:
     jobs: JobRunner
     mail: Mailer
     started_at: float = field(default_factory=time.time)
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Per-plugin runtime objects, keyed by plugin name (set in ``on_startup``)."""
+    stash: Stash = field(default_factory=Stash)
+    """This process's runtime objects (clients, hubs, caches), under typed keys
+    (:class:`core.stash.StashKey`); see :meth:`Stash.get_or_create`."""
 
     def key(self, *parts: str) -> str:
         """A Valkey key under this deployment's prefix: ``<prefix>:<part>:<part>``."""
         return ":".join((self.settings.valkey.key_prefix, *parts))
+
+
+def settings_of(source: Keel | PluginHost | Settings, settings_type: type[S]) -> S:
+    """The decoded ``[plugins.<name>]`` table of the plugin with this settings type.
+
+    ``settings_of(keel, SearchSettings)`` is typed ``SearchSettings``. A plugin's modules
+    ask by settings type, not by plugin class: ``plugin.py`` imports them (lazily), so
+    importing the plugin class back would be an import cycle.
+
+    Args:
+        source: the runtime context or the plugin host (enabled plugins only), or the
+            settings (every installed plugin's table, e.g. in a dev service's ``needed``).
+        settings_type: the plugin's ``settings_type``.
+
+    Raises:
+        LookupError: no plugin has that settings type, or several do.
+    """
+    if isinstance(source, Settings):
+        tables = source.plugins.tables
+    else:
+        host = source.host if isinstance(source, Keel) else source
+        tables = {name: plugin.settings for name, plugin in host.plugins.items()}
+    found = [(name, table) for name, table in tables.items() if isinstance(table, settings_type)]
+    if len(found) != 1:
+        names = ", ".join(repr(name) for name, _ in found)
+        which = f"plugins {names} share" if found else "no plugin has"
+        raise LookupError(f"{which} settings type {settings_type.__qualname__}")
+    return found[0][1]

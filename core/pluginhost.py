@@ -1,139 +1,86 @@
-"""Plugin discovery (``keel.plugins`` entry points) and the typed facade over ``pm.hook``."""
+"""Plugin discovery (``keel.plugins`` entry points) and the typed facade over ``pm.hook``.
+
+Every hook call goes through pluggy (``pm.hook.<name>(**kwargs)``), so hook wrappers
+(``wrapper=True``, ``hookwrapper=True``), ``tryfirst``/``trylast`` and argument pruning
+work as pluggy documents them. Three things are the core's own:
+
+- **order**: plugins are registered last-to-first, so pluggy, which calls the most
+  recently registered implementation first, calls them in dependency order;
+- **attribution**: right after registration each implementation is wrapped so that,
+  during a hook call, it notes what it returned (the facade pairs every record with its
+  plugin) and re-raises its exceptions as a :class:`PluginError` naming its plugin;
+- **tracing**: hook-call monitoring keeps one :class:`_Frame` per call in progress for
+  that bookkeeping and, with ``KEEL_TRACE_HOOKS`` set, logs each call and its outcome.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from importlib.metadata import entry_points
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import pluggy
 
 from core import hookspecs
-from core.errors import ConfigError, PluginError
+from core._hookcalls import (
+    _close,
+    _Frame,
+    _items,
+    _match,
+    _naming,
+    _old_style,
+    _outcome_text,
+    _PluginManager,
+    _shutdown_order,
+)
+from core.errors import PluginError
 from core.plugin import PROJECT, Plugin
+from core.plugindiscovery import (
+    ENTRY_POINT_GROUP,
+    InstalledPlugin,
+    _ordered,
+    discover,
+    essential_names,
+    plugin_settings_types,
+)
 from core.records import Authenticator, DevService, HealthCheck, Job, Listener, Schedule
 from core.settings import Settings
 
-ENTRY_POINT_GROUP = "keel.plugins"
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "TRACE_ENV",
+    "InstalledPlugin",
+    "PluginHost",
+    "discover",
+    "essential_names",
+    "plugin_settings_types",
+]
+
 TRACE_ENV = "KEEL_TRACE_HOOKS"
 log = logging.getLogger("core.plugins")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class InstalledPlugin:
-    """A plugin found through the ``keel.plugins`` entry-point group."""
-
-    name: str
-    cls: type[Plugin]
-    version: str
-    distribution: str
-
-
-def discover() -> dict[str, InstalledPlugin]:
-    """Every installed plugin by name, built-in and third-party alike.
-
-    Raises:
-        PluginError: an entry point does not load, is not a :class:`Plugin` subclass, or
-            its ``name`` differs from the entry point's name.
-    """
-    found: dict[str, InstalledPlugin] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = ep.load()
-        except Exception as exc:
-            raise PluginError(ep.name, f"entry point {ep.value!r} failed to load: {exc}") from exc
-        if not (isinstance(cls, type) and issubclass(cls, Plugin)):
-            raise PluginError(ep.name, f"entry point {ep.value!r} is not a keel Plugin class")
-        if cls.name != ep.name:
-            raise PluginError(ep.name, f"class name {cls.name!r} differs from its entry point")
-        dist = ep.dist
-        found[ep.name] = InstalledPlugin(
-            name=ep.name,
-            cls=cls,
-            version=dist.version if dist else "0",
-            distribution=dist.name if dist else "",
-        )
-    return dict(sorted(found.items()))
-
-
-def plugin_settings_types(installed: dict[str, InstalledPlugin]) -> dict[str, Any]:
-    """Settings type of each installed plugin, for :func:`core.settings.load_settings`."""
-    return {name: p.cls.settings_type for name, p in installed.items()}
-
-
-def _ordered(names: Sequence[str], installed: dict[str, InstalledPlugin]) -> list[str]:
-    """Enabled names in dependency order; raises on a missing or cyclic ``requires``."""
-    problems: list[str] = []
-    enabled = set(names)
-    for name in names:
-        for dep in installed[name].cls.requires:
-            if dep not in enabled:
-                state = "not enabled" if dep in installed else "not installed"
-                problems.append(
-                    f"plugins.enabled: plugin {name!r} requires plugin {dep!r}, which is {state}"
-                )
-    if problems:
-        raise ConfigError(problems)
-    order: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in order:
-            return
-        if name in visiting:
-            raise ConfigError([f"plugins.enabled: plugin {name!r} is in a requires cycle"])
-        visiting.add(name)
-        for dep in installed[name].cls.requires:
-            visit(dep)
-        visiting.discard(name)
-        order.append(name)
-
-    for name in names:
-        visit(name)
-    return order
-
-
-def essential_names(settings: Settings, installed: dict[str, InstalledPlugin]) -> list[str]:
-    """The installed essential plugins that load whatever ``plugins.enabled`` says.
-
-    A plugin is essential when its class sets ``essential``: ``"always"`` (it can't be
-    switched off: naming it in ``plugins.disabled`` is refused) or ``"default"`` (on
-    unless ``plugins.disabled`` names it).
-
-    Raises:
-        ConfigError: ``plugins.disabled`` names an always-on or unknown plugin.
-    """
-    problems: list[str] = []
-    disabled = set(settings.plugins.disabled)
-    for name in sorted(disabled):
-        found = installed.get(name)
-        if found is None:
-            problems.append(f"plugins.disabled: unknown plugin {name!r}")
-        elif getattr(found.cls, "essential", None) == "always":
-            problems.append(f"plugins.disabled: plugin {name!r} is essential and always on")
-    if problems:
-        raise ConfigError(problems)
-    return [
-        name
-        for name, plugin in installed.items()
-        if getattr(plugin.cls, "essential", None) == "always"
-        or (getattr(plugin.cls, "essential", None) == "default" and name not in disabled)
-    ]
-
-
 class PluginHost:
     """The enabled plugins, registered with pluggy, behind typed hook calls.
+
+    Implementations are called in dependency order (``requires`` first) unless they say
+    ``tryfirst``/``trylast``; hook wrappers wrap them all. pluggy calls the most recently
+    registered plugin first, so the host registers them last-to-first.
 
     Args:
         settings: the decoded settings (``plugins.enabled`` and plugin tables).
         installed: the result of :func:`discover`.
         names: plugins to load; defaults to ``settings.plugins.enabled``.
         check_requires: False only to describe plugins (``keel plugins``), never to run them.
+
+    Raises:
+        ConfigError: a required plugin is missing, or ``requires`` has a cycle.
+        PluginError: a plugin's hooks don't validate (``check_pending()``, arguments) or
+            its ``add_hookspecs`` failed.
     """
 
     def __init__(
@@ -146,8 +93,12 @@ class PluginHost:
     ) -> None:
         self.settings = settings
         self.installed = installed
-        self.pm = pluggy.PluginManager(PROJECT)
+        self.tracing = bool(os.environ.get(TRACE_ENV))
+        self._frames: list[_Frame] = []
+        self._last: _Frame | None = None
+        self.pm: pluggy.PluginManager = _PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
+        self.pm.add_hookcall_monitoring(self._before, self._after)
         self.plugins: dict[str, Plugin] = {}
         wanted = list(settings.plugins.enabled if names is None else names)
         if names is None:
@@ -157,53 +108,153 @@ class PluginHost:
         for name in order:
             cls = installed[name].cls
             self.plugins[name] = cls(settings.plugins.get(name), settings)
-        for plugin in self.plugins.values():
-            add_specs = getattr(plugin, "add_hookspecs", None)
-            if add_specs is not None:
-                add_specs(plugin_manager=self.pm)
-        for name, plugin in self.plugins.items():
-            self.pm.register(plugin, name=name)
         try:
+            for name in reversed(order):
+                self.pm.register(self.plugins[name], name=name)
+                self._guard(self.plugins[name])
+            self._add_hookspecs()
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(getattr(exc.plugin, "name", "?"), str(exc)) from exc
-        self.tracing = bool(os.environ.get(TRACE_ENV))
+
+    def _add_hookspecs(self) -> None:
+        """Call ``add_hookspecs``: through pluggy, and by hand for a plugin whose method of
+        that name lacks ``@hookimpl`` (keel called any such method before it used pluggy)."""
+        self.pm.hook.add_hookspecs(plugin_manager=self.pm)
+        marked = {impl.plugin for impl in self.pm.hook.add_hookspecs.get_hookimpls()}
+        for name, plugin in self.plugins.items():
+            add_specs = getattr(plugin, "add_hookspecs", None)
+            if add_specs is not None and plugin not in marked:
+                with _naming(name, "add_hookspecs"):
+                    add_specs(plugin_manager=self.pm)
+
+    # -- bookkeeping of hook calls ----------------------------------------------------------
+
+    def _guard(self, plugin: Plugin) -> None:
+        """Wrap each of ``plugin``'s implementations for attribution (see the module)."""
+        for caller in self.pm.get_hookcallers(plugin) or ():
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                wrapper = impl.wrapper or impl.hookwrapper
+                guarded = (self._wrapping if wrapper else self._calling)(caller.name, impl)
+                functools.update_wrapper(guarded, impl.function)
+                # pluggy exposes ``function`` read-only; replacing it once, before any call,
+                # is the one way to see each implementation's result and exception while
+                # pluggy keeps the ordering, wrappers and argument pruning (``argnames``
+                # was read from the original function).
+                setattr(impl, "function", guarded)  # noqa: B010
+
+    def _frame(self, hook: str) -> _Frame | None:
+        """The frame of the ``hook`` call in progress; None if called by hand."""
+        frame = self._frames[-1] if self._frames else None
+        return frame if frame is not None and frame.hook == hook else None
+
+    def _calling(self, hook: str, impl: pluggy.HookImpl) -> Callable[..., object]:
+        function = impl.function
+
+        def call(*args: object, **kwargs: object) -> object:
+            frame = self._frame(hook)
+            if frame is None:
+                return function(*args, **kwargs)
+            frame.called.append(impl.plugin_name)
+            with _naming(impl.plugin_name, hook):
+                result = function(*args, **kwargs)
+            if result is not None:
+                frame.returned.append((impl, result))
+            return result
+
+        return call
+
+    def _wrapping(
+        self, hook: str, impl: pluggy.HookImpl
+    ) -> Callable[..., Generator[object, object, object]]:
+        function = impl.function
+
+        def wrap(*args: object, **kwargs: object) -> Generator[object, object, object]:
+            teardown = cast("Generator[Any, Any, Any]", function(*args, **kwargs))
+            frame = self._frame(hook)
+            if frame is None:
+                return (yield from teardown)
+            frame.called.append(f"{impl.plugin_name} (wrapper)")
+            with _naming(impl.plugin_name, hook):
+                if impl.hookwrapper:
+                    outcome = yield from _old_style(teardown)
+                    result = None if outcome.exception is not None else outcome.get_result()
+                else:
+                    result = yield from teardown
+            # What the wrapper added or replaced is the wrapper's plugin's.
+            _, strays = _match(frame.returned, _items(frame, result))
+            frame.returned.extend((impl, stray) for stray in strays)
+            return None if impl.hookwrapper else result
+
+        return wrap
+
+    def _before(
+        self, hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]
+    ) -> None:
+        caller: pluggy.HookCaller | None = getattr(self.pm.hook, hook_name, None)
+        spec = caller.spec if caller is not None else None
+        firstresult = bool(spec is not None and spec.opts.get("firstresult"))
+        self._frames.append(_Frame(hook_name, firstresult))
+
+    def _after(
+        self,
+        outcome: pluggy.Result[object],
+        hook_name: str,
+        hook_impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, object],
+    ) -> None:
+        self._last = frame = self._frames.pop()
         if self.tracing:
-            self.pm.trace.root.setwriter(sys.stderr.write)
-            self.pm.enable_tracing()
+            called = ", ".join(frame.called) or "no plugin"
+            text = _outcome_text(outcome, frame.firstresult)
+            if log.hasHandlers():
+                log.info("hook %s -> %s: %s", hook_name, called, text)
+            else:
+                sys.stderr.write(f"keel: hook {hook_name} -> {called}: {text}\n")
+
+    def _call(self, hook: str, **kwargs: object) -> list[tuple[pluggy.HookImpl, Any]]:
+        """Call ``hook`` through pluggy; each result with the implementation it came from.
+
+        A hook no registered plugin specifies (a plugin-added one whose owner is off)
+        gives no results.
+        """
+        caller: pluggy.HookCaller | None = getattr(self.pm.hook, hook, None)
+        if caller is None:
+            return []
+        try:
+            result = caller(**kwargs)
+        except BaseException:
+            if self._last is not None:  # coroutines of the implementations called before
+                _close(self._last.returned)
+            raise
+        frame = self._last
+        if frame is None or frame.hook != hook:
+            raise RuntimeError(f"hook {hook} was called without its monitoring frame")
+        pairs, strays = _match(frame.returned, _items(frame, result))
+        if strays:
+            raise PluginError("core", f"hook {hook} returned {strays[0]!r}, from no plugin")
+        return pairs
 
     # -- generic ---------------------------------------------------------------------------
 
-    def _impls(self, hook: str) -> list[tuple[str, Any]]:
-        """``(plugin name, implementation)`` for ``hook``, in plugin (dependency) order."""
-        caller = getattr(self.pm.hook, hook, None)
-        if caller is None:
-            return []
-        impls = {impl.plugin_name: impl.function for impl in caller.get_hookimpls()}
-        return [(name, impls[name]) for name in self.plugins if name in impls]
-
     def collect(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, list[Any]]]:
-        """Call ``hook`` on each plugin that implements it, in plugin order.
+        """Call ``hook`` (any hook, plugin-added ones too) through pluggy.
 
         Yields:
-            ``(plugin name, list of records it returned)``.
-        """
-        for name, function in self._impls(hook):
-            self._trace(hook, name)
-            try:
-                result = function(**kwargs)
-            except Exception as exc:
-                raise PluginError(name, f"hook {hook} failed: {exc}") from exc
-            yield name, list(result or ())
+            ``(plugin name, list of records it returned)`` in call order; a plugin that
+            returned None is left out.
 
-    def _trace(self, hook: str, plugin: str) -> None:
-        """With ``KEEL_TRACE_HOOKS`` set, log a hook call (to stderr if logging is not set up)."""
-        if not self.tracing:
-            return
-        if log.hasHandlers():
-            log.info("hook %s -> %s", hook, plugin)
-        else:
-            sys.stderr.write(f"keel: hook {hook} -> {plugin}\n")
+        Raises:
+            PluginError: an implementation failed or returned something that is no list.
+        """
+        out: list[tuple[str, list[Any]]] = []
+        for impl, result in self._call(hook, **kwargs):
+            if not isinstance(result, Iterable) or isinstance(result, str):
+                raise PluginError(impl.plugin_name, f"{hook} returned {result!r}, not a list")
+            out.append((impl.plugin_name, list(result)))
+        return iter(out)
 
     def _flat(self, hook: str, kind: type[T]) -> list[tuple[str, T]]:
         out: list[tuple[str, T]] = []
@@ -257,12 +308,9 @@ class PluginHost:
         ]
 
     def authenticator(self) -> Authenticator | None:
-        """The ``register_authenticator`` function (the first plugin that returns one)."""
-        for _, function in self._impls("register_authenticator"):
-            found = function()
-            if found is not None:
-                return cast("Authenticator", found)
-        return None
+        """The ``register_authenticator`` function: the first plugin's that returns one."""
+        found = self._call("register_authenticator")
+        return cast("Authenticator", found[0][1]) if found else None
 
     async def create_user(
         self,
@@ -277,41 +325,65 @@ class PluginHost:
     ) -> Any:
         """Create an account through the plugin that implements ``create_user``; the user.
 
+        ``create_user`` is a firstresult hook whose implementations are async: the first
+        implementation called (in plugin order, or ``tryfirst``) is the one awaited.
+
         Raises:
-            PluginError: no enabled plugin creates accounts.
+            PluginError: no enabled plugin creates accounts, or the one that does failed.
         """
-        for _, function in self._impls("create_user"):
-            created = await function(
-                keel=keel,
-                email=email,
-                password=password,
-                name=name,
-                role=role,
-                verified=verified,
-                publish=publish,
-            )
-            if created is not None:
-                return created
-        raise PluginError("core", "no enabled plugin implements create_user")
+        found = self._call(
+            "create_user",
+            keel=keel,
+            email=email,
+            password=password,
+            name=name,
+            role=role,
+            verified=verified,
+            publish=publish,
+        )
+        if not found:
+            raise PluginError("core", "no enabled plugin implements create_user")
+        [(impl, pending)] = found
+        with _naming(impl.plugin_name, "create_user"):
+            created = await pending
+        if created is None:
+            raise PluginError(impl.plugin_name, "create_user returned no user")
+        return created
 
     def cli_commands(self) -> list[tuple[str, Any]]:
         """``(plugin, click.Command)`` pairs from ``register_cli_commands``."""
         return [(n, c) for n, cs in self.collect("register_cli_commands") for c in cs]
 
     async def startup(self, keel: Any) -> None:
-        """Await every plugin's ``on_startup`` in plugin (dependency) order."""
-        for name, function in self._impls("on_startup"):
-            self._trace("on_startup", name)
-            try:
-                await function(keel=keel)
-            except Exception as exc:
-                raise PluginError(name, f"on_startup failed: {exc}") from exc
+        """Await every plugin's ``on_startup``, one after the other, in call order.
+
+        Raises:
+            PluginError: naming the plugin whose ``on_startup`` failed; the later ones are
+                not awaited.
+        """
+        pending = self._call("on_startup", keel=keel)
+        try:
+            for impl, awaitable in pending:
+                with _naming(impl.plugin_name, "on_startup"):
+                    await awaitable
+        finally:
+            _close(pending)
 
     async def shutdown(self, keel: Any) -> None:
-        """Await every plugin's ``on_shutdown`` in reverse order; errors are logged."""
-        for name, function in reversed(self._impls("on_shutdown")):
-            self._trace("on_shutdown", name)
-            try:
-                await function(keel=keel)
-            except Exception:
-                log.exception("plugin %s: on_shutdown failed", name)
+        """Await every plugin's ``on_shutdown`` in reverse plugin order; errors are logged.
+
+        ``tryfirst`` implementations still run first and ``trylast`` ones last.
+        """
+        try:
+            pending = self._call("on_shutdown", keel=keel)
+        except PluginError as exc:
+            log.exception("plugin %s: on_shutdown failed", exc.plugin)
+            return
+        try:
+            for impl, awaitable in _shutdown_order(pending):
+                try:
+                    await awaitable
+                except Exception:
+                    log.exception("plugin %s: on_shutdown failed", impl.plugin_name)
+        finally:
+            _close(pending)

@@ -31,9 +31,10 @@ from core.pluginhost import PluginHost
 from core.schedule_runs import ScheduleRun
 from core.scheduler import Scheduler, load_schedules
 from core.settings import Settings
+from core.stash import StashKey
 
-SCHEDULER_EXTRA = "core.scheduler"
-"""``keel.extras`` key of the process's :class:`Scheduler`."""
+SCHEDULER = StashKey[Scheduler]("core.scheduler")
+"""``keel.stash`` key of the process's :class:`Scheduler`."""
 log = logging.getLogger("core.runtime")
 
 
@@ -68,7 +69,7 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
     """Connect to MongoDB and Valkey, build the job runner, event bus, mailer and scheduler.
 
     Creates the indexes of every registered model. Does not call plugins' ``on_startup``.
-    The scheduler (validated here) is kept in ``keel.extras["core.scheduler"]``.
+    The scheduler (validated here) is kept in ``keel.stash[SCHEDULER]``.
 
     Raises:
         ConfigError: invalid jobs, listeners, event types or schedules.
@@ -89,7 +90,7 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
     )
     events.bind(keel)
     try:
-        keel.extras[SCHEDULER_EXTRA] = Scheduler(keel)
+        get_scheduler(keel)  # built now: a bad schedule fails here, not at its first tick
         models = [
             ScheduleRun,
             *(model for _, model in host.models()),
@@ -103,10 +104,7 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
 
 def get_scheduler(keel: Keel) -> Scheduler:
     """The process's :class:`Scheduler` (pause, resume, last runs)."""
-    found = keel.extras.get(SCHEDULER_EXTRA)
-    if not isinstance(found, Scheduler):
-        found = keel.extras[SCHEDULER_EXTRA] = Scheduler(keel)
-    return found
+    return keel.stash.get_or_create(SCHEDULER, lambda: Scheduler(keel))
 
 
 async def close_keel(keel: Keel) -> None:

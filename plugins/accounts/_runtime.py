@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
 
 from core.context import Keel
+from core.stash import StashKey
 
 from .passwords import PasswordHasher
 from .tokens import TokenCodec, TokenHasher, all_keys, derive_key
-
-EXTRAS_KEY = "plugins.accounts"
 
 
 @dataclass
@@ -35,16 +33,19 @@ class Accounts:
         return [hmac.new(key, message, hashlib.sha256).hexdigest() for key in self.otp_keys]
 
 
+ACCOUNTS = StashKey[Accounts]("accounts.runtime")
+"""``keel.stash`` key of the process's :class:`Accounts`."""
+
+
 def accounts(keel: Keel) -> Accounts:
     """The accounts objects of ``keel``, made on first use."""
-    found: Any = keel.extras.get(EXTRAS_KEY)
-    if found is None:
-        found = Accounts(
-            hasher=PasswordHasher(keel.settings.auth),
-            tokens=TokenCodec(keel.settings),
-            token_hashes=TokenHasher(keel.settings),
-            otp_keys=[derive_key(key, "otp") for key in all_keys(keel.settings)],
-        )
-        keel.extras[EXTRAS_KEY] = found
-    result: Accounts = found
-    return result
+    return keel.stash.get_or_create(ACCOUNTS, lambda: _build(keel))
+
+
+def _build(keel: Keel) -> Accounts:
+    return Accounts(
+        hasher=PasswordHasher(keel.settings.auth),
+        tokens=TokenCodec(keel.settings),
+        token_hashes=TokenHasher(keel.settings),
+        otp_keys=[derive_key(key, "otp") for key in all_keys(keel.settings)],
+    )

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from core.http.deps import KeelDep
 from core.http.ratelimit import OPT_KEY as RATE_LIMIT
 from core.http.security import BEARER, SECURITY
+from core.pagination import Limit, Page
 
 from . import _auth, _sessions, _users, schemas
 from ._sessions import Client, rotate
@@ -151,8 +152,8 @@ class UserController(Controller):
     async def list_users(
         self,
         keel: KeelDep,
-        page: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        page: Page = 1,
+        limit: Limit = 20,
         role: FromQuery[Role | None] = None,
         sort: FromQuery[_users.UserSort] = "-created_at",
     ) -> schemas.UserPage:

@@ -4,7 +4,7 @@ Use them in any plugin::
 
     from litestar import get
     from litestar.di import Provide
-    from plugins.accounts import UserDep, current_user, owned_or_404, parse_object_id
+    from plugins.accounts.api import UserDep, current_user, owned_or_404, parse_object_id
 
     @get("/bookings/{booking_id:str}", dependencies={"user": Provide(current_user)})
     async def get_booking(booking_id: str, user: UserDep) -> Booking:

@@ -21,6 +21,7 @@ from bson import ObjectId
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from core.errors import BadRequestError, ConflictError
+from core.stash import StashKey
 from plugins.bookings import schemas
 from plugins.bookings.models import Booking, SlotClaim
 
@@ -34,6 +35,8 @@ SLOT_MINUTES = 5
 DUPLICATE_KEY = 11000
 TXN_ATTEMPTS = 8
 T = TypeVar("T")
+_GATES = StashKey[weakref.WeakValueDictionary[str, asyncio.Lock]]("bookings.gates")
+"""``keel.stash`` key of this process's slot locks, by first slot key (see :func:`_gate`)."""
 
 
 def zone(name: str) -> ZoneInfo:
@@ -168,9 +171,7 @@ def _gate(keel: Keel, key: str) -> asyncio.Lock:
     for one slot in this process, so one transaction runs and the rest are refused by
     the cheap pre-check instead of piling up write conflicts in the database.
     """
-    gates: weakref.WeakValueDictionary[str, asyncio.Lock] = keel.extras.setdefault(
-        "bookings.gates", weakref.WeakValueDictionary()
-    )
+    gates = keel.stash.get_or_create(_GATES, weakref.WeakValueDictionary)
     gate = gates.get(key)
     if gate is None:
         gate = gates[key] = asyncio.Lock()

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from core.cli import config_option
+from core.context import settings_of
+from plugins.bookings.settings import BookingsSettings
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -25,8 +27,7 @@ def demo_command(config: str | None) -> None:
     from plugins.bookings.demo import seed_demo  # noqa: PLC0415
 
     async def work(keel: Keel) -> DemoResult:
-        password: str = keel.host.plugins["bookings"].settings.demo_password
-        return await seed_demo(keel, password)
+        return await seed_demo(keel, settings_of(keel, BookingsSettings).demo_password)
 
     result = with_keel(config, work)
     click.echo(

@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 from bson import ObjectId
 from pymongo import ASCENDING
 
+from core.context import settings_of
 from plugins.bookings._docs import booking_snapshot
 from plugins.bookings.events import BookingReminderDue
 from plugins.bookings.models import Booking, ReminderMarker, utcnow
+from plugins.bookings.settings import BookingsSettings
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -49,7 +51,7 @@ async def send_reminders(ctx: dict[str, Any], *, day: str | None = None) -> int:
         How many reminders were emitted by this run.
     """
     keel: Keel = ctx["keel"]
-    settings = keel.host.plugins["bookings"].settings
+    settings = settings_of(keel, BookingsSettings)
     tz = ZoneInfo(settings.reminder_timezone)
     target = date.fromisoformat(day) if day else datetime.now(tz).date()
     start, end = _day_window(target, tz)

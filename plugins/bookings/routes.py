@@ -10,10 +10,12 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from core.context import settings_of
 from core.http.deps import KeelDep
 from plugins.accounts.api import SECURITY, OptionalUserDep, UserDep, current_user, optional_user
 from plugins.bookings import schemas, service
 from plugins.bookings.events import BookingStatus
+from plugins.bookings.settings import BookingsSettings
 
 Page = Annotated[int, QueryParameter(ge=1, le=10_000, description="1-based page number.")]
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Items per page (at most 100).")]
@@ -22,8 +24,7 @@ _OPTIONAL: dict[str, Any] = {"dependencies": {"user": Provide(optional_user)}}
 
 
 def _lead(keel: KeelDep) -> int:
-    lead: int = keel.host.plugins["bookings"].settings.min_lead_minutes
-    return lead
+    return settings_of(keel, BookingsSettings).min_lead_minutes
 
 
 class ServiceController(Controller):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.context import Keel
+from core.context import Keel, settings_of
 from core.records import Job
 from plugins.cron import backup, report, service
 from plugins.cron.errors import BackupError
@@ -20,8 +20,7 @@ BACKUP_TIMEOUT_S = 3600
 
 def cron_settings(keel: Keel) -> CronSettings:
     """The ``[plugins.cron]`` table of ``keel``."""
-    settings: CronSettings = keel.settings.plugins.get("cron")
-    return settings
+    return settings_of(keel, CronSettings)
 
 
 async def cleanup_otps(ctx: dict[str, Any], **_: Any) -> dict[str, int]:

@@ -28,6 +28,7 @@ class CronPlugin(Plugin):
     requires: ClassVar[tuple[str, ...]] = ()
     settings: CronSettings
 
+    @hookimpl
     def add_hookspecs(self, plugin_manager: pluggy.PluginManager) -> None:
         """``report_figures``, which plugins implement for the daily report."""
         from plugins.cron import hookspecs  # noqa: PLC0415

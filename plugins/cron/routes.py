@@ -7,12 +7,13 @@ Admins only. Thin handlers: parse, call :mod:`plugins.cron.operator` or
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Literal
 
 from litestar import Controller, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
 from core.http import KeelDep
+from core.pagination import Limit, Page
 from plugins.accounts.api import SECURITY, admin_only
 from plugins.cron import operator, report
 from plugins.cron.schemas import (
@@ -25,8 +26,6 @@ from plugins.cron.schemas import (
 )
 
 Outcome = Literal["running", "success", "failed", "skipped", "aborted"]
-Page = Annotated[int, QueryParameter(ge=1, le=10_000)]
-Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 
 
 class CronController(Controller):

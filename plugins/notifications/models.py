@@ -7,20 +7,26 @@ recipient, channel), one activity entry per (event, user).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pymongo
 from bson import ObjectId
 from odmantic import Field, Model
 
+from core.clock import utcnow
+
+__all__ = [
+    "DELIVERY_TTL_S",
+    "MODELS",
+    "Activity",
+    "Delivery",
+    "Notification",
+    "Preference",
+    "utcnow",
+]
+
 DELIVERY_TTL_S = 30 * 86_400
 """How long a delivery record (the email dedupe key) is kept."""
-
-
-def utcnow() -> datetime:
-    """The current time, UTC, at MongoDB's millisecond precision."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _index(*keys: tuple[str, int], **options: object) -> pymongo.IndexModel:

@@ -1,11 +1,9 @@
 """What each event of another plugin causes: who gets an email, who an in-app notification.
 
-Events are read by attribute only, so this module needs none of the publishers'
-modules: a publisher that is disabled (or not installed) simply never sends its events,
-and its listeners here stay idle. The shapes read are those of ``plugins.accounts.events``,
-``plugins.bookings.events`` (a ``booking`` or ``review`` snapshot) and the payments events
-(flat: ``booking_id``, ``payment_id``, ``customer_id``, ``amount`` in minor units,
-``currency``).
+Each reaction reads its event through the publisher's ``events`` module (the typed
+Structs of :mod:`plugins.accounts.events`, :mod:`plugins.bookings.events` and
+:mod:`plugins.payments.events`; importing them is allowed and costs nothing when a
+publisher is switched off: it then simply never sends its events).
 """
 
 from __future__ import annotations
@@ -13,6 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from plugins.accounts.events import UserCreated, UserDeleted
+from plugins.bookings.events import (
+    BookingCancelled,
+    BookingCreated,
+    BookingReminderDue,
+    BookingUpdated,
+    ReviewCreated,
+)
+from plugins.payments.events import PaymentCompleted, PaymentFailed
 
 Channel = Literal["email", "in_app"]
 CHANNELS: tuple[Channel, ...] = ("email", "in_app")
@@ -71,38 +79,51 @@ class Reaction:
         return tuple(c for c in CHANNELS if used[c])
 
 
-def _account(event: Any) -> list[Target]:
-    return [
-        Target(
-            event.user_id,
-            email=getattr(event, "email", ""),
-            name=getattr(event, "display_name", ""),
-        )
-    ]
+BookingEvent = BookingCreated | BookingUpdated | BookingCancelled | BookingReminderDue
+PaymentEvent = PaymentCompleted | PaymentFailed
+
+
+def _account(event: UserCreated | UserDeleted) -> list[Target]:
+    # the address the event carries: a deleted account can no longer be looked up
+    return [Target(event.user_id, email=event.email, name=event.display_name)]
+
+
+def _parties(event: BookingEvent | ReviewCreated | PaymentEvent) -> tuple[str, str]:
+    """(customer id, provider id) of the booking, review or payment."""
+    if isinstance(event, ReviewCreated):
+        return event.review.customer_id, event.review.provider_id
+    if isinstance(event, PaymentCompleted | PaymentFailed):
+        return event.customer_id, event.provider_id
+    return event.booking.customer_id, event.booking.provider_id
 
 
 def _customer(event: Any) -> list[Target]:
-    subject = getattr(event, "booking", None) or getattr(event, "review", None) or event
-    return [Target(subject.customer_id, "customer")]
+    return [Target(_parties(event)[0], "customer")]
 
 
 def _provider(event: Any) -> list[Target]:
-    subject = getattr(event, "booking", None) or getattr(event, "review", None) or event
-    return [Target(subject.provider_id, "provider")]
+    return [Target(_parties(event)[1], "provider")]
 
 
 def _both(event: Any) -> list[Target]:
     return [*_customer(event), *_provider(event)]
 
 
-def _other_party(actor_field: str) -> Pick:
+def _not_by(actor: Callable[[Any], str]) -> Pick:
     """The booking party who did not cause the change (both, for an admin or keel)."""
 
     def pick(event: Any) -> list[Target]:
-        actor = getattr(event, actor_field, None)
-        return [t for t in _both(event) if t.user_id != actor]
+        return [t for t in _both(event) if t.user_id != actor(event)]
 
     return pick
+
+
+def _changed_by(event: BookingUpdated) -> str:
+    return event.changed_by
+
+
+def _cancelled_by(event: BookingCancelled) -> str:
+    return event.cancelled_by
 
 
 REACTIONS: tuple[Reaction, ...] = (
@@ -120,14 +141,14 @@ REACTIONS: tuple[Reaction, ...] = (
         "booking_updated",
         "Booking status changes",
         email=_customer,
-        in_app=_other_party("changed_by"),
+        in_app=_not_by(_changed_by),
     ),
     Reaction(
         "booking.cancelled",
         "booking_cancelled",
         "Cancelled bookings",
-        email=_other_party("cancelled_by"),
-        in_app=_other_party("cancelled_by"),
+        email=_not_by(_cancelled_by),
+        in_app=_not_by(_cancelled_by),
     ),
     Reaction(
         "booking.reminder_due",
@@ -156,12 +177,10 @@ BY_EVENT: dict[str, Reaction] = {r.event: r for r in REACTIONS}
 
 def link_data(event: Any) -> dict[str, str]:
     """Ids an in-app notification links to (``booking_id``, ``review_id``, ...)."""
-    data: dict[str, str] = {}
-    if (booking := getattr(event, "booking", None)) is not None:
-        data |= {"booking_id": booking.id, "service_id": booking.service_id}
-    if (review := getattr(event, "review", None)) is not None:
-        data |= {"review_id": review.id, "booking_id": review.booking_id}
-    for name in ("booking_id", "payment_id"):
-        if isinstance(value := getattr(event, name, None), str):
-            data[name] = value
-    return data
+    if isinstance(event, BookingCreated | BookingUpdated | BookingCancelled | BookingReminderDue):
+        return {"booking_id": event.booking.id, "service_id": event.booking.service_id}
+    if isinstance(event, ReviewCreated):
+        return {"review_id": event.review.id, "booking_id": event.review.booking_id}
+    if isinstance(event, PaymentCompleted | PaymentFailed):
+        return {"booking_id": event.booking_id, "payment_id": event.payment_id}
+    return {}

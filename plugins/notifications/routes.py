@@ -10,13 +10,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from core.http.deps import KeelDep
+from core.pagination import Limit, Page
 from plugins.accounts.api import SECURITY, UserDep, current_user, parse_object_id
 from plugins.notifications import preferences, schemas, service
-
-Page = Annotated[int, QueryParameter(ge=1, le=10_000, description="1-based page number.")]
-Limit = Annotated[
-    int, QueryParameter(ge=1, le=schemas.MAX_PAGE_SIZE, description="Items per page.")
-]
 
 
 class NotificationController(Controller):

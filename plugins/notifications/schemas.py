@@ -8,7 +8,9 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-MAX_PAGE_SIZE = 100
+from core.pagination import MAX_LIMIT
+
+MAX_PAGE_SIZE = MAX_LIMIT
 EventName = Annotated[str, Meta(min_length=3, max_length=64, pattern=r"^[a-z_]+\.[a-z_]+$")]
 
 

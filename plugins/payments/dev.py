@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 
+from core.context import settings_of
 from core.records import DevService
+from core.settings import Settings
 from plugins.payments.settings import PaymentsSettings
 
 log = logging.getLogger("plugins.payments")
@@ -21,14 +23,9 @@ TEST_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - the emulator accepts any
 TEST_WEBHOOK_SECRET = "whsec_localstripe"  # noqa: S105 - development only
 
 
-def _settings_of(app_settings: Any) -> PaymentsSettings:
-    found = app_settings.plugins.tables.get("payments")
-    return found if isinstance(found, PaymentsSettings) else PaymentsSettings()
-
-
-def needs_localstripe(app_settings: Any) -> bool:
+def needs_localstripe(app_settings: Settings) -> bool:
     """localstripe is started when no Stripe secret key is configured."""
-    return not _settings_of(app_settings).secret_key
+    return not settings_of(app_settings, PaymentsSettings).secret_key
 
 
 def localstripe_service() -> DevService:

@@ -8,13 +8,18 @@ whether they come from an API answer, a webhook or reconciliation.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import stripe
 
+from core.context import settings_of
 from core.errors import ServiceUnavailableError
+from core.stash import StashKey
 from plugins.payments.settings import PaymentsSettings
+
+if TYPE_CHECKING:
+    from core.context import Keel
 
 log = logging.getLogger("plugins.payments")
 Intent = dict[str, Any]
@@ -127,18 +132,15 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dict(obj)
 
 
-EXTRA = "payments"
+GATEWAY = StashKey[Gateway]("payments.gateway")
+"""``keel.stash`` key of the process's :class:`Gateway`."""
 
 
-def payments_settings(keel: Any) -> PaymentsSettings:
+def payments_settings(keel: Keel) -> PaymentsSettings:
     """The payments plugin's settings of ``keel``."""
-    settings: PaymentsSettings = keel.host.plugins["payments"].settings
-    return settings
+    return settings_of(keel, PaymentsSettings)
 
 
-def gateway(keel: Any) -> Gateway:
+def gateway(keel: Keel) -> Gateway:
     """The process's :class:`Gateway` (made on first use, closed by ``on_shutdown``)."""
-    found = keel.extras.get(EXTRA)
-    if not isinstance(found, Gateway):
-        found = keel.extras[EXTRA] = Gateway(payments_settings(keel))
-    return found
+    return keel.stash.get_or_create(GATEWAY, lambda: Gateway(payments_settings(keel)))

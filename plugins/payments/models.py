@@ -7,20 +7,18 @@ declare an index for every query the plugin makes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pymongo
 from bson import ObjectId
 from odmantic import Field, Model
 
+from core.clock import utcnow
+
+__all__ = ["MODELS", "BookingView", "Payment", "Refund", "WebhookDelivery", "utcnow"]
+
 ASC, DESC = pymongo.ASCENDING, pymongo.DESCENDING
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC, at millisecond precision (as MongoDB stores)."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _idx(*keys: tuple[str, int], **kwargs: Any) -> pymongo.IndexModel:

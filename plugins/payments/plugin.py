@@ -92,10 +92,10 @@ class PaymentsPlugin(Plugin):
 
     @hookimpl
     async def on_shutdown(self, keel: Keel) -> None:
-        from plugins.payments.gateway import EXTRA, Gateway  # noqa: PLC0415
+        from plugins.payments.gateway import GATEWAY  # noqa: PLC0415
 
-        gw = keel.extras.pop(EXTRA, None)
-        if isinstance(gw, Gateway):
+        gw = keel.stash.pop(GATEWAY, None)
+        if gw is not None:
             await gw.close()
 
     @hookimpl(optionalhook=True)

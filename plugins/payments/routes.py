@@ -11,12 +11,11 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from core.http.deps import KeelDep
+from core.pagination import Limit, Page
 from plugins.accounts.api import SECURITY, UserDep, admin_only, current_user
 from plugins.payments import refunds, schemas, service, webhooks
 from plugins.payments.gateway import gateway
 
-Page = Annotated[int, QueryParameter(ge=1, le=10_000, description="1-based page number.")]
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Items per page (at most 100).")]
 _ID = r"^[0-9a-f]{24}$"
 BookingFilter = Annotated[str | None, QueryParameter(name="bookingId", pattern=_ID)]
 CustomerFilter = Annotated[str | None, QueryParameter(name="customerId", pattern=_ID)]

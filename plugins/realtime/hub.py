@@ -16,6 +16,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
+from core.stash import StashKey
 from plugins.realtime.bus import SEP, channel, envelope
 from plugins.realtime.connection import Connection
 from plugins.realtime.maintenance import Maintenance
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from plugins.realtime.settings import RealtimeSettings
 
 log = logging.getLogger("plugins.realtime")
-EXTRA = "realtime"
-"""``keel.extras`` key of the process's :class:`Hub`."""
 PUBSUB_HEALTH_S = 15
 """The pub/sub connection is PINGed when idle this long, to notice a dead server."""
 MAX_WATCHED = 2000
@@ -268,9 +267,13 @@ def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> N
             del index[key]
 
 
+HUB = StashKey[Hub]("realtime.hub")
+"""``keel.stash`` key of the process's :class:`Hub` (set by the plugin's ``on_startup``)."""
+
+
 def hub_of(keel: Keel) -> Hub:
     """The process's hub (created by the plugin's ``on_startup``)."""
-    hub: Any = keel.extras.get(EXTRA)
-    if not isinstance(hub, Hub):
+    hub = keel.stash.get(HUB, None)
+    if hub is None:
         raise RuntimeError("the realtime plugin is not started in this process")
     return hub

@@ -5,19 +5,17 @@ Every query of the plugin is backed by an index declared here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pymongo
 from bson import ObjectId
 from odmantic import Field, Model
 
+from core.clock import utcnow
+
+__all__ = ["MODELS", "BookingParties", "Message", "Room", "utcnow"]
+
 _ASC, _DESC = pymongo.ASCENDING, pymongo.DESCENDING
-
-
-def utcnow() -> datetime:
-    """The current time, UTC, at MongoDB's millisecond precision."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class Room(Model):

@@ -10,7 +10,7 @@ from plugins.realtime import hookspecs
 from plugins.realtime.builtin_events import BUILTIN_EVENTS
 from plugins.realtime.dispatch import EventTable, collect_event_table
 from plugins.realtime.hookspecs import WsEvent
-from plugins.realtime.hub import EXTRA, Hub
+from plugins.realtime.hub import HUB, Hub
 from plugins.realtime.listeners import listeners
 from plugins.realtime.models import MODELS
 from plugins.realtime.settings import RealtimeSettings
@@ -76,12 +76,12 @@ class RealtimePlugin(Plugin):
         table = self._event_table(keel.host.pm)  # built already, unless check_settings was skipped
         if table.problems:
             raise ConfigError(table.problems)
-        keel.extras[EXTRA] = Hub(keel, self.settings, table.events)  # starts with its first socket
+        keel.stash[HUB] = Hub(keel, self.settings, table.events)  # starts with its first socket
 
     @hookimpl
     async def on_shutdown(self, keel: Keel) -> None:
-        hub = keel.extras.pop(EXTRA, None)
-        if isinstance(hub, Hub):
+        hub = keel.stash.pop(HUB, None)
+        if hub is not None:
             await hub.close()
 
     def _event_table(self, plugin_manager: pluggy.PluginManager) -> EventTable:

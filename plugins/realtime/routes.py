@@ -12,6 +12,7 @@ from litestar.params import FromPath, QueryParameter
 
 from core.errors import DomainError
 from core.http import KeelDep
+from core.pagination import Limit, Page
 from plugins.accounts.api import SECURITY, UserDep, current_user
 from plugins.realtime import service
 from plugins.realtime.hub import hub_of
@@ -51,8 +52,8 @@ class RoomController(Controller):
         self,
         keel: KeelDep,
         user: UserDep,
-        page: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        page: Page = 1,
+        limit: Limit = 20,
     ) -> RoomPage:
         """The caller's rooms, most recently active first."""
         _check_enabled(keel)
@@ -67,7 +68,7 @@ class RoomController(Controller):
         user: UserDep,
         room_id: FromPath[str],
         before: Annotated[str | None, QueryParameter(max_length=24)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        limit: Limit = 50,
     ) -> MessagePage:
         """A room's messages, newest first (members only; others get 404)."""
         _check_enabled(keel)

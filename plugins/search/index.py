@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from valkey.commands.core import AsyncScript
 
+from core.stash import StashKey
 from core.valkey import awaited
 from plugins.search import _bulk, _lua
 
@@ -42,12 +43,8 @@ class SearchIndex:
 
     @classmethod
     def of(cls, keel: Keel) -> SearchIndex:
-        """The index of ``keel`` (made once per process, kept in ``keel.extras``)."""
-        index = keel.extras.get("search")
-        if not isinstance(index, SearchIndex):
-            index = cls(keel.valkey, keel.key("search"))
-            keel.extras["search"] = index
-        return index
+        """The index of ``keel`` (made once per process, kept in ``keel.stash``)."""
+        return keel.stash.get_or_create(INDEX, lambda: cls(keel.valkey, keel.key("search")))
 
     async def ensure(self) -> bool:
         """Create the generation counter on first start; True when it did (empty index)."""
@@ -150,6 +147,10 @@ class SearchIndex:
         async for batch in _batches(self.client.scan_iter(match=pattern, count=SCAN_BATCH)):
             count += await awaited(self.client.unlink(*batch))
         return count
+
+
+INDEX = StashKey[SearchIndex]("search.index")
+"""``keel.stash`` key of the process's :class:`SearchIndex`."""
 
 
 async def _batches(keys: Any) -> Any:

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from core.context import settings_of
 from core.errors import ConflictError
 from plugins.accounts.api import count_users, get_user, iter_users
 from plugins.search._bulk import Vocabulary
 from plugins.search.documents import service_payload, user_payload, user_revision
 from plugins.search.index import SearchIndex
+from plugins.search.settings import SearchSettings
 from plugins.search.store import TOMBSTONE, count_services, iter_services, load_service
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ async def _load(keel: Keel, generation: str, progress: Progress | None) -> dict[
     """Bulk-write every document into ``generation``; one batch in flight while the next
     is prepared."""
     index = SearchIndex.of(keel)
-    size: int = keel.host.plugins["search"].settings.reindex_batch
+    size = settings_of(keel, SearchSettings).reindex_batch
     total = await count_services(keel) + await count_users(keel)
     counts, vocabulary, batch = {"s": 0, "u": 0}, Vocabulary(), list[Row]()
     pending: asyncio.Task[None] | None = None

@@ -14,6 +14,7 @@ from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter, QueryParameter
 
+from core.context import settings_of
 from core.http import KeelDep
 from plugins.accounts.api import OptionalUserDep, optional_user
 from plugins.search import service
@@ -26,11 +27,6 @@ Query = Annotated[
 ]
 Page = Annotated[int, Parameter(ge=1, le=10_000, description="1-based page number.")]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="Results per page (max 100).")]
-
-
-def _settings(keel: Any) -> SearchSettings:
-    settings: SearchSettings = keel.host.plugins["search"].settings
-    return settings
 
 
 def _json(body: bytes) -> Response[bytes]:
@@ -61,7 +57,7 @@ class SearchController(Controller):
         """Services by name, description and category; users by name (admins: and email)."""
         body = await service.search_all(
             keel,
-            _settings(keel),
+            settings_of(keel, SearchSettings),
             text,
             kind=search_type,
             admin=user is not None and user.is_admin,
@@ -97,7 +93,7 @@ class SearchController(Controller):
             page=page,
             limit=limit,
         )
-        return _json(await service.search_services(keel, _settings(keel), params))
+        return _json(await service.search_services(keel, settings_of(keel, SearchSettings), params))
 
     @get("/autocomplete", responses=_ok(Suggestions), summary="Suggestions as the user types")
     async def autocomplete(
@@ -114,7 +110,7 @@ class SearchController(Controller):
         """Names starting with the query (at least 2 characters), best first."""
         body = await service.autocomplete(
             keel,
-            _settings(keel),
+            settings_of(keel, SearchSettings),
             text,
             kind=search_type,
             admin=user is not None and user.is_admin,

@@ -12,12 +12,12 @@ Who may do what:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Router, delete, get, post
 from litestar.di import Provide
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -25,6 +25,7 @@ from core.context import Keel
 from core.errors import NotFoundError
 from core.http.deps import KeelDep
 from core.http.ratelimit import OPT_KEY as RATE_LIMIT
+from core.pagination import Limit, Page
 from core.settings import UploadsSettings
 from plugins.accounts.api import (
     SECURITY,
@@ -84,8 +85,8 @@ async def upload_many(request: Request[Any, Any, Any], keel: KeelDep, user: User
 async def list_mine(
     keel: KeelDep,
     user: UserDep,
-    page: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1,
-    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    page: Page = 1,
+    limit: Limit = 20,
 ) -> UploadPage:
     """The caller's own uploads, newest first."""
     items, total = await service.list_uploads(keel, user.object_id, page=page, limit=limit)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import anyio
 
+from core.stash import StashKey
+
 if TYPE_CHECKING:
     from core.context import Keel
     from core.settings import UploadsSettings
@@ -26,7 +28,6 @@ __all__ = ["CHUNK_BYTES", "LocalStorage", "Storage", "staging_dir", "storage_for
 
 CHUNK_BYTES = 64 * 1024
 """Size of the chunks read from storage."""
-_EXTRA_KEY = "plugins.uploads.storage"
 _SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.")
 
 
@@ -100,12 +101,12 @@ class LocalStorage:
         return await anyio.Path(self.path(name)).is_file()
 
 
+_STORAGE = StashKey[Storage]("uploads.storage")
+
+
 def storage_for(keel: Keel) -> Storage:
     """The process's upload storage for ``keel.settings.uploads`` (made once, then cached)."""
-    found = keel.extras.get(_EXTRA_KEY)
-    if not isinstance(found, Storage):
-        found = keel.extras[_EXTRA_KEY] = LocalStorage(keel.settings.uploads.dir)
-    return found
+    return keel.stash.get_or_create(_STORAGE, lambda: LocalStorage(keel.settings.uploads.dir))
 
 
 def staging_dir(settings: UploadsSettings) -> Path:

@@ -10,12 +10,15 @@ from typing import Any, ClassVar
 import pytest
 from odmantic import Model
 
-from core import Event, Listener, Plugin, hookimpl
+from core import Event, Listener, Plugin, StashKey, hookimpl
 from core.context import Keel
 from core.errors import ConfigError
 from core.events import UnknownEventError
 from core.runtime import run_worker
 from core.testing import KeelFactory
+
+GATE = StashKey[asyncio.Event]("test.gate")
+"""What slow listeners wait on (opened by a test, or at teardown)."""
 
 
 class ThingHappened(Event, frozen=True, kw_only=True):
@@ -55,7 +58,7 @@ async def on_boom(keel: Any, event: ThingHappened) -> None:
 
 
 async def on_slow(keel: Any, event: ThingHappened) -> None:
-    await keel.extras["gate"].wait()
+    await keel.stash[GATE].wait()
     await record(keel, "slow", event)
 
 
@@ -134,13 +137,13 @@ async def make_keel(keel_factory: KeelFactory) -> Any:
 
     async def make(*plugins: type[Plugin], **overrides: Any) -> Keel:
         keel = await keel_factory(*plugins, **{"queue__retry_delay_s": 0.05, **overrides})
-        keel.extras["gate"] = asyncio.Event()
+        keel.stash[GATE] = asyncio.Event()
         opened.append(keel)
         return keel
 
     yield make
     for keel in opened:
-        keel.extras["gate"].set()
+        keel.stash[GATE].set()
 
 
 async def drain(keel: Any) -> None:
@@ -150,7 +153,7 @@ async def drain(keel: Any) -> None:
 
 async def test_inline_failure_is_isolated_and_logged(make_keel: Any, caplog: Any) -> None:
     keel = await make_keel(EmitterPlugin, InlinePlugin)
-    keel.extras["gate"].set()
+    keel.stash[GATE].set()
     event = ThingHappened(value=1)
 
     with caplog.at_level(logging.ERROR, logger="core.events"):
@@ -173,7 +176,7 @@ async def test_slow_inline_listener_does_not_block_emit(make_keel: Any) -> None:
     assert keel.events.pending >= 1  # on_slow waits for the gate
     assert await effects(keel, "slow") == []
 
-    keel.extras["gate"].set()
+    keel.stash[GATE].set()
     await keel.events.drain()
     assert len(await effects(keel, "slow")) == 1
 

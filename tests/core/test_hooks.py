@@ -13,7 +13,7 @@ import os
 import socket
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +38,7 @@ from core import (
     Plugin,
     RootRoutes,
     Schedule,
+    StashKey,
     hookimpl,
     hookspec,
 )
@@ -134,6 +135,9 @@ class _GreetingSpecs:
         """Return greetings for ``GET /api/greetings`` (a plugin-defined hook)."""
 
 
+GREETINGS = StashKey[list[str]]("greetings.all")
+
+
 class GreetingsPlugin(Plugin):
     name = "greetings"
 
@@ -143,7 +147,7 @@ class GreetingsPlugin(Plugin):
 
     @hookimpl
     async def on_startup(self, keel: Keel) -> None:
-        keel.extras["greetings"] = [
+        keel.stash[GREETINGS] = [
             f"{greeting} (from {plugin})"
             for plugin, greetings in keel.host.collect("register_greetings")
             for greeting in greetings
@@ -153,8 +157,7 @@ class GreetingsPlugin(Plugin):
     def register_routes(self) -> list[Any]:
         @get("/greetings", sync_to_thread=False)
         def list_greetings(keel: KeelDep) -> list[str]:
-            result: list[str] = keel.extras["greetings"]
-            return result
+            return keel.stash[GREETINGS]
 
         return [list_greetings]
 
@@ -663,6 +666,8 @@ def test_plugin_cli_commands_come_from_the_host(settings_for: SettingsFor) -> No
 
 
 def _lifecycle_plugin(plugin_name: str, needs: tuple[str, ...] = ()) -> type[Plugin]:
+    state_key = StashKey[dict[str, Any]](f"{plugin_name}.state")  # one key per plugin
+
     class Lifecycle(Plugin):
         name = plugin_name
         requires: ClassVar[tuple[str, ...]] = needs
@@ -670,7 +675,7 @@ def _lifecycle_plugin(plugin_name: str, needs: tuple[str, ...] = ()) -> type[Plu
         @hookimpl
         async def on_startup(self, keel: Keel) -> None:
             await awaited(keel.valkey.rpush(keel.key("lifecycle"), f"start {self.name}"))
-            keel.extras[self.name] = {"started": True}
+            keel.stash[state_key] = {"started": True}
 
         @hookimpl
         async def on_shutdown(self, keel: Keel) -> None:
@@ -683,8 +688,7 @@ def _lifecycle_plugin(plugin_name: str, needs: tuple[str, ...] = ()) -> type[Plu
         def register_routes(self) -> list[Any]:
             @get(f"/{plugin_name}/state", sync_to_thread=False)
             def state(keel: KeelDep) -> dict[str, Any]:
-                result: dict[str, Any] = keel.extras[plugin_name]
-                return result
+                return keel.stash[state_key]
 
             return [state]
 
@@ -896,3 +900,72 @@ async def test_hello_schedule_fires(settings_for: SettingsFor) -> None:
     assert len(keys) >= 2
     assert len(set(keys)) == len(keys)
     assert all(k.startswith("sched:hello.tick:") for k in keys)
+
+
+# -- hook calls go through pluggy: wrappers and argument pruning, seen through the app -----
+
+
+class RouteIndexPlugin(Plugin):
+    """Wraps ``register_routes``: lists the other plugins' routes under ``/api/route-index``."""
+
+    name = "route_index"
+
+    @hookimpl(wrapper=True)
+    def register_routes(self) -> Generator[None, list[list[Any]], list[list[Any]]]:
+        results = yield
+        seen = sorted(getattr(r, "__name__", type(r).__name__) for rs in results for r in rs)
+
+        @get("/route-index", sync_to_thread=False)
+        def route_index() -> list[str]:
+            return seen
+
+        return [*results, [route_index]]
+
+
+async def test_a_register_routes_wrapper_sees_the_other_plugins_routes(
+    settings_for: SettingsFor,
+) -> None:
+    installed = installed_of(ThingsPlugin, RouteIndexPlugin)
+    app = create_app(settings_for(installed), installed=installed)
+    async with serve(app) as client:
+        index = await client.get("/api/route-index")
+        things = await client.post("/api/things", json={"id": "t1", "size": 3})
+        schema = (await client.get("/schema/openapi.json")).json()
+    assert index.json() == ["RootRoutes", "ThingController"]
+    assert things.status_code == 201
+    assert schema["paths"]["/api/route-index"]["get"]["tags"] == ["route_index"]
+    assert schema["paths"]["/api/things"]["post"]["tags"] == ["things"]
+
+
+class _PrunedPlugin(Plugin):
+    """Lifespan hooks declared without the ``keel`` argument the hookspecs pass."""
+
+    name = "pruned"
+
+    def __init__(self, settings: Any, app_settings: Any) -> None:
+        super().__init__(settings, app_settings)
+        self.state = "built"
+
+    @hookimpl
+    async def on_startup(self) -> None:
+        self.state = "started"
+
+    @hookimpl
+    def check_settings(self) -> list[str]:
+        return []
+
+    @hookimpl
+    def register_routes(self) -> list[Any]:
+        @get("/pruned/state", sync_to_thread=False)
+        def state() -> dict[str, str]:
+            return {"state": self.state}
+
+        return [state]
+
+
+async def test_on_startup_without_the_keel_argument_runs(settings_for: SettingsFor) -> None:
+    installed = installed_of(_PrunedPlugin)
+    app = create_app(settings_for(installed), installed=installed)
+    async with serve(app) as client:
+        response = await client.get("/api/pruned/state")
+    assert response.json() == {"state": "started"}

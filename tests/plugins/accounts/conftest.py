@@ -21,6 +21,7 @@ import pytest
 from bson import ObjectId
 from litestar import Litestar
 
+from core import StashKey
 from core.app import create_app
 from core.context import Keel
 from core.events import Event
@@ -34,11 +35,12 @@ from plugins.accounts.documents import User
 from plugins.accounts.passwords import PasswordHasher
 
 PASSWORD = "correct horse battery staple"
+USER_EVENTS = StashKey[list[Event]]("user_spy.events")
 _HASHES: dict[str, str] = {}
 
 
 class UserSpyPlugin(Plugin):
-    """Records every ``user.*`` event it sees in ``keel.extras["user_spy"]``."""
+    """Records every ``user.*`` event it sees in ``keel.stash[USER_EVENTS]``."""
 
     name = "user_spy"
 
@@ -46,7 +48,7 @@ class UserSpyPlugin(Plugin):
     def register_listeners(self) -> list[Listener]:
         async def record(keel: Keel, event: Event) -> None:
             if type(event).name.startswith("user."):
-                keel.extras.setdefault("user_spy", []).append(event)
+                keel.stash.get_or_create(USER_EVENTS, list).append(event)
 
         return [Listener("*", record, name="record")]
 
@@ -69,7 +71,7 @@ class Env:
 
     @property
     def events(self) -> list[Event]:
-        return list(self.keel.extras.get("user_spy", []))
+        return list(self.keel.stash.get(USER_EVENTS, []))
 
     async def drain(self) -> None:
         """Run every queued job (emails included) and the inline listeners."""

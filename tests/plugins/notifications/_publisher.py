@@ -1,11 +1,8 @@
 """Small real plugins for the notifications tests.
 
 ``PublisherPlugin`` publishes the events notifications reacts to without their real
-publishers: the bookings event types (imported from ``plugins.bookings.events``) and
-payment events defined here, because ``plugins/payments/events.py`` does not exist yet.
-They state what notifications expects of the payments plugin: ``payment.completed`` and
-``payment.failed`` with ``booking_id``, ``payment_id``, ``customer_id``, ``amount`` (minor
-units) and ``currency``.
+publishers: the event types of ``plugins.bookings.events`` and ``plugins.payments.events``
+(the same Structs the real publishers emit).
 
 ``RecorderPlugin`` listens to ``notification.created`` (as the realtime plugin would) and
 keeps what it got.
@@ -15,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from core import Event, Listener, Plugin, hookimpl
 from plugins.accounts.documents import User
@@ -30,32 +27,11 @@ from plugins.bookings.events import (
     ReviewCreated,
     ReviewSnapshot,
 )
-
-
-class PaymentCompleted(Event, frozen=True, kw_only=True):
-    """What notifications expects of the payments plugin's ``payment.completed``."""
-
-    name: ClassVar[str] = "payment.completed"
-    booking_id: str
-    payment_id: str
-    customer_id: str
-    amount: int
-    currency: str
-
-
-class PaymentFailed(Event, frozen=True, kw_only=True):
-    """What notifications expects of the payments plugin's ``payment.failed``."""
-
-    name: ClassVar[str] = "payment.failed"
-    booking_id: str
-    payment_id: str
-    customer_id: str
-    amount: int
-    currency: str
+from plugins.payments.events import PaymentCompleted, PaymentFailed
 
 
 class PublisherPlugin(Plugin):
-    """Publishes the bookings events and the expected payment events."""
+    """Publishes the bookings and payments events (their plugins are off in these tests)."""
 
     name = "test_publisher"
 
@@ -160,8 +136,10 @@ def paid(customer: User) -> PaymentCompleted:
         booking_id="b0" * 12,
         payment_id="pi_123",
         customer_id=str(customer.id),
+        provider_id="c0" * 12,
         amount=1250,
         currency="EUR",
+        stripe_payment_intent_id="pi_123",
     )
 
 
@@ -170,6 +148,8 @@ def payment_failed(customer: User) -> PaymentFailed:
         booking_id="b0" * 12,
         payment_id="pi_456",
         customer_id=str(customer.id),
+        provider_id="c0" * 12,
         amount=1250,
         currency="EUR",
+        stripe_payment_intent_id="pi_456",
     )
