@@ -8,6 +8,8 @@ It shows every common contribution in one place:
 * a job, ``hello.record_tick``, that stores one document per run;
 * a schedule, ``hello.tick``, that runs ``record_tick`` (every second by default);
 * a ``keel hello`` CLI command;
+* a WebSocket event, ``helloWave`` (answered with ``helloWaved``), through the realtime
+  plugin's ``register_ws_events`` hook;
 * a figure in the cron plugin's daily report (``figures.hello_greetings``: greetings that
   day), through the cron plugin's ``report_figures`` hook.
 
@@ -30,6 +32,7 @@ from odmantic import Field, Model
 from core import Event, Job, Listener, Plugin, Schedule, hookimpl
 from core.context import Keel
 from core.http import KeelDep
+from plugins.realtime.hookspecs import WsContext, WsEvent
 
 __version__ = "0.3.0"
 
@@ -68,6 +71,17 @@ class Tick(Model):
     job_key: str = Field(index=True)
     ran_at: datetime
     pid: int
+
+
+class WaveData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Data of the ``helloWave`` WebSocket frame."""
+
+    to: str
+
+
+async def wave(ctx: WsContext, data: WaveData) -> None:
+    """``helloWave {to}``: answer ``helloWaved {to, by}`` to the socket that waved."""
+    ctx.reply("helloWaved", {"to": data.to, "by": ctx.user.id})
 
 
 class GreetRequest(msgspec.Struct, frozen=True):
@@ -166,6 +180,10 @@ class HelloPlugin(Plugin):
     @hookimpl
     def register_cli_commands(self) -> list[click.Command]:
         return [hello_command]
+
+    @hookimpl(optionalhook=True)  # the realtime plugin's hook: fine when realtime is off
+    def register_ws_events(self) -> list[WsEvent]:
+        return [WsEvent("helloWave", wave, WaveData)]
 
     @hookimpl(optionalhook=True)  # the cron plugin's hook: fine when cron is off
     async def report_figures(self, keel: Keel, start: datetime, end: datetime) -> dict[str, int]:

@@ -17,9 +17,11 @@ def serve(keel_app_factory: Any) -> Serve:
     """``async with serve(**overrides) as served``: realtime + the fixture plugin, served."""
 
     @asynccontextmanager
-    async def build(overrides: dict[str, Any] | None = None, **kw: Any) -> AsyncIterator[Served]:
+    async def build(
+        overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (), **kw: Any
+    ) -> AsyncIterator[Served]:
         async with keel_app_factory(
-            plugins=["realtime"],
+            plugins=["realtime", *plugins],
             extra=(RtFixturePlugin,),
             overrides={**FAST, **(overrides or {})},
             **kw,

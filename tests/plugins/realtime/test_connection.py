@@ -235,3 +235,16 @@ async def test_a_clashing_ws_event_fails_startup(keel_app_factory: Any) -> None:
     with pytest.raises(ConfigError, match=clash):
         async with keel_app_factory(plugins=["realtime"], extra=(ClashingPlugin,)):
             pass
+
+
+async def test_the_hello_fixture_plugin_adds_a_websocket_event(serve: Serve) -> None:
+    """A third-party plugin (installed through its entry point) adds a frame with the
+    public toolkit only: ``plugins.realtime.hookspecs``."""
+    async with serve(plugins=("hello",)) as served:
+        user_id, token = await served.token()
+        client = await served.client(token)
+        await client.send("helloWave", {"to": "ada"})
+        assert await client.expect("helloWaved") == {"to": "ada", "by": user_id}
+        await client.send("helloWave", {"too": "ada"})
+        assert (await client.expect("error"))["code"] == "invalid_data"
+        await client.close()
