@@ -195,7 +195,9 @@ async def test_an_unreachable_mail_server_fails_the_code_job_without_a_code_in_i
     assert (job["function"], job["attempts"]) == ("accounts.send_code", RETRIES)
     assert job["kwargs"] == {"email": email, "purpose": "verify"}
     assert "result" not in job
-    assert re.findall(r"(?<![0-9])[0-9]{6}(?![0-9])", job["error"]) == [], job["error"]
+    # the address itself may hold six digits in a row (its ObjectId part): leave it out
+    error_text = job["error"].replace(email, "<email>")
+    assert re.findall(r"(?<![0-9])[0-9]{6}(?![0-9])", error_text) == [], job["error"]
     assert f"mail to {email} via 127.0.0.1:{closed} not sent: SMTPConnectError" in job["error"]
     lines = failure_lines(logs(), job["id"])
     assert len(lines) == RETRIES, logs()
