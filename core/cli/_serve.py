@@ -63,24 +63,53 @@ def _banner(settings: Settings, extra: dict[str, str]) -> None:
         click.echo(f"  {label:<{width}}  {url}")
 
 
+PUBLIC_HELP = (
+    "Allow a non-loopback [server] host; the development pages then need an admin's token."
+)
+
+
+def _public_problem(settings: Settings, public: bool) -> str | None:
+    """Why ``keel run`` must not start on this address, or None."""
+    from core.devstack import is_loopback  # noqa: PLC0415
+
+    host = settings.server.host
+    if public or is_loopback(host):
+        return None
+    return (
+        f"server.host: {host!r} is not a loopback address, and keel run serves development"
+        " pages (every mailed code and reset link at /dev/mailbox, the realtime demo,"
+        " localstripe's public webhook secret); bind 127.0.0.1, or pass --public to serve"
+        " them to admins only"
+    )
+
+
 @click.command("run")
 @config_option
-def run_command(config: str | None) -> None:
+@click.option("--public", is_flag=True, help=PUBLIC_HELP)
+def run_command(config: str | None, public: bool) -> None:
     """Development: embedded services + API + worker + scheduler in one process."""
     from core.app import create_app  # noqa: PLC0415 - keeps `keel --help` fast
-    from core.devstack import DevStack  # noqa: PLC0415
+    from core.devstack import DevStack, is_loopback, serving_dev_pages  # noqa: PLC0415
     from core.logging import configure_logging  # noqa: PLC0415
 
     settings, installed = load(config)
+    if problem := _public_problem(settings, public):
+        fail(ConfigError([problem]))
     configure_logging(settings)
+    admins_only = not is_loopback(settings.server.host)
     try:
         host = PluginHost(settings, installed)
         data_dir = Path(settings.devstack.data_dir)
-        with DevStack(settings, host.dev_services(), data_dir=data_dir) as stack:
+        with (
+            DevStack(settings, host.dev_services(), data_dir=data_dir) as stack,
+            serving_dev_pages(admins_only=admins_only),
+        ):
             os.environ.update(stack.environ())
             settings, installed = load(config, overrides=stack.overrides)
             app = create_app(settings, installed=installed, run_worker=True)
             extra = {"Mail sink": str(data_dir / "mail")} if "mail.host" in stack.overrides else {}
+            if admins_only:
+                extra["Dev pages"] = "admins only (--public)"
             _banner(settings, extra)
             _run_uvicorn(app, **_uvicorn_kwargs(settings))
     except (ConfigError, PluginError) as exc:

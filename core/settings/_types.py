@@ -217,8 +217,18 @@ class UploadsSettings(_Section, frozen=True, kw_only=True):
     false restricts them to the owner and admins."""
     thumbnail_px: Annotated[int, msgspec.Meta(ge=16, le=2048)] = 256
     """Longest side of image thumbnails."""
-    max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = 40_000_000
-    """Images with more pixels get no thumbnail (decompression-bomb guard)."""
+    max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = 16_000_000
+    """Images with more pixels get no thumbnail (decompression-bomb guard), judged from
+    the header before any pixel is decoded; 16 million is a 4000x4000 photo, whose
+    decoding takes about 64 MB of memory."""
+    thumbnail_timeout_s: Annotated[int, msgspec.Meta(ge=1, le=600)] = 30
+    """A thumbnail job running longer is aborted (the upload keeps no thumbnail)."""
+    max_files_per_user: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Most uploads one user may keep; one more is refused with 413 until some are
+    deleted."""
+    max_bytes_per_user: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1_048_576
+    """Most bytes one user's uploads may take together (1 GiB); an upload that would
+    pass it is refused with 413. Thumbnails are not counted."""
 
 
 class DevstackSettings(_Section, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ from bson import ObjectId
 
 from core.context import Keel
 from core.errors import ForbiddenError, NotFoundError
+from plugins.uploads.api import require_owned
 
 from . import schemas
 from ._codes import forget_user_codes
@@ -95,8 +96,14 @@ async def _apply(keel: Keel, user: User, changes: dict[str, Any]) -> User:
 
 
 async def update_me(keel: Keel, caller: CurrentUser, data: schemas.UserUpdate) -> schemas.User:
-    """Change the caller's own name, phone or avatar."""
+    """Change the caller's own name, phone or avatar.
+
+    Raises:
+        BadRequestError: the avatar is not one of the caller's uploads.
+    """
     user = exists(await find_by_id(keel, caller.object_id))
+    if isinstance(data.avatar, str):
+        await require_owned(keel, caller.object_id, [data.avatar], field="avatar")
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     return to_view(await _apply(keel, user, changes))
 

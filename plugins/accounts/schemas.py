@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from core.text import SingleLine
+
 from .events import Role
 from .passwords import MAX_PASSWORD_LENGTH
 
@@ -25,9 +27,16 @@ Email = Annotated[
     ),
 ]
 Password = Annotated[str, Meta(min_length=8, max_length=MAX_PASSWORD_LENGTH)]
-Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+Name = Annotated[SingleLine, Meta(min_length=1, max_length=100)]
 Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]*$")]
-Avatar = Annotated[str, Meta(min_length=1, max_length=2048)]
+Avatar = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=2048,
+        description="One of your uploads: its id or its URL /api/uploads/{id}/content.",
+    ),
+]
 OtpCode = Annotated[str, Meta(pattern=r"^[0-9]{6}$", description="The 6-digit emailed code.")]
 SecretToken = Annotated[str, Meta(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 SelfRole = Literal["customer", "provider"]

@@ -12,6 +12,7 @@ from core.errors import BadRequestError, ForbiddenError, NotFoundError
 from plugins.bookings import schemas
 from plugins.bookings._catalog import load as load_service
 from plugins.bookings._docs import ListQuery, booking_snapshot, parse_id
+from plugins.bookings._pending import gate, limits, precheck
 from plugins.bookings._slots import claim, fits, is_aligned, now, slot_keys
 from plugins.bookings.events import BookingCreated, BookingStatus
 from plugins.bookings.models import Booking, utcnow
@@ -81,6 +82,8 @@ async def create_booking(
         NotFoundError: no such (active) service.
         BadRequestError: misaligned, past, or outside the availability.
         ConflictError: the provider has an overlapping pending or confirmed booking.
+        PendingLimitError: the customer already holds ``max_pending_per_customer``
+            unpaid pending bookings.
     """
     if caller.role != "customer":
         raise ForbiddenError("only customers can book services")
@@ -103,7 +106,13 @@ async def create_booking(
         created_at=stamp,
         updated_at=stamp,
     ).model_dump_doc()
-    await claim(keel, doc, slot_keys(service["provider_id"], start, end))
+    cap = limits(keel).max_per_customer
+    if cap:
+        async with gate(keel, caller.object_id):
+            await precheck(keel, caller.object_id, cap)
+            await claim(keel, doc, slot_keys(service["provider_id"], start, end), max_pending=cap)
+    else:
+        await claim(keel, doc, slot_keys(service["provider_id"], start, end))
     snapshot = booking_snapshot(doc)
     await keel.events.emit(BookingCreated(booking=snapshot))
     return snapshot

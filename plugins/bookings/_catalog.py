@@ -14,6 +14,7 @@ from plugins.bookings._docs import ListQuery, object_id, parse_id, service_snaps
 from plugins.bookings._slots import check_availability, zone
 from plugins.bookings.events import ServiceCreated, ServiceDeleted, ServiceUpdated
 from plugins.bookings.models import Service, utcnow
+from plugins.uploads.api import require_owned
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -53,10 +54,12 @@ async def create_service(
 
     Raises:
         ForbiddenError: the caller is not a provider.
-        BadRequestError: unknown time zone or an empty opening-hours range.
+        BadRequestError: unknown time zone, an empty opening-hours range, or an image
+            that is not one of the caller's uploads.
     """
     if caller.role != "provider":
         raise ForbiddenError("only providers can create services")
+    await require_owned(keel, caller.object_id, data.images, field="images")
     zone(data.timezone)
     check_availability(data.availability)
     fields = msgspec.structs.asdict(data)
@@ -148,10 +151,16 @@ def _changes(data: schemas.ServiceUpdate) -> dict[str, Any]:
 async def update_service(
     keel: Keel, caller: CurrentUser, service_id: str, data: schemas.ServiceUpdate
 ) -> schemas.Service:
-    """Change the fields sent (owner or admin); emits ``service.updated``."""
+    """Change the fields sent (owner or admin); emits ``service.updated``.
+
+    New images must be uploads of the service's provider (images it has already keep).
+    """
     doc = await load(keel, parse_id(service_id, "service"), caller)
     _owned(doc, caller)
     changes = _changes(data)
+    if "images" in changes:
+        added = [i for i in changes["images"] if i not in doc.get("images", [])]
+        await require_owned(keel, doc["provider_id"], added, field="images")
     if not changes:
         return service_view(doc)
     updated = await keel.db.get_collection(Service).find_one_and_update(

@@ -23,6 +23,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 from core.errors import BadRequestError, ConflictError
 from core.stash import StashKey
 from plugins.bookings import schemas
+from plugins.bookings._pending import PendingLimitError, take
 from plugins.bookings.models import Booking, SlotClaim
 
 if TYPE_CHECKING:
@@ -132,11 +133,17 @@ async def in_transaction(
     raise ConflictError("too much contention; try again")
 
 
-async def claim(keel: Keel, booking: dict[str, Any], keys: list[str]) -> None:
+async def claim(
+    keel: Keel, booking: dict[str, Any], keys: list[str], *, max_pending: int = 0
+) -> None:
     """Insert ``booking`` and claim its slots atomically.
+
+    With ``max_pending`` > 0 the same transaction takes one of the customer's pending
+    holds (:mod:`plugins.bookings._pending`).
 
     Raises:
         ConflictError: a slot is held by another active booking of the provider.
+        PendingLimitError: the customer already holds ``max_pending`` unpaid bookings.
     """
     claims = keel.db.get_collection(SlotClaim)
     bookings = keel.db.get_collection(Booking)
@@ -148,6 +155,8 @@ async def claim(keel: Keel, booking: dict[str, Any], keys: list[str]) -> None:
     )
 
     async def work(session: AsyncIOMotorClientSession) -> None:
+        if max_pending:
+            await take(keel, booking["customer_id"], booking["_id"], max_pending, session)
         await claims.insert_many(docs, ordered=True, session=session)
         await bookings.insert_one(booking, session=session)
 
@@ -159,6 +168,8 @@ async def claim(keel: Keel, booking: dict[str, Any], keys: list[str]) -> None:
         except OperationFailure as exc:
             if _is_duplicate(exc):
                 raise taken from None
+            raise
+        except PendingLimitError:
             raise
         except ConflictError:
             raise taken from None

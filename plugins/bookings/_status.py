@@ -16,6 +16,7 @@ from core.errors import ConflictError, ForbiddenError, NotFoundError
 from plugins.bookings import schemas
 from plugins.bookings._booking import ACTIVE, load
 from plugins.bookings._docs import aware, booking_snapshot
+from plugins.bookings._pending import give_back
 from plugins.bookings._slots import in_transaction, now, release
 from plugins.bookings.events import (
     ActorRole,
@@ -116,7 +117,10 @@ async def transition(
 async def _apply(
     keel: Keel, condition: dict[str, Any], changes: dict[str, Any], *, release_slots: bool
 ) -> dict[str, Any] | None:
-    """The conditional update (with the slot release, in one transaction, on cancel).
+    """The conditional update, in one transaction with what it frees.
+
+    A cancellation frees the slots; leaving ``pending`` (confirm, cancel) gives back the
+    customer's pending hold (:mod:`plugins.bookings._pending`).
 
     Returns:
         The document as it was *before* the update, or None when ``condition`` matched
@@ -124,17 +128,19 @@ async def _apply(
     """
     bookings = keel.db.get_collection(Booking)
 
-    async def work(session: AsyncIOMotorClientSession | None) -> dict[str, Any] | None:
+    async def work(session: AsyncIOMotorClientSession) -> dict[str, Any] | None:
         updated: dict[str, Any] | None = await bookings.find_one_and_update(
             condition,
             {"$set": changes},
             return_document=ReturnDocument.BEFORE,
             session=session,
         )
-        if updated is not None and session is not None:
+        if updated is None:
+            return None
+        if release_slots:
             await release(keel, updated["_id"], session)
+        if updated["status"] == "pending":
+            await give_back(keel, updated["customer_id"], updated["_id"], session)
         return updated
 
-    if release_slots:
-        return await in_transaction(keel, work)
-    return await work(None)
+    return await in_transaction(keel, work)

@@ -1,4 +1,7 @@
-"""Background work: the daily reminders job and the ``payment.completed`` listener."""
+"""Background work: the daily reminders job and the ``payment.completed`` listener.
+
+The expiry of unpaid pending bookings is in :mod:`plugins.bookings._expiry`.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +16,15 @@ from pymongo import ASCENDING
 
 from core.context import settings_of
 from plugins.bookings._docs import booking_snapshot
+from plugins.bookings._pending import give_back
+from plugins.bookings._slots import in_transaction
 from plugins.bookings.events import BookingReminderDue
 from plugins.bookings.models import Booking, ReminderMarker, utcnow
 from plugins.bookings.settings import BookingsSettings
 
 if TYPE_CHECKING:
+    from motor.motor_asyncio import AsyncIOMotorClientSession
+
     from core.context import Keel
 
 log = logging.getLogger("plugins.bookings")
@@ -85,9 +92,18 @@ async def on_payment_completed(keel: Keel, event: Any) -> None:
     if not ObjectId.is_valid(booking_id):
         log.warning("bookings: payment.completed %s names no booking", getattr(event, "id", "?"))
         return
-    result = await keel.db.get_collection(Booking).update_one(
-        {"_id": ObjectId(booking_id)},
-        {"$set": {"paid": True, "payment_id": None if payment_id is None else str(payment_id)}},
-    )
-    if result.matched_count == 0:
+    bookings = keel.db.get_collection(Booking)
+    fields = {"paid": True, "payment_id": None if payment_id is None else str(payment_id)}
+
+    async def work(session: AsyncIOMotorClientSession) -> dict[str, Any] | None:
+        # A paid booking no longer counts against the customer's pending cap, and can
+        # no longer expire (the expiry's filter requires ``paid: false``).
+        doc: dict[str, Any] | None = await bookings.find_one_and_update(
+            {"_id": ObjectId(booking_id)}, {"$set": fields}, session=session
+        )
+        if doc is not None:
+            await give_back(keel, doc["customer_id"], doc["_id"], session)
+        return doc
+
+    if await in_transaction(keel, work) is None:
         log.warning("bookings: payment.completed for unknown booking %s", booking_id)

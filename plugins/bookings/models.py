@@ -16,7 +16,16 @@ from odmantic import Field, Model
 
 from core.clock import utcnow
 
-__all__ = ["MODELS", "Booking", "ReminderMarker", "Review", "Service", "SlotClaim", "utcnow"]
+__all__ = [
+    "MODELS",
+    "Booking",
+    "PendingHolds",
+    "ReminderMarker",
+    "Review",
+    "Service",
+    "SlotClaim",
+    "utcnow",
+]
 
 ASC, DESC = pymongo.ASCENDING, pymongo.DESCENDING
 
@@ -71,6 +80,7 @@ class Booking(Model):
             _idx(("provider_id", ASC), ("status", ASC), ("start", ASC), ("_id", ASC)),
             _idx(("start", ASC), ("_id", ASC)),
             _idx(("status", ASC), ("start", ASC), ("_id", ASC)),
+            _idx(("status", ASC), ("paid", ASC), ("created_at", ASC)),  # expiry
         ],
     }
 
@@ -115,6 +125,22 @@ class SlotClaim(Model):
     expires_at: datetime
 
 
+class PendingHolds(Model):
+    """A customer's unpaid pending bookings, counted for the cap (``_id``: the customer).
+
+    ``n`` is ``len(holds)``, kept beside it so the cap is a plain comparison (``n < cap``)
+    in the filter of the ``find_one_and_update`` that takes a hold.
+    """
+
+    model_config = {  # noqa: RUF012 - odmantic reads a plain dict
+        "collection": "bookings_pending_holds",
+    }
+
+    id: ObjectId = Field(primary_field=True)
+    n: int = 0
+    holds: list[ObjectId] = Field(default_factory=list)
+
+
 class Review(Model):
     """A customer's review of a completed booking (one per booking)."""
 
@@ -148,4 +174,11 @@ class ReminderMarker(Model):
     expires_at: datetime
 
 
-MODELS: tuple[type[Model], ...] = (Service, Booking, SlotClaim, Review, ReminderMarker)
+MODELS: tuple[type[Model], ...] = (
+    Service,
+    Booking,
+    SlotClaim,
+    PendingHolds,
+    Review,
+    ReminderMarker,
+)

@@ -24,7 +24,9 @@ class BookingsPlugin(Plugin):
     Publishes ``service.*``, ``booking.*`` and ``review.*`` events
     (:mod:`plugins.bookings.events`), listens to ``payment.completed`` by name (so it
     runs with payments disabled), and reminds of each day's confirmed bookings through
-    the ``bookings.reminders`` schedule.
+    the ``bookings.reminders`` schedule. Unpaid pending bookings are capped per customer
+    and expire through ``bookings.expire_pending`` (:mod:`plugins.bookings._pending`,
+    :mod:`plugins.bookings._expiry`).
     """
 
     name = "bookings"
@@ -58,20 +60,33 @@ class BookingsPlugin(Plugin):
 
     @hookimpl
     def register_jobs(self) -> Sequence[Job]:
+        from plugins.bookings._expiry import expire_pending  # noqa: PLC0415
         from plugins.bookings.jobs import send_reminders  # noqa: PLC0415
 
-        return [Job("send_reminders", send_reminders, timeout=300)]
+        return [
+            Job("send_reminders", send_reminders, timeout=300),
+            Job("expire_pending", expire_pending, timeout=120),
+        ]
 
     @hookimpl
     def register_schedules(self) -> Sequence[Schedule]:
-        return [
-            Schedule(
-                "reminders",
-                self.settings.reminder_cron,
-                "send_reminders",
-                tz=self.settings.reminder_timezone,
-            )
-        ]
+        from plugins.bookings._pending import resolve  # noqa: PLC0415
+
+        reminders = Schedule(
+            "reminders",
+            self.settings.reminder_cron,
+            "send_reminders",
+            tz=self.settings.reminder_timezone,
+        )
+        enabled = getattr(getattr(self.app_settings, "plugins", None), "enabled", None)
+        if not resolve(self.settings, enabled).ttl_minutes:
+            return [reminders]
+        # Expiry only needs to be roughly on time: a tick missed while every
+        # scheduler was down is caught up by the next one, which sees every overdue booking.
+        expiry = Schedule(
+            "expire_pending", self.settings.expire_cron, "expire_pending", misfire="skip"
+        )
+        return [reminders, expiry]
 
     @hookimpl
     def register_cli_commands(self) -> Sequence[click.Command]:

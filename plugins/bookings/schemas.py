@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from core.text import MultiLine, NonBlankMultiLine, SingleLine
 from plugins.bookings.events import BookingSnapshot, ReviewSnapshot
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -31,9 +32,10 @@ HHMM = Annotated[
     str,
     Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", description="Local time HH:MM."),
 ]
-Name = Annotated[str, Meta(min_length=1, max_length=120, pattern=r"\S")]
-Description = Annotated[str, Meta(max_length=2000)]
-Category = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[\w][\w &/-]*$")]
+Name = Annotated[SingleLine, Meta(min_length=1, max_length=120)]
+Description = Annotated[MultiLine, Meta(max_length=2000)]
+# a whitelist; ``(?![\s\S])`` and not ``$``, which would let a final "\n" through
+Category = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[\w][\w &/-]*(?![\s\S])")]
 Price = Annotated[int, Meta(ge=0, le=100_000_000, description="Minor units (cents).")]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217, upper case.")]
 Duration = Annotated[int, Meta(ge=5, le=720, multiple_of=5, description="Minutes, 5-minute steps.")]
@@ -41,8 +43,9 @@ UploadId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="An
 Images = Annotated[list[UploadId], Meta(max_length=10)]
 TimeZone = Annotated[str, Meta(min_length=1, max_length=64, description="IANA time zone.")]
 ObjectIdStr = Annotated[str, Meta(pattern=r"^[0-9a-f]{24}$")]
-Reason = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"\S")]
-Comment = Annotated[str, Meta(max_length=1000)]
+Reason = Annotated[NonBlankMultiLine, Meta(min_length=1, max_length=500)]
+Comment = Annotated[MultiLine, Meta(max_length=1000)]
+Notes = Annotated[MultiLine, Meta(max_length=1000)]
 Rating = Annotated[int, Meta(ge=1, le=5)]
 AwareDatetime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with an offset.")]
 
@@ -132,7 +135,7 @@ class BookingCreate(_In, frozen=True):
 
     service_id: ObjectIdStr
     start: AwareDatetime
-    notes: Annotated[str, Meta(max_length=1000)] = ""
+    notes: Notes = ""
 
 
 class BookingCancel(_In, frozen=True):

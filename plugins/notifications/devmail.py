@@ -1,6 +1,7 @@
 """A development-only page: ``/dev/mailbox`` lists what reached the SMTP sink.
 
-Registered only when ``[app] env`` is ``development`` or ``test``. The embedded SMTP
+Mounted only under ``keel run`` (:func:`core.devstack.dev_pages`), and guarded on every
+request: 404 anywhere else, admins only under ``keel run --public``. The embedded SMTP
 sink (:mod:`core.devstack.smtp_sink`) stores each message as ``<data_dir>/mail/<ns>.eml``.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from litestar import Controller, MediaType, get
 from litestar.params import FromPath
 
+from core.devstack import dev_pages_only
 from core.errors import NotFoundError
 from core.http.deps import KeelDep
 
@@ -52,6 +54,7 @@ class DevMailboxController(Controller):
 
     path = "/dev/mailbox"
     include_in_schema = False
+    guards = [dev_pages_only]  # noqa: RUF012 - Litestar's declaration style
 
     @get("/", media_type=MediaType.HTML)
     async def list_messages(self, keel: KeelDep) -> str:

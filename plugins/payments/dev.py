@@ -21,6 +21,23 @@ log = logging.getLogger("plugins.payments")
 WEBHOOK_ID = "keel"
 TEST_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - the emulator accepts any sk_ key
 TEST_WEBHOOK_SECRET = "whsec_localstripe"  # noqa: S105 - development only
+"""localstripe's webhook signing secret: public, so accepted only under ``keel run``."""
+
+
+def public_secret_problem(webhook_secret: str) -> str | None:
+    """Why ``webhook_secret`` must not verify deliveries in this process, or None.
+
+    It is the public localstripe secret and this process is not ``keel run``: anyone could
+    sign a ``payment_intent.succeeded`` with it and mark a booking paid with no charge.
+    """
+    from core.devstack import dev_pages  # noqa: PLC0415
+
+    if webhook_secret != TEST_WEBHOOK_SECRET or dev_pages() is not None:
+        return None
+    return (
+        "plugins.payments.webhook_secret is localstripe's public secret, accepted only under"
+        " `keel run`; set it to your Stripe endpoint's signing secret"
+    )
 
 
 def needs_localstripe(app_settings: Settings) -> bool:

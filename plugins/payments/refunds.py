@@ -157,8 +157,17 @@ async def _complete(keel: Keel, record: Doc) -> Doc:
     return done
 
 
-def policy_amount(keel: Keel, doc: Doc, start: datetime, cancelled_at: datetime) -> int:
-    """What the refund policy gives back for a booking cancelled at ``cancelled_at``."""
+def policy_amount(
+    keel: Keel, doc: Doc, start: datetime, cancelled_at: datetime, role: str = "customer"
+) -> int:
+    """What the refund policy gives back for a booking cancelled at ``cancelled_at``.
+
+    The time-based policy applies to the customer's own cancellations only: when the
+    provider, an admin or keel itself (``role``) cancels, the customer gets back all
+    that is left, whenever it happens.
+    """
+    if role != "customer":
+        return left_to_refund(doc)
     settings = payments_settings(keel)
     hours = (start - cancelled_at).total_seconds() / 3600
     left = left_to_refund(doc)
@@ -169,6 +178,9 @@ def policy_amount(keel: Keel, doc: Doc, start: datetime, cancelled_at: datetime)
 
 async def on_booking_cancelled(keel: Keel, event: Any) -> None:
     """Durable listener of ``booking.cancelled``: refund by policy, or void the intent.
+
+    See :func:`policy_amount`: full for the provider's, an admin's or keel's
+    cancellations, time-based for the customer's.
 
     The refund's key is ``cancel:<booking id>``, so a redelivered cancellation resumes
     or skips the one refund, never makes a second.
@@ -186,7 +198,9 @@ async def on_booking_cancelled(keel: Keel, event: Any) -> None:
         await _void(keel, gw, doc)
         return
     key = f"cancel:{booking.id}"
-    amount = policy_amount(keel, doc, booking.start, event.occurred_at)
+    amount = policy_amount(
+        keel, doc, booking.start, event.occurred_at, str(event.cancelled_by_role)
+    )
     if amount <= 0 and await refunds(keel).find_one({"_id": key}) is None:
         log.info("payments: booking %s cancelled late, no refund by policy", booking.id)
         return

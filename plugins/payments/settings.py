@@ -32,9 +32,10 @@ class PaymentsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     currencies: list[str] = msgspec.field(default_factory=list)
     """Currencies accepted for payment (ISO 4217, upper case); empty accepts any."""
     full_refund_hours: Annotated[int, msgspec.Meta(ge=0)] = 24
-    """A paid booking cancelled at least this many hours before its start is fully refunded."""
+    """A paid booking the customer cancels at least this many hours before its start is
+    fully refunded (cancellations by the provider or an admin are always refunded in full)."""
     late_refund_percent: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
-    """Percent of the payment refunded when it is cancelled later than ``full_refund_hours``."""
+    """Percent refunded when the customer cancels later than ``full_refund_hours``."""
     reconcile_cron: str = "0 * * * *"
     """When ``payments.reconcile`` asks Stripe about recent intents (hourly)."""
     reconcile_window_hours: Annotated[int, msgspec.Meta(ge=1)] = 72

@@ -23,6 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from core.context import Keel
 from core.errors import BadRequestError
 from plugins.payments import state
+from plugins.payments.dev import public_secret_problem
 from plugins.payments.gateway import payments_settings
 from plugins.payments.models import WebhookDelivery, utcnow
 from plugins.payments.store import change, deliveries, payments
@@ -36,11 +37,15 @@ def verify(keel: Keel, payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event of a correctly signed delivery.
 
     Raises:
-        BadRequestError: no secret configured; a missing, malformed, tampered, stale or
-            wrongly keyed signature; a body that is not a Stripe event.
+        BadRequestError: no secret configured, or localstripe's public one outside
+            ``keel run``; a missing, malformed, tampered, stale or wrongly keyed
+            signature; a body that is not a Stripe event.
     """
     secret = payments_settings(keel).webhook_secret
     if not secret:
+        raise BadRequestError("webhook signing secret is not configured")
+    if problem := public_secret_problem(secret):
+        log.error("payments: webhook refused: %s", problem)
         raise BadRequestError("webhook signing secret is not configured")
     if not signature:
         raise BadRequestError("missing Stripe-Signature header")

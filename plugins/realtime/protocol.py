@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from core.text import MultiLine
+
 # -- close codes ---------------------------------------------------------------------------
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -90,7 +92,7 @@ class RoomRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="c
 class MessageIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
     """``message``: text to a room, a user (their direct room) or a booking's room."""
 
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+    text: Annotated[MultiLine, msgspec.Meta(min_length=1, max_length=20_000)]
     room_id: ObjectIdStr | None = None
     receiver_id: ObjectIdStr | None = None
     booking_id: ObjectIdStr | None = None

@@ -10,6 +10,7 @@ from litestar import Controller, MediaType, Response, WebSocket, get, websocket
 from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
 
+from core.devstack import dev_pages_only
 from core.errors import DomainError
 from core.http import KeelDep
 from core.pagination import Limit, Page
@@ -78,9 +79,14 @@ class RoomController(Controller):
         return MessagePage(items=items, next_before=cursor)
 
 
-@get("/realtime/demo", include_in_schema=False, opt={"rate_limit": None})
+@get(
+    "/realtime/demo",
+    include_in_schema=False,
+    opt={"rate_limit": None},
+    guards=[dev_pages_only],  # 404 outside `keel run`, whatever `demo` says; admins if public
+)
 async def demo_page() -> Response[bytes]:
-    """Two browser tabs, two users: typing, presence and messages live."""
+    """Two browser tabs, two users: typing, presence and messages live (``keel run`` only)."""
     csp = (
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
         "connect-src 'self'; frame-ancestors 'none'"

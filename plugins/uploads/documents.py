@@ -38,4 +38,20 @@ class Upload(Model):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-MODELS: tuple[type[Model], ...] = (Upload,)
+class UploadUsage(Model):
+    """What one user's uploads take: the quota ledger, one document per user.
+
+    Uploads reserve their count and bytes here with one conditional update before they
+    are stored, and give them back when they fail or are deleted; so parallel uploads
+    never take a user past ``[uploads] max_files_per_user`` / ``max_bytes_per_user``.
+    The id is the user's id.
+    """
+
+    model_config = {"collection": "uploads_usage"}  # noqa: RUF012 - odmantic reads a dict
+
+    id: ObjectId = Field(primary_field=True)
+    files: int = 0
+    bytes: int = 0
+
+
+MODELS: tuple[type[Model], ...] = (Upload, UploadUsage)

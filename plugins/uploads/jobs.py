@@ -3,7 +3,9 @@
 Pillow runs in a thread. Images with more than ``[uploads] max_image_pixels`` pixels are
 refused from their header alone, before any pixel is decoded (Pillow's own
 ``Image.MAX_IMAGE_PIXELS`` check, with its warning turned into an error, stays as a
-second guard); any decoding error is recorded as ``thumbnail_error`` instead of retrying.
+second guard); only the JPEG, PNG, GIF and WebP decoders are tried, whatever the bytes
+claim; any decoding error is recorded as ``thumbnail_error`` instead of retrying. The job
+is aborted after ``[uploads] thumbnail_timeout_s``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PIL import Image, ImageOps
 
 from core.context import Keel
 from core.records import Job
+from core.settings import UploadsSettings
 
 from .documents import Upload
 from .storage import staging_dir, storage_for
@@ -27,6 +30,8 @@ from .storage import staging_dir, storage_for
 __all__ = ["ThumbnailError", "jobs", "make_thumbnail", "render_thumbnail"]
 
 THUMBNAIL_TYPE = "image/webp"
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+"""The Pillow decoders a thumbnail may use: the image types uploads accept."""
 log = logging.getLogger("plugins.uploads")
 
 
@@ -43,7 +48,7 @@ def render_thumbnail(data: bytes, size: int, max_pixels: int) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise ThumbnailError(
@@ -77,8 +82,13 @@ async def make_thumbnail(ctx: dict[str, Any], *, upload_id: str) -> str:
     storage = storage_for(keel)
     data = b"".join([chunk async for chunk in storage.open(upload.storage_name)])
     try:
+        # abandoned (not awaited) when the job times out: a thread cannot be stopped
         thumb = await anyio.to_thread.run_sync(
-            render_thumbnail, data, settings.thumbnail_px, settings.max_image_pixels
+            render_thumbnail,
+            data,
+            settings.thumbnail_px,
+            settings.max_image_pixels,
+            abandon_on_cancel=True,
         )
     except ThumbnailError as exc:
         log.warning("no thumbnail for upload %s: %s", upload_id, exc)
@@ -98,6 +108,14 @@ async def make_thumbnail(ctx: dict[str, Any], *, upload_id: str) -> str:
     return "done"
 
 
-def jobs() -> list[Job]:
-    """The uploads jobs, registered by the core as ``plugins.uploads.<name>``."""
-    return [Job("make_thumbnail", make_thumbnail, queue="image", retries=2)]
+def jobs(settings: UploadsSettings) -> list[Job]:
+    """The uploads jobs, registered by the core as ``uploads.<name>``."""
+    return [
+        Job(
+            "make_thumbnail",
+            make_thumbnail,
+            queue="image",
+            retries=2,
+            timeout=settings.thumbnail_timeout_s,
+        )
+    ]

@@ -38,4 +38,4 @@ class UploadsPlugin(Plugin):
     def register_jobs(self) -> Sequence[Job]:
         from plugins.uploads.jobs import jobs  # noqa: PLC0415
 
-        return jobs()
+        return jobs(self.app_settings.uploads)

@@ -37,7 +37,7 @@ from plugins.accounts.api import (
     parse_object_id,
 )
 
-from . import service
+from . import quota, service
 from ._openapi import multipart_operation
 from ._receive import parse_boundary, receive_files
 from .documents import Upload
@@ -59,6 +59,7 @@ async def _receive(
     request: Request[Any, Any, Any], keel: Keel, user: CurrentUser, *, many: bool
 ) -> list[Upload]:
     settings: UploadsSettings = keel.settings.uploads
+    await quota.check_room(keel, user.object_id)  # before streaming a body that can't fit
     received = await receive_files(
         request.stream(),
         parse_boundary(request.headers.get("content-type")),

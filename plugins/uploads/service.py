@@ -13,6 +13,7 @@ from odmantic.query import desc as query_desc
 
 from core.errors import NotFoundError, ServiceUnavailableError
 
+from . import quota
 from ._receive import Received
 from .documents import Upload
 from .schemas import UploadInfo
@@ -60,13 +61,21 @@ def to_info(upload: Upload) -> UploadInfo:
 
 
 async def store(keel: Keel, owner_id: ObjectId, received: list[Received]) -> list[Upload]:
-    """Move staged files into storage, record them, and queue thumbnails of images.
+    """Reserve their quota, move staged files into storage, record them, queue thumbnails.
 
-    On any failure every file stored so far is removed again (and the staged ones).
+    On any failure every file stored so far is removed again (and the staged ones), and
+    the quota is given back.
+
+    Raises:
+        PayloadTooLargeError: the files do not fit in the owner's quota (nothing stored).
     """
     storage = storage_for(keel)
     uploads: list[Upload] = []
+    size = sum(item.size for item in received)
+    reserved = False
     try:
+        await quota.reserve(keel, owner_id, len(received), size)
+        reserved = True
         for item in received:
             kind = KINDS[item.mime]
             upload_id = new_upload_id()
@@ -83,6 +92,8 @@ async def store(keel: Keel, owner_id: ObjectId, received: list[Received]) -> lis
             uploads.append(upload)
         await keel.db.get_collection(Upload).insert_many([u.model_dump_doc() for u in uploads])
     except BaseException:
+        if reserved:
+            await quota.release(keel, owner_id, len(received), size)
         for upload in uploads:
             await storage.delete(upload.storage_name)
         for item in received:
@@ -117,7 +128,7 @@ async def list_uploads(
 
 
 async def delete_upload(keel: Keel, upload: Upload) -> None:
-    """Remove the record, then its bytes and thumbnail.
+    """Remove the record and give back its quota, then remove its bytes and thumbnail.
 
     Raises:
         NotFoundError: it was deleted meanwhile.
@@ -125,6 +136,7 @@ async def delete_upload(keel: Keel, upload: Upload) -> None:
     result = await keel.db.get_collection(Upload).delete_one({"_id": upload.id})
     if result.deleted_count == 0:
         raise NotFoundError("upload not found")
+    await quota.release(keel, upload.owner_id, 1, upload.size)
     storage = storage_for(keel)
     for name in (upload.storage_name, upload.thumbnail):
         if name:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from .conftest import Market, seen
 
 
 async def test_provider_creates_and_anyone_reads_a_service(market: Market) -> None:
-    created = await market.service(description="Leaks and taps", images=["up_1"])
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(picture, "PNG")
+    uploaded = await market.client.post(
+        "/api/uploads",
+        files={"file": ("van.png", picture.getvalue(), "image/png")},
+        headers=market.provider.headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    image_id = uploaded.json()["id"]
+    created = await market.service(description="Leaks and taps", images=[image_id])
+    assert created["images"] == [image_id]
     assert created["provider_id"] == market.provider.id
     assert created["price"] == 4500
     assert created["currency"] == "EUR"

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -18,7 +18,7 @@ from bson import ObjectId
 
 from core import Event, Listener, Plugin, hookimpl
 from core.context import Keel
-from core.devstack import DevStack
+from core.devstack import DevStack, serving_dev_pages
 from core.testing import KeelTestApp
 from core.testing._app import AppFactory
 from plugins.payments.dev import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET
@@ -74,6 +74,14 @@ def stripe_event(kind: str, obj: dict[str, Any], event_id: str | None = None) ->
         "data": {"object": obj},
     }
     return json.dumps(body).encode()
+
+
+@pytest.fixture(autouse=True)
+def keel_run_mode() -> Iterator[None]:
+    """These apps stand in for ``keel run``: localstripe signs with its public secret,
+    accepted only there (a test module may override this fixture to leave it off)."""
+    with serving_dev_pages(admins_only=False):
+        yield
 
 
 @pytest.fixture

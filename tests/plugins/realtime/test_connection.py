@@ -11,6 +11,7 @@ from _realtime_helpers import Serve, StalledClient
 from websockets.asyncio.client import connect
 
 from core import Plugin, hookimpl
+from core.devstack import serving_dev_pages
 from core.errors import ConfigError
 from plugins.realtime.hookspecs import WsContext, WsEvent
 from plugins.realtime.hub import hub_of
@@ -200,16 +201,28 @@ async def test_disabled_feature_answers_feature_disabled(serve: Serve) -> None:
         await client.close()
 
 
-async def test_demo_page_only_when_enabled(serve: Serve) -> None:
-    async with serve() as served:  # app.env = "test": off by default
+async def test_demo_page_only_under_keel_run(serve: Serve) -> None:
+    async with serve() as served:  # app.env = "test": not mounted by default
         assert (await served.env.client.get("/realtime/demo")).status_code == 404
-    async with serve({"app.env": "development"}) as served:  # on by default there
-        assert (await served.env.client.get("/realtime/demo")).status_code == 200
-    async with serve({"plugins.realtime.demo": True}) as served:
-        page = await served.env.client.get("/realtime/demo")
-        assert page.status_code == 200
-        assert "new WebSocket" in page.text
-        assert page.headers.get_list("content-security-policy")[0].startswith("default-src 'none'")
+    for overrides in ({"app.env": "development"}, {"plugins.realtime.demo": True}):
+        async with serve(overrides) as served:  # mounted, but this is not `keel run`
+            assert (await served.env.client.get("/realtime/demo")).status_code == 404
+    with serving_dev_pages(admins_only=False):
+        async with serve({"app.env": "development"}) as served:
+            page = await served.env.client.get("/realtime/demo")
+            assert page.status_code == 200
+            assert "new WebSocket" in page.text
+            csp = page.headers.get_list("content-security-policy")[0]
+            assert csp.startswith("default-src 'none'")
+    with serving_dev_pages(admins_only=True):  # `keel run --public`
+        async with serve({"plugins.realtime.demo": True}) as served:
+            assert (await served.env.client.get("/realtime/demo")).status_code == 401
+            _, headers = await served.env.signed_in("customer")
+            page = await served.env.client.get("/realtime/demo", headers=headers)
+            assert page.status_code == 403
+            _, headers = await served.env.signed_in("admin")
+            page = await served.env.client.get("/realtime/demo", headers=headers)
+            assert page.status_code == 200
 
 
 class ClashingPlugin(Plugin):
