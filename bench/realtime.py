@@ -68,6 +68,8 @@ rate_per_s = 1000000.0
 rate_burst = 1000000
 heartbeat_s = 3600.0
 send_queue_size = 4096
+# every crowd socket comes from 127.0.0.1: the per-IP upgrade limit is for the internet
+upgrades_per_ip_per_minute = 0
 """
 
 
@@ -340,9 +342,23 @@ def _keel_peer(  # noqa: PLR0917 - a private helper of main()
     direct = [_room("direct", "direct:{}:{}".format(*sorted(p)), sorted(p)) for p in pairs]
     # keel refuses tokens of users that do not exist: make them (a bare record is enough)
     people = [{"_id": ObjectId(u), "email_key": f"{u}@bench.invalid"} for u in [*uids, *idle]]
+    # typing flows only between contacts: make each typing pair an accepted conversation
+    now = datetime.now(UTC)
+    contacts = [
+        {
+            "pair": ":".join(sorted(p)),
+            "users": sorted(p),
+            "bookings": [],
+            "cancelled": [],
+            "until": None,
+            "accepted_at": now,
+        }
+        for p in pairs
+    ]
     with pymongo.MongoClient[dict[str, Any]](mongo_url) as client:
         client[db]["users"].insert_many(people)
         client[db]["realtime_rooms"].insert_many([room, *direct])
+        client[db]["realtime_contacts"].insert_many(contacts)
     return Peer("keel", ports, tokens, str(room["_id"]))
 
 

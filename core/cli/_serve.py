@@ -26,6 +26,7 @@ def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:
         "timeout_graceful_shutdown": int(settings.server.grace_period_s),
         "lifespan": "on",
         "ws_per_message_deflate": settings.server.ws_per_message_deflate,
+        "ws_max_size": settings.server.ws_max_bytes,  # refused before it is buffered
         # The client IP (throttles, rate limits, the session list) comes from
         # X-Forwarded-For only when the connection comes from one of these proxies.
         "proxy_headers": bool(settings.server.trusted_proxies),

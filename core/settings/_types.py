@@ -52,6 +52,10 @@ class ServerSettings(_Section, frozen=True, kw_only=True):
     Off by default, as in Socket.IO: realtime frames are small, and compression would
     cost every connection a zlib state (tens of KB) and every frame a deflate.
     """
+    ws_max_bytes: Annotated[int, msgspec.Meta(ge=1)] = 65_536
+    """Largest WebSocket message the server accepts (uvicorn's ``ws_max_size``): a bigger
+    one closes the socket with 1009 as soon as its header arrives, before it is buffered.
+    Plugins may set lower limits of their own, not higher."""
     trusted_proxies: list[
         Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$")]
     ] = msgspec.field(default_factory=lambda: ["127.0.0.1"])

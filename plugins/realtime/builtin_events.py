@@ -17,7 +17,7 @@ from plugins.realtime.protocol import (
     Target,
     frame,
 )
-from plugins.realtime.room_events import on_join_room, on_leave_room, on_message
+from plugins.realtime.room_events import on_join_room, on_leave_room, on_message, visible
 from plugins.realtime.tokens import on_refresh
 from plugins.realtime.typing_indicators import on_stop_typing, on_typing
 
@@ -34,10 +34,21 @@ async def on_pong(_ctx: WsContext, _data: Any) -> None:
 
 
 async def on_get_online_status(ctx: WsContext, query: OnlineStatusQuery) -> None:
-    """``getOnlineStatus`` -> ``onlineStatus``; the socket then follows their changes."""
-    ctx.hub.watch(ctx.connection, query.user_ids)
-    users = await ctx.hub.presence.status(list(dict.fromkeys(query.user_ids)))
-    ctx.connection.push(frame("onlineStatus", {"users": users}))
+    """``getOnlineStatus`` -> ``onlineStatus``; the socket then follows their changes.
+
+    Only contacts (and oneself) are shown and followed; anyone else answers
+    ``online: null``, exactly as an id that does not exist.
+    """
+    hub, conn = ctx.hub, ctx.connection
+    ids = list(dict.fromkeys(query.user_ids))
+    shown = await visible(hub, conn, ids)
+    if conn.user.id in ids:
+        shown.add(conn.user.id)
+    hub.watch(conn, [u for u in ids if u in shown])
+    known = {u["userId"]: u for u in await hub.presence.status([u for u in ids if u in shown])}
+    unknown: dict[str, Any] = {"online": None, "lastSeen": None}
+    users = [known.get(u) or {"userId": u, **unknown} for u in ids]
+    conn.push(frame("onlineStatus", {"users": users}))
 
 
 BUILTIN_EVENTS: tuple[WsEvent, ...] = (

@@ -8,6 +8,8 @@ presence; sockets of user ``exclude`` are skipped. The frame is JSON encoded onc
 sender and never decoded again. Kind ``s`` is a revocation, not a frame: its target is a
 user and its last part a :class:`~plugins.realtime.tokens.Revocation` (JSON) naming the
 sessions that ended; the user's sockets it covers are closed (4401 ``session_revoked``).
+Kind ``f`` (a block, a deleted account) is not a frame either: the target users' sockets
+forget the user named in its last part (see :mod:`plugins.realtime.contacts`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from core.stash import StashKey
 from plugins.realtime.bus import SEP, channel, envelope
 from plugins.realtime.connection import Connection
+from plugins.realtime.contacts import FORGET
 from plugins.realtime.maintenance import Maintenance
 from plugins.realtime.presence import Presence, PresenceChanges, Transition, iso_seen
 from plugins.realtime.protocol import CLOSE_GOING_AWAY, frame
@@ -236,6 +237,10 @@ class Hub:
         if kind == _REVOKE:
             self.guard.revoke(targets.decode(), raw)
             return
+        if kind == _FORGET:
+            for user_id in targets.decode().split(","):
+                self.forget(user_id, raw.decode())
+            return
         index = self.by_user if kind == b"u" else self.by_room if kind == b"r" else self.watchers
         exclude = exclude_raw.decode()
         text = raw.decode()
@@ -243,6 +248,14 @@ class Hub:
             for conn in index.get(target, ()):
                 if conn.user.id != exclude:
                     conn.push(text)
+
+    def forget(self, user_id: str, other_id: str) -> None:
+        """A block: ``user_id``'s sockets stop following ``other_id`` and knowing them."""
+        for conn in self.by_user.get(user_id, ()):
+            conn.contacts.discard(other_id)
+            if other_id in conn.watching:
+                conn.watching.discard(other_id)
+                _discard(self.watchers, other_id, conn)
 
     # -- presence --------------------------------------------------------------------------
 
@@ -257,6 +270,7 @@ class Hub:
 
 
 _REVOKE = REVOKE.encode()
+_FORGET = FORGET.encode()
 
 
 def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> None:

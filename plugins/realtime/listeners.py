@@ -1,4 +1,4 @@
-"""Listeners: live pushes of notifications, who may use a booking's room, and revocations."""
+"""Listeners: live pushes of notifications, bookings (their rooms, contacts), revocations."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from core import Listener
+from plugins.realtime import contacts
 from plugins.realtime.bus import publish
 from plugins.realtime.protocol import frame
 from plugins.realtime.service import record_booking
@@ -14,7 +15,7 @@ from plugins.realtime.tokens import REVOKE, revocation_text
 
 if TYPE_CHECKING:
     from core.context import Keel
-    from plugins.accounts.events import SessionsRevoked
+    from plugins.accounts.events import SessionsRevoked, UserDeleted
     from plugins.realtime.settings import RealtimeSettings
 
 
@@ -31,6 +32,11 @@ def listeners(settings: RealtimeSettings) -> list[Listener]:
         Listener("user.sessions_revoked", close_revoked, name="close_revoked"),
         Listener("notification.created", push_notification, name="push_notification"),
         Listener("booking.created", remember_booking, mode="durable", name="booking_room"),
+        *(
+            Listener(name, project_booking, mode="durable", name=f"contacts_{name[8:]}")
+            for name in ("booking.created", "booking.updated", "booking.cancelled")
+        ),
+        Listener("user.deleted", forget_user, mode="durable", name="contacts_user_deleted"),
     ]
 
 
@@ -42,6 +48,16 @@ async def close_revoked(keel: Keel, event: SessionsRevoked) -> None:
     process holds sockets: publishing needs only Valkey, not a started hub.
     """
     await publish(keel, REVOKE, [event.user_id], revocation_text(event))
+
+
+async def project_booking(keel: Keel, event: Any) -> None:
+    """``booking.*``: its customer and provider are contacts (see :mod:`.contacts`)."""
+    await contacts.record_booking(keel, event.booking)
+
+
+async def forget_user(keel: Keel, event: UserDeleted) -> None:
+    """``user.deleted``: the account's contacts and blocks go with it."""
+    await contacts.forget_user(keel, event.user_id)
 
 
 async def remember_booking(keel: Keel, event: Any) -> None:

@@ -13,7 +13,7 @@ from odmantic import Field, Model
 
 from core.clock import utcnow
 
-__all__ = ["MODELS", "BookingParties", "Message", "Room", "utcnow"]
+__all__ = ["MODELS", "Block", "BookingParties", "Contact", "Message", "Room", "utcnow"]
 
 _ASC, _DESC = pymongo.ASCENDING, pymongo.DESCENDING
 
@@ -26,6 +26,8 @@ class Room(Model):
 
     model_config = {  # noqa: RUF012 - odmantic reads a plain dict
         "collection": "realtime_rooms",
+        # rooms stored before a field existed (``spoke``) read with its default
+        "parse_doc_with_default_factories": True,
         "indexes": lambda: [
             pymongo.IndexModel([("key", _ASC)], unique=True),
             pymongo.IndexModel([("members", _ASC), ("last_message_at", _DESC)]),
@@ -37,6 +39,8 @@ class Room(Model):
     kind: str
     members: list[str]
     booking_id: str | None = None
+    spoke: list[str] = Field(default_factory=list)
+    """Members who have sent a message (direct rooms; both: the conversation is accepted)."""
     created_at: datetime = Field(default_factory=utcnow)
     last_message_at: datetime = Field(default_factory=utcnow)
 
@@ -69,5 +73,51 @@ class BookingParties(Model):
     provider_id: str
 
 
-MODELS: tuple[type[Model], ...] = (Room, Message, BookingParties)
+class Contact(Model):
+    """Why two users are contacts: a projection of their bookings and their direct room.
+
+    Learned from ``booking.*`` events (the bookings plugin's data stays its own) and from
+    the direct room's messages. The pair are contacts while a booking of theirs is not
+    cancelled, until ``until`` (30 days after their last cancellation), or once their
+    direct conversation is accepted (both have written).
+    """
+
+    model_config = {  # noqa: RUF012 - odmantic reads a plain dict
+        "collection": "realtime_contacts",
+        "indexes": lambda: [
+            pymongo.IndexModel([("pair", _ASC)], unique=True),
+            pymongo.IndexModel([("users", _ASC)]),
+        ],
+    }
+
+    pair: str = Field(description="<user>:<user> (sorted).")
+    users: list[str]
+    bookings: list[str] = Field(default_factory=list)
+    """Ids of the pair's bookings that are not cancelled."""
+    cancelled: list[str] = Field(default_factory=list)
+    """Ids of the pair's cancelled bookings (cancellation is final)."""
+    until: datetime | None = None
+    """Latest cancellation + 30 days: the pair stays contacts until then."""
+    accepted_at: datetime | None = None
+    """When their direct conversation was accepted (the second member wrote)."""
+
+
+class Block(Model):
+    """``blocker`` blocked ``blocked``: neither sees, reaches or types to the other."""
+
+    model_config = {  # noqa: RUF012 - odmantic reads a plain dict
+        "collection": "realtime_blocks",
+        "indexes": lambda: [
+            pymongo.IndexModel([("blocker", _ASC), ("blocked", _ASC)], unique=True),
+            pymongo.IndexModel([("blocked", _ASC), ("blocker", _ASC)]),
+            pymongo.IndexModel([("blocker", _ASC), ("created_at", _DESC)]),
+        ],
+    }
+
+    blocker: str
+    blocked: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+MODELS: tuple[type[Model], ...] = (Room, Message, BookingParties, Contact, Block)
 """The plugin's models, for ``register_models``."""

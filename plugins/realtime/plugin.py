@@ -13,7 +13,7 @@ from plugins.realtime.hookspecs import WsEvent
 from plugins.realtime.hub import HUB, Hub
 from plugins.realtime.listeners import listeners
 from plugins.realtime.models import MODELS
-from plugins.realtime.settings import RealtimeSettings
+from plugins.realtime.settings import RealtimeSettings, frame_limit_problems
 
 if TYPE_CHECKING:
     import pluggy
@@ -45,13 +45,15 @@ class RealtimePlugin(Plugin):
     def check_settings(self, settings: Settings) -> list[str]:
         # the process is being built (or `keel config check` runs): collect the event
         # table now, so a clash stops the build rather than surfacing at the first socket
+        problems = frame_limit_problems(self.settings, settings.server.ws_max_bytes)
         if self._plugin_manager is None:
-            return []
-        return self._event_table(self._plugin_manager).problems
+            return problems
+        return [*problems, *self._event_table(self._plugin_manager).problems]
 
     @hookimpl
     def register_routes(self) -> list[Any]:
         from plugins.realtime.routes import (  # noqa: PLC0415 - Litestar only in API processes
+            BlockController,
             RoomController,
             demo_page,
             realtime_socket,
@@ -61,7 +63,7 @@ class RealtimePlugin(Plugin):
         if demo is None:
             demo = self.app_settings.app.env == "development"
         root = [realtime_socket, demo_page] if demo else [realtime_socket]
-        return [RoomController, RootRoutes(root)]
+        return [RoomController, BlockController, RootRoutes(root)]
 
     @hookimpl
     def register_models(self) -> list[Any]:

@@ -31,6 +31,14 @@ SESSION_REVOKED = "session_revoked"
 """4401 on an open socket: its login session ended (logout, password change, ...)."""
 CLOSE_TIMEOUT = 4408
 """No frame from the client within ``heartbeat_timeout_s`` of a server ``ping``."""
+CLOSE_REPLACED = 4409
+"""The user opened more than ``max_sockets_per_user`` sockets: their oldest is closed."""
+TOO_MANY_SOCKETS = "too_many_sockets"
+"""4409's reason."""
+CLOSE_TOO_MANY_UPGRADES = 4429
+"""The client IP made more than ``upgrades_per_ip_per_minute`` upgrades this minute."""
+TOO_MANY_UPGRADES = "too_many_upgrades"
+"""4429's reason."""
 
 # -- error codes (``error`` frames; the socket stays open) -------------------------------
 BAD_FRAME = "bad_frame"

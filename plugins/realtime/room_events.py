@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from plugins.realtime import service
+from plugins.realtime import contacts, service
 from plugins.realtime.protocol import (
     INVALID_DATA,
     NOT_FOUND,
@@ -29,13 +29,40 @@ TOUCH_MEMBERS_PER_S = 100
 
 
 async def ensure_member(hub: Hub, conn: Connection, room_id: str) -> tuple[str, ...]:
-    """The members of ``room_id``; ``not_found`` unless ``conn``'s user is one."""
+    """The members of ``room_id``; ``not_found`` unless ``conn``'s user is one (and no
+    block separates them from the other member)."""
     members = hub.rooms.get(room_id)
     if members is None:
         members = hub.rooms.put(await service.member_room(hub.keel, room_id, conn.user.id))
     if conn.user.id not in members:
         raise WsError(NOT_FOUND, f"room {room_id} not found")
+    await _ensure_unblocked(hub, conn, members, room_id)
     return members
+
+
+async def _ensure_unblocked(
+    hub: Hub, conn: Connection, members: tuple[str, ...] | list[str], room_id: str
+) -> None:
+    """``not_found`` when one of the two members of a room blocked the other."""
+    others = [m for m in members if m != conn.user.id]
+    if (
+        len(others) == 1
+        and others[0] not in conn.contacts  # a known contact is unblocked
+        and await contacts.blocked_among(hub.keel, conn.user.id, others)
+    ):
+        raise WsError(NOT_FOUND, f"room {room_id} not found")
+
+
+async def visible(hub: Hub, conn: Connection, user_ids: list[str]) -> set[str]:
+    """Those of ``user_ids`` who are contacts of ``conn``'s user (remembered on the socket):
+    whose presence and typing it may see."""
+    found = {u for u in user_ids if u in conn.contacts}
+    rest = [u for u in user_ids if u not in found and u != conn.user.id]
+    if rest:
+        more = await contacts.contacts_among(hub.keel, conn.user.id, rest)
+        hub.know(conn, more)
+        found |= more
+    return found
 
 
 async def _resolve(hub: Hub, conn: Connection, ref: RoomRef | MessageIn, event: str) -> Room:
@@ -47,6 +74,7 @@ async def _resolve(hub: Hub, conn: Connection, ref: RoomRef | MessageIn, event: 
     field, value = one_of(event, **refs, booking_id=ref.booking_id)
     if field == "room_id":
         room = await service.member_room(hub.keel, value, conn.user.id)
+        await _ensure_unblocked(hub, conn, room.members, value)
     elif field in {"user_id", "receiver_id"}:
         room = await service.direct_room(hub.keel, conn.user.id, value)
     else:
@@ -60,9 +88,8 @@ async def on_join_room(ctx: WsContext, ref: RoomRef) -> None:
     hub, conn = ctx.hub, ctx.connection
     room = await _resolve(hub, conn, ref, "joinRoom")
     hub.join(conn, str(room.id))
-    if room.kind in service.FOLLOWED_KINDS:
-        hub.know(conn, room.members)
-        hub.watch(conn, room.members)
+    if room.kind in service.FOLLOWED_KINDS:  # their presence, if contacts
+        hub.watch(conn, await visible(hub, conn, room.members))
     conn.push(frame("roomJoined", {"room": service.room_data(room)}))
 
 
@@ -84,8 +111,10 @@ async def on_message(ctx: WsContext, data: MessageIn) -> None:
     else:
         room = await _resolve(hub, conn, data, "message")
         room_id, members = str(room.id), tuple(room.members)
-        hub.know(conn, members)
     message = await service.post_message(hub.keel, room_id, conn.user.id, data.text, data.client_id)
+    # before delivery, so that a reply finds the conversation started (both wrote: contacts)
+    if await contacts.note_message(hub.keel, room_id, conn.user.id):
+        hub.know(conn, members)
     await hub.to_users(members, frame("message", service.message_data(message)))
     _touch(hub, room_id, len(members), message)
 

@@ -6,18 +6,26 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Response, WebSocket, get, websocket
+from litestar import Controller, MediaType, Response, WebSocket, delete, get, post, websocket
 from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
+from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from core.devstack import dev_pages_only
 from core.errors import DomainError
 from core.http import KeelDep
 from core.pagination import Limit, Page
 from plugins.accounts.api import SECURITY, UserDep, current_user
-from plugins.realtime import service
+from plugins.realtime import blocks, service
 from plugins.realtime.hub import hub_of
-from plugins.realtime.schemas import MessageOut, MessagePage, RoomOut, RoomPage
+from plugins.realtime.schemas import (
+    BlockOut,
+    BlockPage,
+    MessageOut,
+    MessagePage,
+    RoomOut,
+    RoomPage,
+)
 from plugins.realtime.session import open_session
 
 DEMO = Path(__file__).with_name("demo.html")
@@ -77,6 +85,34 @@ class RoomController(Controller):
         messages, cursor = await service.history(keel, str(room.id), before=before, limit=limit)
         items = [msgspec.convert(service.message_data(m), MessageOut) for m in messages]
         return MessagePage(items=items, next_before=cursor)
+
+
+class BlockController(Controller):
+    """The users the caller blocked: they get none of the caller's presence, typing or
+    messages, and cannot open a conversation with them."""
+
+    path = "/realtime/blocks"
+    dependencies = {"user": Provide(current_user)}  # noqa: RUF012 - Litestar reads a dict
+    security = SECURITY
+
+    @get("/")
+    async def list_blocks(
+        self, keel: KeelDep, user: UserDep, page: Page = 1, limit: Limit = 20
+    ) -> BlockPage:
+        """The caller's blocked users, most recently blocked first."""
+        found, total = await blocks.blocks_of(keel, user.id, page=page, limit=limit)
+        items = [BlockOut(user_id=b.blocked, created_at=service.iso(b.created_at)) for b in found]
+        return BlockPage(items=items, page=page, limit=limit, total=total)
+
+    @post("/{user_id:str}", status_code=HTTP_204_NO_CONTENT)
+    async def block_user(self, keel: KeelDep, user: UserDep, user_id: FromPath[str]) -> None:
+        """Block a user (idempotent; 404 for an unknown id, 400 for oneself)."""
+        await blocks.block(keel, user.id, user_id)
+
+    @delete("/{user_id:str}", status_code=HTTP_204_NO_CONTENT)
+    async def unblock_user(self, keel: KeelDep, user: UserDep, user_id: FromPath[str]) -> None:
+        """Undo a block (idempotent)."""
+        await blocks.unblock(keel, user.id, user_id)
 
 
 @get(

@@ -1,4 +1,4 @@
-"""Response Structs of the history routes."""
+"""Response Structs of the history and blocks routes."""
 
 from __future__ import annotations
 
@@ -41,3 +41,19 @@ class MessagePage(msgspec.Struct, frozen=True, rename="camel"):
 
     items: list[MessageOut]
     next_before: str | None
+
+
+class BlockOut(msgspec.Struct, frozen=True, rename="camel"):
+    """A user the caller blocked."""
+
+    user_id: str
+    created_at: str
+
+
+class BlockPage(msgspec.Struct, frozen=True):
+    """A page of blocked users, most recently blocked first."""
+
+    items: list[BlockOut]
+    page: int
+    limit: int
+    total: int

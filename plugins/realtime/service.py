@@ -12,13 +12,12 @@ from odmantic import query
 from pymongo.errors import DuplicateKeyError
 
 from core.errors import BadRequestError, NotFoundError
+from plugins.realtime import contacts
 from plugins.realtime.models import BookingParties, Message, Room
 
 if TYPE_CHECKING:
     from core.context import Keel
 
-COMEMBER_ROOMS = 1000
-"""Rooms read at connect time to find whose presence a user follows."""
 FOLLOWED_KINDS = ("direct", "booking")
 """Rooms whose members follow each other's presence (small by construction)."""
 
@@ -67,11 +66,21 @@ async def direct_room(keel: Keel, user_id: str, other_id: str) -> Room:
 
     Raises:
         BadRequestError: both ids are the same user.
+        NotFoundError: no such user, or ``user_id`` may not contact them (see
+            :func:`plugins.realtime.contacts.may_contact`; indistinguishable). Nothing
+            is stored.
     """
     if user_id == other_id:
         raise BadRequestError("a direct room needs two different users")
     a, b = sorted((user_id, other_id))
-    return await _get_or_create(keel, f"direct:{a}:{b}", "direct", [a, b])
+    key = f"direct:{a}:{b}"
+    found = await keel.db.get_collection(Room).find_one({"key": key})
+    invited = found is not None and other_id in found.get("spoke", ())  # a reply
+    if not await contacts.may_contact(keel, user_id, other_id, invited=invited):
+        raise NotFoundError(f"user {other_id[:64]} not found")
+    if found is not None:
+        return Room.model_validate_doc(found)
+    return await _get_or_create(keel, key, "direct", [a, b])
 
 
 async def booking_room(keel: Keel, booking_id: str, user_id: str) -> Room:
@@ -84,6 +93,8 @@ async def booking_room(keel: Keel, booking_id: str, user_id: str) -> Room:
     if parties is None or user_id not in (parties.customer_id, parties.provider_id):
         raise NotFoundError(f"booking {booking_id} not found")
     members = [parties.customer_id, parties.provider_id]
+    if await contacts.blocked_among(keel, members[0], members[1:]):
+        raise NotFoundError(f"booking {booking_id} not found")
     return await _get_or_create(
         keel, f"booking:{booking_id}", "booking", members, booking_id=booking_id
     )
@@ -166,26 +177,9 @@ async def history(
     return messages, (str(messages[-1].id) if more and messages else None)
 
 
-async def shares_room(keel: Keel, user_id: str, other_id: str) -> bool:
-    """Whether the two users share a direct or booking room."""
-    found = await keel.db.get_collection(Room).find_one(
-        {"members": {"$all": [user_id, other_id]}, "kind": {"$in": list(FOLLOWED_KINDS)}},
-        {"_id": 1},
-    )
-    return found is not None
-
-
 async def comembers(keel: Keel, user_id: str) -> set[str]:
-    """Everyone who shares a direct or booking room with the user (whose presence they follow)."""
-    cursor = (
-        keel.db.get_collection(Room)
-        .find({"members": user_id, "kind": {"$in": list(FOLLOWED_KINDS)}}, {"members": 1})
-        .sort("last_message_at", pymongo.DESCENDING)
-        .limit(COMEMBER_ROOMS)
-    )
-    found = {m async for doc in cursor for m in doc["members"]}
-    found.discard(user_id)
-    return found
+    """The user's contacts: whose presence the user's sockets follow from connect time."""
+    return await contacts.contacts_of(keel, user_id)
 
 
 def iso(moment: datetime) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from core.errors import DomainError
@@ -18,10 +20,14 @@ from plugins.realtime.presence import iso_seen
 from plugins.realtime.protocol import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
+    CLOSE_REPLACED,
     CLOSE_TOO_BIG,
+    CLOSE_TOO_MANY_UPGRADES,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     RATE_LIMITED,
+    TOO_MANY_SOCKETS,
+    TOO_MANY_UPGRADES,
     error_frame,
     frame,
 )
@@ -39,6 +45,10 @@ FLUSH_S = 0.5
 """How long a closing socket's waiting frames may take to go out."""
 CLOSE_FRAME_S = 5.0
 """How long the close frame may wait behind bytes the client has not read yet."""
+IPV6_PREFIX = 64
+"""IPv6 clients count per /64: one host or home usually holds a whole /64."""
+UPGRADE_WINDOW_S = 60
+"""The fixed window of ``upgrades_per_ip_per_minute``."""
 
 
 def _bearer(socket: WebSocket[Any, Any, Any]) -> str | None:
@@ -53,8 +63,56 @@ def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:
     return [p.strip() for p in header.split(",") if p.strip()]
 
 
+def client_key(ip: str) -> str:
+    """The key a client IP is counted by: the address, or its /64 for IPv6."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
+
+
+async def _upgrade_allowed(hub: Hub, socket: WebSocket[Any, Any, Any]) -> bool:
+    """Count this upgrade for its client IP (in Valkey, over every process); False when
+    the IP is over ``upgrades_per_ip_per_minute`` in the current one-minute window."""
+    limit = hub.settings.upgrades_per_ip_per_minute
+    if not limit:
+        return True
+    ip = client_key(socket.client.host if socket.client else "unknown")
+    window = int(time.time()) // UPGRADE_WINDOW_S
+    key = hub.keel.key("realtime", "upgrades", ip, str(window))
+    try:
+        async with hub.keel.valkey.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, UPGRADE_WINDOW_S * 2)
+            count, _ = await pipe.execute()
+    except Exception:  # Valkey is down: realtime fails anyway, the limit must not mask why
+        log.warning("realtime: upgrade count failed for %s", ip, exc_info=True)
+        return True
+    return int(count) <= limit
+
+
+def _evict_oldest(hub: Hub, conn: Connection) -> None:
+    """Close the user's oldest sockets of this process beyond ``max_sockets_per_user``."""
+    live = [c for c in hub.by_user.get(conn.user.id, ()) if not c.closing]
+    extra = len(live) - hub.settings.max_sockets_per_user
+    if extra <= 0:
+        return
+    live.sort(key=lambda c: int(c.id))  # ids count up within a process
+    for old in [c for c in live if c is not conn][:extra]:
+        old.close(CLOSE_REPLACED, TOO_MANY_SOCKETS)
+
+
 async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
     """Accept, authenticate (else close 4401), then serve the socket until it closes."""
+    if not await _upgrade_allowed(hub, socket):
+        await socket.accept()  # a close code the client can read, not a bare HTTP 403
+        await socket.close(code=CLOSE_TOO_MANY_UPGRADES, reason=TOO_MANY_UPGRADES)
+        return
     offered = _offered(socket)
     token = socket.query_params.get("token")
     if token is None:
@@ -93,6 +151,7 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
 
 async def _welcome(hub: Hub, conn: Connection) -> None:
     await hub.add(conn)
+    _evict_oldest(hub, conn)
     if hub.settings.messages:
         found = await service.comembers(hub.keel, conn.user.id)
         hub.know(conn, found)

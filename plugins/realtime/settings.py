@@ -8,6 +8,7 @@ import msgspec
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 Count = Annotated[int, msgspec.Meta(ge=1)]
+Limit = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -24,7 +25,8 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     demo: bool | None = None
     """Serve the demo page at ``/realtime/demo``; None: only when ``app.env`` is ``development``."""
     max_frame_bytes: Count = 65_536
-    """Largest frame a client may send; a bigger one closes the socket with 1009."""
+    """Largest frame a client may send; a bigger one closes the socket with 1009. At most
+    ``server.ws_max_bytes``, which uvicorn enforces before it buffers the frame."""
     send_queue_size: Count = 256
     """Frames waiting for a slow client; one more closes its socket with 1013."""
     rate_per_s: Positive = 20.0
@@ -47,7 +49,30 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     """Each open socket's token is verified again this often (one Valkey read per token),
     in case a revocation's pub/sub message was lost; revocations normally close sockets
     within a second."""
+    max_sockets_per_user: Count = 10
+    """Open sockets one user may hold in one process; a new one closes the user's oldest
+    socket there with 4409 (reason ``too_many_sockets``)."""
+    upgrades_per_ip_per_minute: Limit = 60
+    """WebSocket upgrades one client IP (an IPv6 client: its /64) may make per minute, over
+    every process (counted in Valkey, fixed one-minute windows); one more is closed with
+    4429 (reason ``too_many_upgrades``) before it is authenticated. 0: no limit."""
 
 
 FEATURES = tuple(f.name for f in msgspec.structs.fields(RealtimeSettings) if f.type is bool)
 """The feature switches (``typing``, ``presence``, ...) a ``WsEvent.feature`` may name."""
+
+
+def frame_limit_problems(settings: RealtimeSettings, server_max_bytes: int) -> list[str]:
+    """Why ``max_frame_bytes`` cannot hold: uvicorn refuses bigger frames first.
+
+    Args:
+        settings: the plugin settings.
+        server_max_bytes: ``server.ws_max_bytes`` (uvicorn's ``ws_max_size``).
+    """
+    if settings.max_frame_bytes <= server_max_bytes:
+        return []
+    return [
+        f"plugins.realtime.max_frame_bytes: {settings.max_frame_bytes} exceeds"
+        f" server.ws_max_bytes ({server_max_bytes}), the largest frame the server accepts;"
+        " raise server.ws_max_bytes or lower max_frame_bytes"
+    ]

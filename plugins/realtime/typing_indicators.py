@@ -12,10 +12,9 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from plugins.realtime import service
 from plugins.realtime.bus import envelope
 from plugins.realtime.protocol import INVALID_DATA, NOT_FOUND, Target, WsError, frame, one_of
-from plugins.realtime.room_events import ensure_member
+from plugins.realtime.room_events import ensure_member, visible
 
 if TYPE_CHECKING:
     from plugins.realtime.connection import Connection
@@ -57,18 +56,15 @@ async def _typing_target(hub: Hub, conn: Connection, target: Target, event: str)
     """``r:<room>`` or ``u:<user>``: where ``conn`` may send its indicator."""
     field, value = one_of(event, receiver_id=target.receiver_id, room_id=target.room_id)
     if field == "room_id":
-        await ensure_member(hub, conn, value)
+        members = await ensure_member(hub, conn, value)
+        others = [m for m in members if m != conn.user.id]
+        if len(others) == 1 and not await visible(hub, conn, others):
+            raise WsError(NOT_FOUND, f"{event!r}: user {others[0]} is not a contact")
         return f"r:{value}"
     if value == conn.user.id:
         raise WsError(INVALID_DATA, f"{event!r}: receiverId is the sender")
-    if hub.settings.messages and value not in conn.contacts:
-        # only to someone the sender talks with: a direct or booking room of the two
-        if not await service.shares_room(hub.keel, conn.user.id, value):
-            raise WsError(
-                NOT_FOUND,
-                f"{event!r}: no conversation with user {value}; joinRoom with its userId first",
-            )
-        hub.know(conn, [value])
+    if not await visible(hub, conn, [value]):  # only between contacts
+        raise WsError(NOT_FOUND, f"{event!r}: user {value} is not a contact")
     return f"u:{value}"
 
 

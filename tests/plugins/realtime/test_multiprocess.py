@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _contacts_helpers import befriend
 from _realtime_helpers import Proc, serve_procs
 
 from core.testing import KeelTestApp
@@ -39,6 +40,7 @@ async def test_two_processes_and_a_sigkill(env: KeelTestApp, procs: list[Proc]) 
     one, two = procs
     a_id, a_token = await _token(env)
     b_id, b_token = await _token(env)
+    await befriend(env.keel, a_id, b_id)
     a, b = await one.client(a_token), await two.client(b_token)
     # the client offered permessage-deflate (as browsers do); keel serve declines it
     assert a.ws.response is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from _contacts_helpers import befriend
 from _realtime_helpers import BookingRef, FakeBookingCreated, FakeNotificationCreated, Serve
 
 SHORT_TYPING = {"plugins.realtime.typing_timeout_s": 0.4}
@@ -17,11 +18,13 @@ SHORT_TYPING = {"plugins.realtime.typing_timeout_s": 0.4}
 async def test_typing_to_a_user_follows_a_room_made_after_connecting(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         a_id, a_token = await one.token()
-        b_id, b_token = await two.token()
+        b_id, b_token = await two.token("provider")  # anyone may write to a provider
         a, b = await one.client(a_token), await two.client(b_token)
         await a.send("message", {"receiverId": b_id, "text": "hi"})  # creates the room
         await b.expect("message")
-        # b connected before the room existed: its first typing finds the room
+        await b.send("message", {"receiverId": a_id, "text": "hello"})  # accepted: contacts
+        await a.expect("message")
+        # b connected before the two were contacts: its first typing finds out
         await b.send("typing", {"receiverId": a_id})
         assert (await a.expect("typing"))["userId"] == b_id
         for client in (a, b):
@@ -40,8 +43,7 @@ async def test_typing_reaches_the_receiver_only(serve: Serve) -> None:
         assert refused["code"] == "not_found"
         assert b_id in refused["message"]
         await b.absent("typing", within=0.1)
-        await a.send("joinRoom", {"userId": b_id})  # the direct room of the two
-        await a.expect("roomJoined")
+        await befriend(one.env.keel, a_id, b_id)  # a booking of the two
         await a.send("typing", {"receiverId": b_id})
         got = await b.expect("typing")
         assert got == {"userId": a_id, "receiverId": b_id, "expiresInMs": 400}
@@ -72,6 +74,7 @@ async def test_room_typing_reaches_joined_members_only(serve: Serve) -> None:
         b_id, b_token = await two.token()
         _, c_token = await two.token()
         a, b, c = await one.client(a_token), await two.client(b_token), await two.client(c_token)
+        await befriend(one.env.keel, a_id, b_id)
         await a.send("joinRoom", {"userId": b_id})
         room = (await a.expect("roomJoined"))["room"]
         assert room["kind"] == "direct"
@@ -100,7 +103,7 @@ async def test_room_typing_reaches_joined_members_only(serve: Serve) -> None:
 async def test_messages_are_stored_delivered_and_paged(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         a_id, a_token = await one.token()
-        b_id, b_token = await two.token()
+        b_id, b_token = await two.token("provider")
         a, b = await one.client(a_token), await two.client(b_token)
         await a.send("message", {"receiverId": b_id, "text": "hello", "clientId": "c1"})
         got = await b.expect("message")
@@ -166,6 +169,7 @@ async def test_presence_across_instances(serve: Serve) -> None:
         a_id, a_token = await one.token()
         b_id, b_token = await two.token()
         _, c_token = await two.token()
+        await befriend(one.env.keel, a_id, b_id)
         watcher = await one.client(a_token)
         await watcher.send("getOnlineStatus", {"userIds": [b_id]})
         status = (await watcher.expect("onlineStatus"))["users"]
@@ -196,10 +200,9 @@ async def test_room_members_follow_each_others_presence(serve: Serve) -> None:
         a_id, a_token = await one.token()
         b_id, b_token = await two.token()
         a = await one.client(a_token)
-        await a.send("message", {"receiverId": b_id, "text": "hi"})
-        await a.expect("message")
+        await befriend(one.env.keel, a_id, b_id)
         await a.close()
-        a = await one.client(a_token)  # reconnects: follows everyone it shares a room with
+        a = await one.client(a_token)  # reconnects: follows all its contacts
         b = await two.client(b_token)
         assert await a.expect("userOnline") == {"userId": b_id}
         await a.close()
@@ -231,6 +234,7 @@ async def test_concurrent_first_messages_create_one_direct_room(serve: Serve) ->
         a_id, a_token = await one.token()
         b_id, b_token = await two.token()
         a, b = await one.client(a_token), await two.client(b_token)
+        await befriend(one.env.keel, a_id, b_id)
         await asyncio.gather(
             a.send("message", {"receiverId": b_id, "text": "from a"}),
             b.send("message", {"receiverId": a_id, "text": "from b"}),
