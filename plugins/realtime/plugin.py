@@ -52,6 +52,7 @@ class RealtimePlugin(Plugin):
 
     @hookimpl
     def register_routes(self) -> list[Any]:
+        from core.devstack import dev_pages  # noqa: PLC0415
         from plugins.realtime.routes import (  # noqa: PLC0415 - Litestar only in API processes
             BlockController,
             RoomController,
@@ -62,6 +63,8 @@ class RealtimePlugin(Plugin):
         demo = self.settings.demo
         if demo is None:
             demo = self.app_settings.app.env == "development"
+        # a development page: mounted only under `keel run` (its guard checks each request too)
+        demo = demo and dev_pages() is not None
         root = [realtime_socket, demo_page] if demo else [realtime_socket]
         return [RoomController, BlockController, RootRoutes(root)]
 

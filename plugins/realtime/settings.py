@@ -23,7 +23,8 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     notifications: bool = True
     """Live ``notification`` frames when ``notification.created`` is emitted."""
     demo: bool | None = None
-    """Serve the demo page at ``/realtime/demo``; None: only when ``app.env`` is ``development``."""
+    """Serve the demo page at ``/realtime/demo``; None: only when ``app.env`` is ``development``.
+    Either way only under ``keel run`` (a development page: never under ``keel serve``)."""
     max_frame_bytes: Count = 65_536
     """Largest frame a client may send; a bigger one closes the socket with 1009. At most
     ``server.ws_max_bytes``, which uvicorn enforces before it buffers the frame."""
