@@ -7,12 +7,12 @@ exists, so a throttled answer says nothing about the account.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 import time
 
 from core.context import Keel
 from core.errors import RateLimitedError
+from core.http.clients import client_key
 from core.settings import AuthSettings
 
 
@@ -25,23 +25,8 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-IPV6_PREFIX = 64
-"""IPv6 clients are counted per /64: one host or home usually holds a whole /64."""
 BUSY_TTL_S = 10
 """Longest a login attempt of a failing account and client may hold its turn."""
-
-
-def client_key(ip: str) -> str:
-    """The throttle key of a client IP: the address, or its /64 for IPv6."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip[:64]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
-    return str(address)
 
 
 def _login_keys(keel: Keel, email: str, ip: str) -> tuple[str, str]:

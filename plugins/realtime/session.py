@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from core.errors import DomainError
 from core.http import server_send
+from core.http.clients import client_key
 from plugins.accounts.api import authenticate
 from plugins.realtime import service
 from plugins.realtime.connection import Connection
@@ -45,8 +45,6 @@ FLUSH_S = 0.5
 """How long a closing socket's waiting frames may take to go out."""
 CLOSE_FRAME_S = 5.0
 """How long the close frame may wait behind bytes the client has not read yet."""
-IPV6_PREFIX = 64
-"""IPv6 clients count per /64: one host or home usually holds a whole /64."""
 UPGRADE_WINDOW_S = 60
 """The fixed window of ``upgrades_per_ip_per_minute``."""
 
@@ -61,19 +59,6 @@ def _bearer(socket: WebSocket[Any, Any, Any]) -> str | None:
 def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:
     header = socket.headers.get("sec-websocket-protocol", "")
     return [p.strip() for p in header.split(",") if p.strip()]
-
-
-def client_key(ip: str) -> str:
-    """The key a client IP is counted by: the address, or its /64 for IPv6."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip[:64]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
-    return str(address)
 
 
 async def _upgrade_allowed(hub: Hub, socket: WebSocket[Any, Any, Any]) -> bool:

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from core.cli._serve import _uvicorn_kwargs
-from plugins.realtime.session import client_key
+from core.http.clients import client_key
 from plugins.realtime.settings import RealtimeSettings, frame_limit_problems
 
 
