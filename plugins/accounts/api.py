@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from bson.errors import InvalidId
 
 from core.http.security import BEARER, SECURITY
 from plugins.accounts.events import Role
@@ -86,7 +87,7 @@ async def get_user(keel: Keel, user_id: str | ObjectId) -> dict[str, Any] | None
     """The record of one user, or None (no such user, or not an id)."""
     try:
         oid = user_id if isinstance(user_id, ObjectId) else ObjectId(user_id)
-    except (TypeError, ValueError):
+    except (InvalidId, TypeError):
         return None
     found: dict[str, Any] | None = await _users(keel).find_one({"_id": oid}, PUBLIC_FIELDS)
     return found

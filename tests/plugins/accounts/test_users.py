@@ -245,3 +245,14 @@ async def test_openapi_documents_every_accounts_route(env: Env) -> None:
     assert paths["/api/users/me"]["get"]["security"] == [{"BearerToken": []}]
     login = paths["/api/auth/login"]["post"]
     assert login["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("Login")
+
+
+async def test_the_api_looks_users_up_and_answers_none_for_what_is_no_id(env: Env) -> None:
+    from plugins.accounts.api import get_user
+
+    user = await env.user()
+    found = await get_user(env.keel, str(user.id))
+    assert found is not None
+    assert (found["email"], "password_hash" in found) == (user.email, False)
+    for nothing in ("not-an-id", "f" * 24):
+        assert await get_user(env.keel, nothing) is None
