@@ -6,126 +6,65 @@ An event is a frozen msgspec Struct with a class-level ``name`` (``<area>.<past-
         name: ClassVar[str] = "booking.created"
         booking_id: str
 
+        def aggregate(self) -> str:          # optional: events of one booking keep order
+            return f"booking:{self.booking_id}"
+
 Plugins publish their event types through ``register_event_types`` (the catalog) and
-subscribe with ``register_listeners``. ``await keel.events.emit(event)`` starts inline
-listeners as background tasks and enqueues one ``core.deliver_event`` job per durable
-listener; it never waits for a listener to run.
+subscribe with ``register_listeners``. ``await keel.events.emit(event)`` writes the event
+to the MongoDB outbox (:mod:`core.outbox`) and starts inline listeners as background
+tasks; the relay (:mod:`core.relay`) later enqueues one ``core.deliver_event`` job per
+durable listener. ``emit(event, session=s)`` writes the outbox entry in the caller's
+transaction instead, so the event exists exactly when the change does; inside
+``async with keel.events.staged(s)`` the inline listeners then wait for the commit.
+Nothing here needs Valkey: an emit succeeds whenever MongoDB does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import uuid
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+from pymongo.errors import DuplicateKeyError
 
-from core.errors import ConfigError, KeelError, PluginError
+from core import outbox
+from core._event import Event
+from core._subscriptions import (
+    Subscriptions,
+    UnknownEventError,
+    build_catalog,
+    build_subscriptions,
+    core_event_types,
+)
+from core.errors import PluginError
 from core.records import Listener
 
+__all__ = [
+    "DONE_TTL_S",
+    "Event",
+    "EventBus",
+    "Subscriptions",
+    "UnknownEventError",
+    "build_catalog",
+    "build_subscriptions",
+    "core_event_types",
+    "deliver_event",
+]
+
 if TYPE_CHECKING:
+    from motor.motor_asyncio import AsyncIOMotorClientSession
+
     from core.context import Keel
     from core.jobs import JobRunner
     from core.pluginhost import PluginHost
 
 DONE_TTL_S = 7 * 24 * 3600
 """How long a durable delivery's done-marker is kept (redelivery within it is a no-op)."""
+ORDER_POLL_S = 0.02
 log = logging.getLogger("core.events")
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Event(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of every event. ``id`` identifies one occurrence (dedupe key of deliveries)."""
-
-    name: ClassVar[str]
-    id: str = msgspec.field(default_factory=_new_id)
-    occurred_at: datetime = msgspec.field(default_factory=_now)
-
-
-class UnknownEventError(KeelError, LookupError):
-    """An event was emitted or delivered whose type is not in the catalog."""
-
-
-def build_catalog(event_types: Sequence[tuple[str, Any]]) -> dict[str, type[Event]]:
-    """Event name -> type, from ``(plugin, Event subclass)`` pairs.
-
-    Raises:
-        ConfigError: a type is not an :class:`Event` with a ``name``, or two types share
-            a name.
-    """
-    problems: list[str] = []
-    catalog: dict[str, type[Event]] = {}
-    owners: dict[str, str] = {}
-    for plugin, tp in event_types:
-        name = getattr(tp, "name", None)
-        if not (isinstance(tp, type) and issubclass(tp, Event) and isinstance(name, str)):
-            problems.append(f"plugins.{plugin}: {tp!r} is not an Event type with a name")
-        elif name in catalog and catalog[name] is not tp:
-            problems.append(
-                f"plugins.{plugin}: event name {name!r} is already used by plugin {owners[name]!r}"
-            )
-        else:
-            catalog[name], owners[name] = tp, plugin
-    if problems:
-        raise ConfigError(problems)
-    return catalog
-
-
-def core_event_types() -> list[tuple[str, Any]]:
-    """The core's own event types, as ``("core", type)`` pairs (none: every event is a
-    plugin's, ``user.*`` the accounts plugin's)."""
-    return []
-
-
-@dataclass(frozen=True, slots=True)
-class Subscriptions:
-    """The event catalog and the listeners, indexed (see :func:`build_subscriptions`)."""
-
-    catalog: dict[str, type[Event]]
-    by_event: dict[str, list[tuple[str, Listener]]]
-    by_key: dict[tuple[str, str], Listener]
-
-
-def build_subscriptions(host: PluginHost, queue_names: Sequence[str]) -> Subscriptions:
-    """Validate and index the event types and listeners of the enabled plugins.
-
-    A listener of an event no enabled plugin publishes is only a logged warning (its
-    publisher may be disabled on purpose).
-
-    Raises:
-        ConfigError: duplicate event names, a durable listener on an unknown queue, or
-            two listeners of one plugin with the same name.
-    """
-    catalog = build_catalog([*core_event_types(), *host.event_types()])
-    by_event: dict[str, list[tuple[str, Listener]]] = defaultdict(list)
-    by_key: dict[tuple[str, str], Listener] = {}
-    problems: list[str] = []
-    for plugin, listener in host.listeners():
-        where = f"plugins.{plugin}: listener {listener.key!r}"
-        if (plugin, listener.key) in by_key:
-            problems.append(f"{where}: duplicate listener name (set Listener.name)")
-        elif listener.mode == "durable" and listener.queue not in queue_names:
-            problems.append(f"{where}: unknown queue {listener.queue!r}")
-        else:
-            by_key[plugin, listener.key] = listener
-            by_event[listener.event].append((plugin, listener))
-        if listener.event != "*" and listener.event not in catalog:
-            log.warning("%s: no enabled plugin publishes event %r", where, listener.event)
-    if problems:
-        raise ConfigError(problems)
-    return Subscriptions(catalog, dict(by_event), by_key)
 
 
 class EventBus:
@@ -140,13 +79,14 @@ class EventBus:
     """
 
     def __init__(self, host: PluginHost, jobs: JobRunner) -> None:
-        self._jobs = jobs
         subscriptions = build_subscriptions(host, jobs.settings.queue.names)
         self._catalog = subscriptions.catalog
         self._by_event = subscriptions.by_event
         self._by_key = subscriptions.by_key
         self._tasks: set[asyncio.Task[None]] = set()
         self._keel: Keel | None = None
+        self._staged: dict[int, list[Event]] = {}
+        self._wake: asyncio.Event | None = None
 
     def bind(self, keel: Keel) -> None:
         """Attach the runtime context handed to listeners (done by ``open_keel``)."""
@@ -172,46 +112,96 @@ class EventBus:
         """Inline listener tasks still running in this process."""
         return len(self._tasks)
 
-    async def emit(self, event: Event) -> None:
-        """Publish ``event`` to its listeners; returns without waiting for any to run.
+    async def emit(self, event: Event, *, session: AsyncIOMotorClientSession | None = None) -> None:
+        """Publish ``event``: store it in the outbox, then start its inline listeners.
 
-        Durable deliveries are enqueued first (so an unreachable Valkey raises here and
-        the caller knows the event was not published); inline listeners then start as
-        background tasks whose errors are logged with the plugin's name.
+        Without ``session`` the outbox entry is one insert, done now: call it right after
+        your write (a crash between the two loses the event). With ``session`` the entry
+        is written in that session's transaction, so it commits or aborts with your
+        change; under :meth:`staged` the inline listeners wait for the commit, otherwise
+        they start now. Durable listeners run later, as ``core.deliver_event`` jobs
+        enqueued by the relay. Returns without waiting for any listener.
+
+        Emitting an event (the same ``id``) again is a no-op.
 
         Raises:
             UnknownEventError: the event's type is not in the catalog.
-            ServiceUnavailableError: Valkey did not take a durable delivery in time.
+            pymongo.errors.PyMongoError: MongoDB did not take the entry (nothing stored).
         """
         name = type(event).name
         known = self._catalog.get(name)
         if known is None or not isinstance(event, known):
             raise UnknownEventError(f"event {name!r} is not registered by an enabled plugin")
         subscribed = self.listeners(name)
-        durable = [(p, lis) for p, lis in subscribed if lis.mode == "durable"]
-        if durable:
-            payload = msgspec.json.encode(event).decode()
-            await asyncio.gather(
-                *(self._enqueue(name, payload, event.id, p, lis) for p, lis in durable)
-            )
-        for plugin, listener in subscribed:
+        doc = outbox.entry(
+            event_id=event.id,
+            name=name,
+            payload=msgspec.json.encode(event).decode(),
+            aggregate=event.aggregate(),
+            deliveries=[(p, lis.key, lis.queue) for p, lis in subscribed if lis.mode == "durable"],
+        )
+        try:
+            await outbox.write(self.keel, doc, session)
+        except DuplicateKeyError:
+            if session is not None:
+                raise  # the transaction is aborted: let its owner retry or fail
+            log.debug("event %s (id %s) was already emitted", name, event.id)
+            return
+        staged = self._staged.get(id(session)) if session is not None else None
+        if staged is not None:
+            staged.append(event)
+            return
+        if doc["relayed_at"] is None:
+            self.nudge()
+        self._start_inline(event)
+
+    @contextlib.asynccontextmanager
+    async def staged(self, session: AsyncIOMotorClientSession) -> AsyncIterator[None]:
+        """Hold back the inline listeners of events emitted with ``session`` until the
+        block exits without an error (wrap the whole transaction, commit included)::
+
+            async with await keel.mongo.start_session() as s, keel.events.staged(s):
+                async with s.start_transaction():
+                    await things.insert_one(doc, session=s)
+                    await keel.events.emit(ThingCreated(...), session=s)
+
+        On an error (an aborted or failed commit) they are dropped with the transaction.
+        """
+        events: list[Event] = []
+        self._staged[id(session)] = events
+        try:
+            yield
+        finally:
+            del self._staged[id(session)]
+        if events:
+            self.nudge()
+        for event in events:
+            self._start_inline(event)
+
+    def nudge(self) -> None:
+        """Wake this process's relay (new outbox entries)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def wait_nudge(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for :meth:`nudge` (the relay's idle wait)."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def busy(self) -> bool:
+        """Inline listeners running here, or outbox entries waiting for the relay."""
+        return self.pending > 0 or await outbox.has_unrelayed(self.keel)
+
+    def _start_inline(self, event: Event) -> None:
+        for plugin, listener in self.listeners(type(event).name):
             if listener.mode == "inline":
                 task = asyncio.create_task(self._run_inline(plugin, listener, event))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-
-    async def _enqueue(
-        self, name: str, payload: str, event_id: str, plugin: str, listener: Listener
-    ) -> None:
-        await self._jobs.enqueue(
-            "core.deliver_event",
-            key=f"{event_id}:{plugin}.{listener.key}",
-            queue=listener.queue,
-            event=name,
-            payload=payload,
-            plugin=plugin,
-            listener=listener.key,
-        )
 
     async def _run_inline(self, plugin: str, listener: Listener, event: Event) -> None:
         try:
@@ -226,8 +216,16 @@ class EventBus:
                 extra={"plugin": plugin},
             )
 
-    async def deliver(self, *, event: str, payload: str, plugin: str, listener: str) -> bool:
+    async def deliver(
+        self, *, event: str, payload: str, plugin: str, listener: str, after: str | None = None
+    ) -> bool:
         """Run one durable delivery (the body of the ``core.deliver_event`` job).
+
+        Args:
+            event, payload: the event's name and JSON.
+            plugin, listener: whose listener.
+            after: the id of the same aggregate's previous event delivered to this
+                listener; waited for up to ``[events] order_wait_s``.
 
         Returns:
             False when this (event id, listener) was already handled (a no-op), else True.
@@ -244,12 +242,35 @@ class EventBus:
         if handler is None:
             raise PluginError(plugin, f"no listener {listener!r} in this process")
         decoded = msgspec.json.decode(payload, type=tp)
-        done = self.keel.key("events", "done", f"{decoded.id}:{plugin}.{listener}")
-        if await self.keel.valkey.exists(done):
+        if await self.keel.valkey.exists(self._done_key(decoded.id, plugin, listener)):
             return False
+        if after:
+            await self._wait_for(after, plugin, listener, decoded)
         await handler.handler(self.keel, decoded)
+        done = self._done_key(decoded.id, plugin, listener)
         await self.keel.valkey.set(done, "1", nx=True, ex=DONE_TTL_S)
         return True
+
+    def _done_key(self, event_id: str, plugin: str, listener: str) -> str:
+        return self.keel.key("events", "done", f"{event_id}:{plugin}.{listener}")
+
+    async def _wait_for(self, after: str, plugin: str, listener: str, event: Event) -> None:
+        key = self._done_key(after, plugin, listener)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.keel.settings.events.order_wait_s
+        while not await self.keel.valkey.exists(key):
+            if loop.time() >= deadline:
+                log.warning(
+                    "plugin %s: listener %r gets event %s (id %s) before its predecessor %s",
+                    plugin,
+                    listener,
+                    type(event).name,
+                    event.id,
+                    after,
+                    extra={"plugin": plugin},
+                )
+                return
+            await asyncio.sleep(ORDER_POLL_S)
 
     async def drain(self) -> None:
         """Wait until no inline listener task is running (including ones started meanwhile).
@@ -272,8 +293,16 @@ class EventBus:
 
 
 async def deliver_event(
-    ctx: dict[str, Any], *, event: str, payload: str, plugin: str, listener: str
+    ctx: dict[str, Any],
+    *,
+    event: str,
+    payload: str,
+    plugin: str,
+    listener: str,
+    after: str | None = None,
 ) -> bool:
     """The ``core.deliver_event`` job: one durable delivery (see :meth:`EventBus.deliver`)."""
     keel: Keel = ctx["keel"]
-    return await keel.events.deliver(event=event, payload=payload, plugin=plugin, listener=listener)
+    return await keel.events.deliver(
+        event=event, payload=payload, plugin=plugin, listener=listener, after=after
+    )

@@ -237,8 +237,9 @@ class JobRunner:
         """Run a SAQ worker per queue until cancelled or, with ``burst``, until drained.
 
         Drained means: no job queued, running, or due within ``burst_horizon_s`` (so jobs
-        waiting for a retry are waited for) on any of the queues, and no inline event
-        listener in flight. On the way out, running jobs get ``[server] grace_period_s``.
+        waiting for a retry are waited for) on any of the queues, no inline event
+        listener in flight and no outbox entry waiting for the relay. On the way out,
+        running jobs get ``[server] grace_period_s``.
 
         Args:
             keel: the runtime context handed to jobs as ``ctx["keel"]``.
@@ -285,7 +286,7 @@ class JobRunner:
         calm = 0  # drained twice in a row: a job may emit events that enqueue more jobs
         while calm < DRAINED_CHECKS:
             await asyncio.sleep(0.05)
-            busy = keel.events.pending > 0 or await self._due(names, horizon) > 0
+            busy = await keel.events.busy() or await self._due(names, horizon) > 0
             calm = 0 if busy else calm + 1
 
     async def _due(self, names: Sequence[str], horizon: float) -> int:

@@ -27,7 +27,9 @@ from core.errors import ConfigError
 from core.events import EventBus, build_subscriptions
 from core.jobs import CORE, JobRunner, build_registry, core_jobs
 from core.mail import Mailer
+from core.outbox import OutboxEntry
 from core.pluginhost import PluginHost
+from core.relay import get_relay
 from core.schedule_runs import ScheduleRun
 from core.scheduler import Scheduler, load_schedules
 from core.settings import Settings
@@ -93,6 +95,7 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
         get_scheduler(keel)  # built now: a bad schedule fails here, not at its first tick
         models = [
             ScheduleRun,
+            OutboxEntry,
             *(model for _, model in host.models()),
         ]
         await core_db.ensure_indexes(keel.db, models)
@@ -118,12 +121,13 @@ async def close_keel(keel: Keel) -> None:
 
 
 async def run_worker(keel: Keel, *, burst: bool = False, scheduler: bool = True) -> None:
-    """Run a SAQ worker per queue and, if asked, the scheduler.
+    """Run a SAQ worker per queue, the outbox relay and, if asked, the scheduler.
 
     Args:
         keel: the runtime context.
-        burst: return once every queue is drained (see :meth:`JobRunner.run`); the
-            scheduler does not run in burst mode.
+        burst: return once every queue and the outbox are drained (see
+            :meth:`JobRunner.run`); the scheduler does not run in burst mode, the relay
+            does (even with ``[events] relay = false``).
         scheduler: also run the scheduler (unless ``[scheduler] enabled = false``).
 
     Runs until cancelled (or drained, with ``burst``); on cancellation running jobs get
@@ -131,6 +135,12 @@ async def run_worker(keel: Keel, *, burst: bool = False, scheduler: bool = True)
     """
     with_scheduler = scheduler and not burst and keel.settings.scheduler.enabled
     async with asyncio.TaskGroup() as group:
-        group.create_task(keel.jobs.run(keel, burst=burst), name="keel:jobs")
+        relay = None
+        if burst or keel.settings.events.relay:
+            relay = group.create_task(get_relay(keel).run(), name="keel:relay")
+        jobs = group.create_task(keel.jobs.run(keel, burst=burst), name="keel:jobs")
         if with_scheduler:
             group.create_task(get_scheduler(keel).run(), name="keel:scheduler")
+        if burst and relay is not None:
+            await jobs
+            relay.cancel()

@@ -118,6 +118,24 @@ class SchedulerSettings(_Section, frozen=True, kw_only=True):
     """Per schedule (full name ``<plugin>.<name>``): cron or on/off."""
 
 
+class EventsSettings(_Section, frozen=True, kw_only=True):
+    relay: bool = True
+    """Run the outbox relay in worker processes (``keel run`` and ``keel worker``); one
+    of them relays at a time (a lease in MongoDB), the others stand by."""
+    relay_poll_ms: Annotated[int, msgspec.Meta(ge=5, le=5000)] = 20
+    """How often the active relay looks for new outbox entries when idle."""
+    relay_batch: Annotated[int, msgspec.Meta(ge=1, le=5000)] = 200
+    """Outbox entries the relay moves to the queues per round."""
+    lease_s: Annotated[float, msgspec.Meta(ge=1, le=300)] = 5.0
+    """The relay's lease: a relay silent this long is replaced by a standby one."""
+    retention_days: Annotated[float, msgspec.Meta(gt=0)] = 7.0
+    """Relayed outbox entries older than this are deleted (``keel events replay`` reaches
+    back this far)."""
+    order_wait_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    """A durable delivery waits up to this long for the same listener's delivery of the
+    previous event of the same aggregate (order per aggregate), then runs anyway."""
+
+
 class MailSettings(_Section, frozen=True, kw_only=True):
     host: str = ""
     """SMTP host; empty uses the embedded sink under ``var/mail`` in development."""
@@ -189,6 +207,11 @@ class AuthSettings(_Section, frozen=True, kw_only=True):
     that IP is refused."""
     login_window_s: Annotated[int, msgspec.Meta(ge=1)] = 900
     """How long failures are remembered (a success from that IP forgets its account's)."""
+    revocation_stale_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 30.0
+    """While Valkey is unreachable, a token whose revocation markers this process read
+    at most this long ago is judged on that reading (a logged warning) instead of a 503;
+    0 fails closed. The price: a revocation in the last seconds before an outage may be
+    missed by this process for that long (see docs/auth.md)."""
     otp_daily_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
     """Wrong codes per account per day, across resends, after which codes stop working
     until the password is reset (or the day is over)."""
@@ -263,6 +286,7 @@ class Settings(_Section, frozen=True, kw_only=True):
     valkey: ValkeySettings = msgspec.field(default_factory=ValkeySettings)
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    events: EventsSettings = msgspec.field(default_factory=EventsSettings)
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     uploads: UploadsSettings = msgspec.field(default_factory=UploadsSettings)

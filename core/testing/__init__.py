@@ -5,6 +5,7 @@ The fixtures live in :mod:`core.testing.plugin`, which pytest loads by itself (t
 """
 
 from core.testing._app import PASSWORD, AppFactory, KeelFactory, KeelTestApp, running
+from core.testing._faults import frozen, private_stack, process_state, resume, stop
 from core.testing._mailbox import Mailbox, recipients
 from core.testing._stack import SettingsFactory
 
@@ -15,6 +16,11 @@ __all__ = [
     "KeelTestApp",
     "Mailbox",
     "SettingsFactory",
+    "frozen",
+    "private_stack",
+    "process_state",
     "recipients",
+    "resume",
     "running",
+    "stop",
 ]

@@ -16,14 +16,18 @@ database read; only a missing marker costs one indexed ``_id`` lookup.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from valkey.exceptions import ValkeyError
 
 from core.context import Keel
+from core.errors import ServiceUnavailableError
 
+from ._stale import PROBE_TIMEOUT_S, Markers, readings
 from .documents import User
 from .events import RevokeReason, SessionsRevoked
 from .tokens import AccessClaims
@@ -103,12 +107,30 @@ async def mark_user(keel: Keel, user_id: str, *, exists: bool) -> None:
 async def access_problem(keel: Keel, claims: AccessClaims) -> str | None:
     """Why the token with ``claims`` is no longer good, or None (one Valkey round trip).
 
+    While Valkey is unreachable, a recent reading of the same markers stands in for it
+    (:mod:`plugins.accounts._stale`).
+
     Returns:
         ``"revoked"`` or ``"unknown user"`` (no such user, or a deleted one).
+
+    Raises:
+        ServiceUnavailableError: Valkey unreachable and no recent reading.
     """
-    epoch, family, exists = await keel.valkey.mget(
-        _epoch_key(keel, claims.sub), _family_key(keel, claims.fam), _user_key(keel, claims.sub)
-    )
+    recent = _recent_reading(keel, claims)
+    # right after a failure, a token with a recent reading does not wait for Valkey again
+    skip = recent is not None and readings(keel).suspended()
+    markers = None if skip else await _read_markers(keel, claims)
+    if markers is None:
+        if recent is None:
+            raise ServiceUnavailableError(
+                "valkey unreachable: cannot check whether the access token was revoked",
+                details={"service": "valkey"},
+            )
+        epoch, family, exists = recent
+        if exists is None:  # no marker to keep; MongoDB still knows
+            exists = b"0" if await _lookup(keel, claims.sub) is None else b"1"
+    else:
+        epoch, family, exists = markers
     issued_ms = round(claims.iat * 1000)
     if (family is not None and issued_ms < int(family)) or (
         epoch is not None and issued_ms < int(epoch)
@@ -119,12 +141,47 @@ async def access_problem(keel: Keel, claims: AccessClaims) -> str | None:
     return None if exists in (b"1", "1", 1) else "unknown user"
 
 
-async def _load_marker(keel: Keel, user_id: str) -> bytes:
+async def _read_markers(keel: Keel, claims: AccessClaims) -> Markers | None:
+    """The markers from Valkey, or None when it does not answer in time."""
+    keys = (
+        _epoch_key(keel, claims.sub),
+        _family_key(keel, claims.fam),
+        _user_key(keel, claims.sub),
+    )
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            epoch, family, exists = await keel.valkey.mget(*keys)
+    except (ValkeyError, OSError, TimeoutError) as exc:
+        readings(keel).failed(exc)
+        return None
+    markers: Markers = (epoch, family, exists)
+    readings(keel).keep((claims.sub, claims.fam), markers)
+    return markers
+
+
+def _recent_reading(keel: Keel, claims: AccessClaims) -> Markers | None:
+    """This process's reading for the token's user and session, if recent enough."""
+    max_age = keel.settings.auth.revocation_stale_s
+    return readings(keel).recent((claims.sub, claims.fam), max_age) if max_age else None
+
+
+async def _lookup(keel: Keel, user_id: str) -> dict[str, object] | None:
     try:
         oid = ObjectId(user_id)
     except (InvalidId, TypeError):
+        return None
+    found: dict[str, object] | None = await keel.db.get_collection(User).find_one(
+        {"_id": oid}, {"_id": 1}
+    )
+    return found
+
+
+async def _load_marker(keel: Keel, user_id: str) -> bytes:
+    try:
+        ObjectId(user_id)
+    except (InvalidId, TypeError):
         return b"0"
-    found = await keel.db.get_collection(User).find_one({"_id": oid}, {"_id": 1})
+    found = await _lookup(keel, user_id)
     value = b"0" if found is None else b"1"
     # NX: a deletion that wrote "0" while this lookup ran must not be overwritten
     ttl = EXISTS_TTL_S if found is not None else _ttl(keel)

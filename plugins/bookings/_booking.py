@@ -107,14 +107,15 @@ async def create_booking(
         updated_at=stamp,
     ).model_dump_doc()
     cap = limits(keel).max_per_customer
+    snapshot = booking_snapshot(doc)
+    keys = slot_keys(service["provider_id"], start, end)
+    event = BookingCreated(booking=snapshot)
     if cap:
         async with gate(keel, caller.object_id):
             await precheck(keel, caller.object_id, cap)
-            await claim(keel, doc, slot_keys(service["provider_id"], start, end), max_pending=cap)
+            await claim(keel, doc, keys, event=event, max_pending=cap)
     else:
-        await claim(keel, doc, slot_keys(service["provider_id"], start, end))
-    snapshot = booking_snapshot(doc)
-    await keel.events.emit(BookingCreated(booking=snapshot))
+        await claim(keel, doc, keys, event=event)
     return snapshot
 
 

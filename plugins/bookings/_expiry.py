@@ -66,20 +66,17 @@ async def expire_one(keel: Keel, booking_id: ObjectId, cutoff: datetime) -> bool
         if before is not None:
             await release(keel, before["_id"], session)
             await give_back(keel, before["customer_id"], before["_id"], session)
+            event = BookingCancelled(
+                booking=booking_snapshot({**before, **changes}),
+                previous_status="pending",
+                reason=EXPIRED_REASON,
+                cancelled_by=SYSTEM,
+                cancelled_by_role="system",
+            )
+            await keel.events.emit(event, session=session)
         return before
 
-    before = await in_transaction(keel, work)
-    if before is None:
-        return False
-    event = BookingCancelled(
-        booking=booking_snapshot({**before, **changes}),
-        previous_status="pending",
-        reason=EXPIRED_REASON,
-        cancelled_by=SYSTEM,
-        cancelled_by_role="system",
-    )
-    await keel.events.emit(event)
-    return True
+    return await in_transaction(keel, work) is not None
 
 
 async def expire_pending(ctx: dict[str, Any], *, batch: int = BATCH) -> int:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from motor.motor_asyncio import AsyncIOMotorClientSession
 
     from core.context import Keel
+    from core.events import Event
 
 SLOT_MINUTES = 5
 """Granularity of slot claims; fixed, because existing claims are keyed by it."""
@@ -124,7 +125,8 @@ async def in_transaction(
     for attempt in range(TXN_ATTEMPTS):
         async with await keel.mongo.start_session() as session:
             try:
-                async with session.start_transaction():
+                # events emitted with the session reach inline listeners once committed
+                async with keel.events.staged(session), session.start_transaction():
                     return await work(session)
             except OperationFailure as exc:
                 if _is_duplicate(exc) or not exc.has_error_label("TransientTransactionError"):
@@ -134,9 +136,15 @@ async def in_transaction(
 
 
 async def claim(
-    keel: Keel, booking: dict[str, Any], keys: list[str], *, max_pending: int = 0
+    keel: Keel,
+    booking: dict[str, Any],
+    keys: list[str],
+    *,
+    event: Event | None = None,
+    max_pending: int = 0,
 ) -> None:
-    """Insert ``booking`` and claim its slots atomically.
+    """Insert ``booking`` and claim its slots atomically, emitting ``event`` in the same
+    transaction (its outbox entry commits with the booking).
 
     With ``max_pending`` > 0 the same transaction takes one of the customer's pending
     holds (:mod:`plugins.bookings._pending`).
@@ -159,6 +167,8 @@ async def claim(
             await take(keel, booking["customer_id"], booking["_id"], max_pending, session)
         await claims.insert_many(docs, ordered=True, session=session)
         await bookings.insert_one(booking, session=session)
+        if event is not None:
+            await keel.events.emit(event, session=session)
 
     async with _gate(keel, keys[0]):
         if await claims.find_one({"_id": {"$in": keys}}, {"_id": 1}):

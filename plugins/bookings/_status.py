@@ -27,9 +27,12 @@ from plugins.bookings.events import (
 from plugins.bookings.models import Booking, utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from motor.motor_asyncio import AsyncIOMotorClientSession
 
     from core.context import Keel
+    from core.events import Event
     from plugins.accounts.api import CurrentUser
 
 Action = Literal["confirm", "complete", "cancel"]
@@ -88,39 +91,46 @@ async def transition(
         condition["end"] = {"$lte": now()}
     if action == "cancel":
         changes |= {"cancel_reason": reason, "cancelled_by": caller.id}
-    updated = await _apply(keel, condition, changes, release_slots=action == "cancel")
-    if updated is None:
-        current = await keel.db.get_collection(Booking).find_one({"_id": doc["_id"]})
-        if current is None:
-            raise NotFoundError("booking not found", details={"id": booking_id})
-        raise _refuse(current, action)
-    snapshot = booking_snapshot({**updated, **changes})
-    if action == "cancel":
-        event: BookingCancelled | BookingUpdated = BookingCancelled(
-            booking=snapshot,
-            previous_status=updated["status"],
-            reason=reason,
-            cancelled_by=caller.id,
-            cancelled_by_role=actor,
-        )
-    else:
-        event = BookingUpdated(
+
+    def event_of(updated: dict[str, Any]) -> BookingCancelled | BookingUpdated:
+        snapshot = booking_snapshot({**updated, **changes})
+        if action == "cancel":
+            return BookingCancelled(
+                booking=snapshot,
+                previous_status=updated["status"],
+                reason=reason,
+                cancelled_by=caller.id,
+                cancelled_by_role=actor,
+            )
+        return BookingUpdated(
             booking=snapshot,
             previous_status=updated["status"],
             changed_by=caller.id,
             changed_by_role=actor,
         )
-    await keel.events.emit(event)
-    return snapshot
+
+    updated = await _apply(keel, condition, changes, event_of, release_slots=action == "cancel")
+    if updated is None:
+        current = await keel.db.get_collection(Booking).find_one({"_id": doc["_id"]})
+        if current is None:
+            raise NotFoundError("booking not found", details={"id": booking_id})
+        raise _refuse(current, action)
+    return booking_snapshot({**updated, **changes})
 
 
 async def _apply(
-    keel: Keel, condition: dict[str, Any], changes: dict[str, Any], *, release_slots: bool
+    keel: Keel,
+    condition: dict[str, Any],
+    changes: dict[str, Any],
+    event_of: Callable[[dict[str, Any]], Event],
+    *,
+    release_slots: bool,
 ) -> dict[str, Any] | None:
-    """The conditional update, in one transaction with what it frees.
+    """The conditional update, in one transaction with what it frees and its event.
 
     A cancellation frees the slots; leaving ``pending`` (confirm, cancel) gives back the
-    customer's pending hold (:mod:`plugins.bookings._pending`).
+    customer's pending hold (:mod:`plugins.bookings._pending`); ``event_of(before)`` is
+    emitted in the transaction (its outbox entry commits with the change).
 
     Returns:
         The document as it was *before* the update, or None when ``condition`` matched
@@ -141,6 +151,7 @@ async def _apply(
             await release(keel, updated["_id"], session)
         if updated["status"] == "pending":
             await give_back(keel, updated["customer_id"], updated["_id"], session)
+        await keel.events.emit(event_of(updated), session=session)
         return updated
 
     return await in_transaction(keel, work)

@@ -9,6 +9,8 @@ need to read the bookings collections:
   that may see events out of order keeps the snapshot with the highest revision.
 * ``booking.created`` / ``booking.updated`` (status changes only) /
   ``booking.cancelled`` / ``booking.reminder_due`` carry a :class:`BookingSnapshot`.
+  Their :meth:`~core.events.Event.aggregate` is ``booking:<id>``: durable listeners get
+  one booking's events in the order they happened.
 * ``review.created`` / ``review.deleted`` carry a :class:`ReviewSnapshot` and the
   service's rating after the change.
 
@@ -121,6 +123,9 @@ class BookingCreated(Event, frozen=True, kw_only=True):
     name: ClassVar[str] = "booking.created"
     booking: BookingSnapshot
 
+    def aggregate(self) -> str:
+        return f"booking:{self.booking.id}"
+
 
 class BookingUpdated(Event, frozen=True, kw_only=True):
     """A booking's status changed: pending → confirmed, or confirmed → completed.
@@ -135,6 +140,9 @@ class BookingUpdated(Event, frozen=True, kw_only=True):
     """User id of who made the change."""
     changed_by_role: ActorRole
 
+    def aggregate(self) -> str:
+        return f"booking:{self.booking.id}"
+
 
 class BookingCancelled(Event, frozen=True, kw_only=True):
     """A pending or confirmed booking was cancelled; its slot is free again."""
@@ -147,6 +155,9 @@ class BookingCancelled(Event, frozen=True, kw_only=True):
     """User id of who cancelled."""
     cancelled_by_role: ActorRole
 
+    def aggregate(self) -> str:
+        return f"booking:{self.booking.id}"
+
 
 class BookingReminderDue(Event, frozen=True, kw_only=True):
     """A confirmed booking takes place on ``day`` (emitted once per booking and day)."""
@@ -155,6 +166,9 @@ class BookingReminderDue(Event, frozen=True, kw_only=True):
     booking: BookingSnapshot
     day: date
     """The local day (in the reminder schedule's time zone) the reminder is for."""
+
+    def aggregate(self) -> str:
+        return f"booking:{self.booking.id}"
 
 
 class ReviewSnapshot(msgspec.Struct, frozen=True, kw_only=True):

@@ -55,7 +55,9 @@ async def wait_ready(env: KeelTestApp, within_s: float = 15.0) -> None:
 async def test_hung_service_gives_503_then_recovers(
     keel_app_factory: AppFactory, keel_stack: DevStack, service: str, check: str
 ) -> None:
-    async with keel_app_factory(plugins=[]) as env:
+    # revocation_stale_s = 0: token checks fail closed, so /users/me needs Valkey (the
+    # fallback on recent readings is tested in test_outbox.py)
+    async with keel_app_factory(plugins=[], auth__revocation_stale_s=0) as env:
         _, headers = await env.signed_in("customer")
         assert (await env.client.get("/api/users/me", headers=headers)).status_code == 200
         with frozen(keel_stack, service):
