@@ -149,6 +149,30 @@ async def requeue(
     return True
 
 
+async def replay(
+    keel: Keel, *, since: datetime, plugin: str | None = None, name: str | None = None
+) -> tuple[int, int]:
+    """Hand the entries at or after ``since`` (of event ``name``) back to the relay, for
+    the durable listeners subscribed in this process now (only ``plugin``'s, if given).
+
+    Returns:
+        (entries looked at, entries handed back).
+    """
+    seen = replayed = 0
+    cursor = collection(keel).find(query(since=since, name=name)).sort([("at", 1), ("_id", 1)])
+    async for doc in cursor:
+        seen += 1
+        targets = [
+            (p, lis.key, lis.queue)
+            for p, lis in keel.events.listeners(doc["name"])
+            if lis.mode == "durable" and (plugin is None or p == plugin)
+        ]
+        replayed += await requeue(keel, doc, targets)
+    if replayed:
+        keel.events.nudge()
+    return seen, replayed
+
+
 async def prune(keel: Keel, now: datetime | None = None) -> int:
     """Delete relayed entries older than ``[events] retention_days``; how many went."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=keel.settings.events.retention_days)

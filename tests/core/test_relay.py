@@ -11,7 +11,7 @@ import pytest
 
 from core import Event, Listener, Plugin, hookimpl
 from core.context import Keel
-from core.outbox import collection, prune
+from core.outbox import collection, prune, replay
 from core.relay import get_relay
 from core.runtime import run_worker
 from core.testing import KeelFactory
@@ -133,3 +133,35 @@ async def test_relayed_entries_are_pruned_after_the_retention(keel_factory: Keel
     assert await prune(keel, now=datetime.now(UTC) + timedelta(days=1)) == 0
     assert await prune(keel, now=later) == 1
     assert await collection(keel).count_documents({}) == 0
+
+
+class LatePlugin(Plugin):
+    """A durable listener of ``thing.pinged`` in a plugin "enabled later"."""
+
+    name = "late"
+
+    @hookimpl
+    def register_listeners(self) -> list[Listener]:
+        async def late(keel: Keel, event: Pinged) -> None:
+            await keel.db.database["late"].insert_one({"n": event.n})
+
+        return [Listener("thing.pinged", late, mode="durable", name="late")]
+
+
+async def test_replay_reaches_a_plugin_enabled_later_once(keel_factory: KeelFactory) -> None:
+    before = await keel_factory(PingPlugin)
+    for n in range(3):
+        await before.events.emit(Pinged(n=n))
+    async with asyncio.timeout(30):
+        await run_worker(before, burst=True)
+    after = await keel_factory(PingPlugin, LatePlugin)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    assert await replay(after, since=since, plugin="late") == (3, 3)
+    assert await replay(after, since=since) == (3, 3)  # every listener, again
+    async with asyncio.timeout(30):
+        await run_worker(after, burst=True)
+    late = [d["n"] async for d in after.db.database["late"].find().sort("_id", 1)]
+    assert late == [0, 1, 2]
+    assert await pings(after) == [0, 1, 2]  # the done-markers kept ping's listener at once
+    replays = [d["replays"] async for d in collection(after).find()]
+    assert replays == [2, 2, 2]
