@@ -17,6 +17,7 @@ from core.settings._types import (
     UploadsSettings,
     ValkeySettings,
 )
+from core.settings._urls import redis_url
 
 __all__ = [
     "CONFIG_ENV",
@@ -36,4 +37,5 @@ __all__ = [
     "ValkeySettings",
     "config_path",
     "load_settings",
+    "redis_url",
 ]

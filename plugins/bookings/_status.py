@@ -111,7 +111,7 @@ async def transition(
             changed_by_role=actor,
         )
     await keel.events.emit(event)
-    return snapshot
+    return schemas.Booking.of(snapshot)
 
 
 async def _apply(

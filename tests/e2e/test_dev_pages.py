@@ -87,7 +87,7 @@ def test_keel_run_public_serves_the_dev_pages_to_admins_only(tmp_path: Path) -> 
             timeout=10,
         )
         assert login.status_code == 200, login.text
-        token = login.json()["access_token"]
+        token = login.json()["accessToken"]
         assert _status(run.url, "/dev/mailbox", token) == 200
         assert _status(run.url, "/realtime/demo", token) == 200
     finally:

@@ -128,7 +128,7 @@ class Shop:
             "category": "music",
             "price": price,
             "currency": "EUR",
-            "duration_minutes": 60,
+            "durationMinutes": 60,
             "availability": ALL_WEEK,
         }
         r = await self.client.post("/api/services", json=body, headers=self.provider.headers)
@@ -137,7 +137,7 @@ class Shop:
         start += timedelta(hours=hours)
         r = await self.client.post(
             "/api/bookings",
-            json={"service_id": r.json()["id"], "start": start.isoformat()},
+            json={"serviceId": r.json()["id"], "start": start.isoformat()},
             headers=self.customer.headers,
         )
         assert r.status_code == 201, r.text
