@@ -21,9 +21,9 @@ class Maintenance:
 
     Each tick (half the shorter heartbeat setting, at most ``revocation_check_s``) it
     pings quiet sockets and closes those that did not answer in time (4408), renews the
-    presence lease every half ``heartbeat_s``, and starts a recheck of every socket's
-    token every ``revocation_check_s`` or as soon as the channel was resubscribed (the
-    subscription may have missed revocations meanwhile).
+    socket count's and the presence leases every half ``heartbeat_s``, and starts a
+    recheck of every socket's token every ``revocation_check_s`` or as soon as the
+    channel was resubscribed (the subscription may have missed revocations meanwhile).
 
     Args:
         hub: the process's hub.
@@ -50,12 +50,21 @@ class Maintenance:
                 next_check, subscriptions = now + settings.revocation_check_s, made
                 self._rechecking = True
                 hub.background(self._recheck())
-            if settings.presence and now >= next_lease:
+            if now >= next_lease:
                 next_lease = now + settings.heartbeat_s / 2
-                try:
-                    await hub.renew_lease()
-                except Exception:
-                    log.exception("realtime: presence lease renewal failed")
+                await self._renew()
+
+    async def _renew(self) -> None:
+        """Renew the leases: the socket count's and, with presence on, presence's."""
+        try:
+            await self.hub.sockets.renew()
+        except Exception:
+            log.exception("realtime: socket count lease renewal failed")
+        if self.hub.settings.presence:
+            try:
+                await self.hub.renew_lease()
+            except Exception:
+                log.exception("realtime: presence lease renewal failed")
 
     async def _recheck(self) -> None:
         try:

@@ -51,8 +51,8 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     in case a revocation's pub/sub message was lost; revocations normally close sockets
     within a second."""
     max_sockets_per_user: Count = 10
-    """Open sockets one user may hold in one process; a new one closes the user's oldest
-    socket there with 4409 (reason ``too_many_sockets``)."""
+    """Open sockets one user may hold over every process (counted in Valkey); a new one
+    closes the user's oldest socket, wherever it is, with 4409 (``too_many_sockets``)."""
     upgrades_per_ip_per_minute: Limit = 60
     """WebSocket upgrades one client IP (an IPv6 client: its /64) may make per minute, over
     every process (counted in Valkey, fixed one-minute windows); one more is closed with
