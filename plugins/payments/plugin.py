@@ -52,7 +52,10 @@ class PaymentsPlugin(Plugin):
 
     @hookimpl
     def register_listeners(self) -> Sequence[Listener]:
-        from plugins.payments.refunds import on_booking_cancelled  # noqa: PLC0415
+        from plugins.payments.refunds import (  # noqa: PLC0415
+            on_booking_cancelled,
+            refund_if_cancelled,
+        )
         from plugins.payments.service import project_booking  # noqa: PLC0415
 
         # The projection is written twice: inline, so the customer can pay the moment the
@@ -63,7 +66,11 @@ class PaymentsPlugin(Plugin):
             for mode in ("inline", "durable")
             if (event, mode) != ("booking.cancelled", "durable")
         ]
-        return [*projections, Listener("booking.cancelled", on_booking_cancelled, "durable")]
+        return [
+            *projections,
+            Listener("booking.cancelled", on_booking_cancelled, "durable"),
+            Listener("payment.completed", refund_if_cancelled, "durable"),
+        ]
 
     @hookimpl
     def register_jobs(self) -> Sequence[Job]:

@@ -20,9 +20,11 @@ from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from plugins.payments import state
 from plugins.payments.gateway import Gateway, StripeRejected, payments_settings
 from plugins.payments.models import Refund
-from plugins.payments.store import Doc, change, payments, refunds
+from plugins.payments.store import Doc, bookings, change, payments, refunds
 
 log = logging.getLogger("plugins.payments")
+LATE_PAYMENT = "booking_cancelled_before_payment"
+"""Refund reason: the payment completed after its booking was cancelled (or expired)."""
 
 
 def left_to_refund(doc: Doc) -> int:
@@ -208,6 +210,33 @@ async def on_booking_cancelled(keel: Keel, event: Any) -> None:
         await refund(keel, gw, doc["_id"], amount, key=key, reason="booking_cancelled")
     except ConflictError as exc:
         log.warning("payments: no refund for cancelled booking %s: %s", booking.id, exc.message)
+
+
+async def refund_if_cancelled(keel: Keel, event: Any) -> None:
+    """Durable listener of ``payment.completed``: a payment that completes for a booking
+    already cancelled is refunded in full.
+
+    The race it closes: a card payment in flight while its booking expires (or is
+    cancelled) cannot be voided any more, Stripe charges it, and the customer would pay
+    for a booking they no longer have. The refund's key is the cancellation's
+    (``cancel:<booking id>``), so with :func:`on_booking_cancelled` there is still at
+    most one refund per booking.
+    """
+    from plugins.payments.gateway import gateway  # noqa: PLC0415
+
+    booking_id, payment_id = str(event.booking_id), str(event.payment_id)
+    view = await bookings(keel).find_one({"_id": ObjectId(booking_id)}, {"status": 1})
+    if view is None or view["status"] != "cancelled" or not ObjectId.is_valid(payment_id):
+        return
+    key = f"cancel:{booking_id}"
+    try:
+        await refund(keel, gateway(keel), ObjectId(payment_id), None, key=key, reason=LATE_PAYMENT)
+    except ConflictError as exc:  # e.g. refunded already, by an admin
+        log.warning("payments: no refund of late payment %s: %s", payment_id, exc.message)
+        return
+    log.info(
+        "payments: booking %s was cancelled before its payment completed: refunded", booking_id
+    )
 
 
 async def _void(keel: Keel, gw: Gateway, doc: Doc) -> None:
