@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core import DevService, Job, Listener, Plugin, Schedule, hookimpl
+from core.context import settings_of
 from plugins.payments.settings import PaymentsSettings
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
     from core.context import Keel
     from core.events import Event
+    from core.settings import Settings
 
 
 class PaymentsPlugin(Plugin):
@@ -81,6 +83,15 @@ class PaymentsPlugin(Plugin):
     @hookimpl
     def register_schedules(self) -> Sequence[Schedule]:
         return [Schedule("reconcile", self.settings.reconcile_cron, "reconcile")]
+
+    @hookimpl
+    def check_settings(self, settings: Settings) -> Sequence[str]:
+        """Refuse localstripe's public webhook secret outside ``keel run`` on loopback."""
+        from plugins.payments.dev import public_secret_problem  # noqa: PLC0415
+
+        secret = settings_of(settings, PaymentsSettings).webhook_secret
+        problem = public_secret_problem(secret)
+        return [problem] if problem else []
 
     @hookimpl
     def register_dev_services(self) -> Sequence[DevService]:

@@ -15,6 +15,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from core.clock import as_utc
 from core.context import Keel
 from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from plugins.payments import state
@@ -213,20 +214,25 @@ async def on_booking_cancelled(keel: Keel, event: Any) -> None:
 
 
 async def refund_if_cancelled(keel: Keel, event: Any) -> None:
-    """Durable listener of ``payment.completed``: a payment that completes for a booking
-    already cancelled is refunded in full.
+    """Durable listener of ``payment.completed``: a payment that completed after its
+    booking was cancelled is refunded in full.
 
     The race it closes: a card payment in flight while its booking expires (or is
     cancelled) cannot be voided any more, Stripe charges it, and the customer would pay
-    for a booking they no longer have. The refund's key is the cancellation's
-    (``cancel:<booking id>``), so with :func:`on_booking_cancelled` there is still at
-    most one refund per booking.
+    for a booking they no longer have. A booking paid *before* its cancellation is left
+    to :func:`on_booking_cancelled` and its policy. The refund's key is the
+    cancellation's (``cancel:<booking id>``), so a booking is still refunded at most once.
     """
     from plugins.payments.gateway import gateway  # noqa: PLC0415
 
     booking_id, payment_id = str(event.booking_id), str(event.payment_id)
-    view = await bookings(keel).find_one({"_id": ObjectId(booking_id)}, {"status": 1})
-    if view is None or view["status"] != "cancelled" or not ObjectId.is_valid(payment_id):
+    if not (ObjectId.is_valid(booking_id) and ObjectId.is_valid(payment_id)):
+        return
+    view = await bookings(keel).find_one({"_id": ObjectId(booking_id)})
+    cancelled_at = None if view is None else view.get("cancelled_at")
+    if view is None or view["status"] != "cancelled" or cancelled_at is None:
+        return
+    if as_utc(cancelled_at) > event.occurred_at:  # paid, then cancelled: the policy's
         return
     key = f"cancel:{booking_id}"
     try:
@@ -234,9 +240,7 @@ async def refund_if_cancelled(keel: Keel, event: Any) -> None:
     except ConflictError as exc:  # e.g. refunded already, by an admin
         log.warning("payments: no refund of late payment %s: %s", payment_id, exc.message)
         return
-    log.info(
-        "payments: booking %s was cancelled before its payment completed: refunded", booking_id
-    )
+    log.info("payments: booking %s was cancelled before it was paid: refunded", booking_id)
 
 
 async def _void(keel: Keel, gw: Gateway, doc: Doc) -> None:

@@ -64,9 +64,7 @@ async def test_the_oldest_socket_on_another_process_closes_with_4409(
         await client.close()
 
 
-async def test_sockets_of_a_dead_process_stop_counting(
-    env: KeelTestApp, procs: list[Proc]
-) -> None:
+async def test_sockets_of_a_dead_process_stop_counting(env: KeelTestApp, procs: list[Proc]) -> None:
     one, two = procs
     token = await _token(env)
     first = await two.client(token)
