@@ -178,6 +178,8 @@ def _run_role(
         "--report-ndjson-path",
         str(report),
     ]
+    if args.include_path_regex:
+        command += ["--include-path-regex", args.include_path_regex]
     if token is not None:
         command += ["--header", f"Authorization: Bearer {token}"]
         command += ["--exclude-path-regex", SELF_ENDING]
@@ -197,6 +199,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--roles", default=",".join(ROLES), help="comma-separated")
     parser.add_argument("--keep", type=Path, default=None, help="data + reports here")
+    parser.add_argument(
+        "--include-path-regex", default="", help="fuzz only these paths (e.g. '^/api/search')"
+    )
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         work = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
