@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install clean bench
+.PHONY: run test lint format install clean bench fuzz system-deps
 
 $(STAMP): pyproject.toml constraints.txt tests/fixture_plugins/keel_hello/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,40 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Debian packages the tests need beyond pip: Chromium for the browser tests (tests/e2e).
+# Nothing to do when it is installed; where there is no apt-get, say so and go on (the
+# browser tests then skip, saying why).
+system-deps:
+	@if command -v chromium >/dev/null 2>&1; then exit 0; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "system-deps: no apt-get here; install Chromium yourself or its tests skip"; \
+	else \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# schemathesis against a real `keel run` seeded by `keel demo`, once per role (anonymous,
+# customer, provider, admin); FUZZ_ARGS e.g. "--max-time 30 --roles anonymous,admin"
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py $(FUZZ_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/http_overhead.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: tools
+tools: tools/node_modules/.installed
+
+# newman (runs the exported Postman collection in tests/e2e/test_postman.py), pinned
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund
+	touch $@
+
+# Line coverage of core/ and plugins/ over the whole suite (the e2e tests' keel processes
+# count too when they exit on SIGTERM: [tool.coverage.run] in pyproject.toml).
+.PHONY: coverage
+coverage: $(STAMP)
+	$(BIN)/python -m pytest -q -n 3 --cov=core --cov=plugins --cov-report=term:skip-covered

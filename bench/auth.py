@@ -52,7 +52,7 @@ def _login(port: int) -> str:
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        token: str = json.load(response)["access_token"]
+        token: str = json.load(response)["accessToken"]
         return token
 
 

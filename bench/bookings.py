@@ -127,7 +127,7 @@ def login(port: int, email: str) -> dict[str, str]:
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-        token = json.load(response)["access_token"]
+        token = json.load(response)["accessToken"]
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 
@@ -162,7 +162,7 @@ async def create_bookings(
         n = next(counter)
         service = fresh[n % len(fresh)]
         start = base + timedelta(minutes=30 * (n // len(fresh)))
-        return json.dumps({"service_id": str(service["_id"]), "start": start.isoformat()}).encode()
+        return json.dumps({"serviceId": str(service["_id"]), "start": start.isoformat()}).encode()
 
     result = Result("POST /api/bookings (201)", 0, 0, 0.0, [])
     started = time.perf_counter()
@@ -193,7 +193,7 @@ def run(port: int, seeded: dict[str, Any], args: argparse.Namespace) -> list[Res
     tokens = {role: login(port, users[role]["email"]) for role in users}
     results = [asyncio.run(create_bookings(port, seeded["fresh"], tokens["booker"], args))]
     service, start = seeded["taken"]
-    body = json.dumps({"service_id": str(service["_id"]), "start": start.isoformat()}).encode()
+    body = json.dumps({"serviceId": str(service["_id"]), "start": start.isoformat()}).encode()
     results.append(
         asyncio.run(
             measure(

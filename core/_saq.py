@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from saq.queue.redis import RedisQueue
 
-from core.settings import ValkeySettings
+from core.settings import ValkeySettings, redis_url
 
 T = TypeVar("T")
 DEQUEUE_TIMEOUT_S = 1.0
@@ -36,7 +36,7 @@ def client(settings: ValkeySettings, *, blocking: bool) -> redis_async.Redis:
     """A redis-py client for SAQ; a worker's (``blocking``) also outlasts a BLMOVE."""
     extra = DEQUEUE_TIMEOUT_S + 1.0 if blocking else 0.0
     return redis_async.Redis.from_url(
-        settings.url,
+        redis_url(settings.url),
         socket_timeout=settings.timeout_s + extra,
         socket_connect_timeout=settings.timeout_s,
         health_check_interval=15,

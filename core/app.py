@@ -17,16 +17,18 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 
 from core.errors import ConfigError
 from core.health import health_router, keel_version
 from core.http.access import AccessLog
+from core.http.apidocs import docs_router, render_plugins
 from core.http.deps import dependencies
 from core.http.errors import exception_handlers
 from core.http.middleware import KeelMiddleware
+from core.http.openapi import StrictStructSchemaPlugin, use_keel_document
 from core.http.ratelimit import check_route_limits, rate_limit_config
+from core.http.routing import KeelRouter
 from core.http.security import security_schemes
 from core.http.stores import KeelStores
 from core.logging import configure_logging
@@ -58,7 +60,7 @@ def _plugin_routers(host: PluginHost) -> tuple[list[Router], list[Router]]:
             api.setdefault(plugin, []).append(record)
 
     def routers(group: dict[str, list[Any]]) -> list[Router]:
-        return [Router(path="/", route_handlers=rs, tags=[p]) for p, rs in group.items()]
+        return [KeelRouter(path="/", route_handlers=rs, tags=[p]) for p, rs in group.items()]
 
     return routers(api), routers(root)
 
@@ -68,7 +70,8 @@ def _openapi_config(settings: Settings) -> OpenAPIConfig:
         title=settings.app.name,
         version=keel_version(),
         path=SCHEMA_PATH,
-        render_plugins=[SwaggerRenderPlugin(), ScalarRenderPlugin()],
+        openapi_router=docs_router(SCHEMA_PATH),
+        render_plugins=render_plugins(SCHEMA_PATH),
         components=Components(security_schemes=security_schemes()),
     )
 
@@ -164,13 +167,19 @@ def create_app(
     api_routers, root_routers = _plugin_routers(host)
     app = Litestar(
         route_handlers=[
-            health_router(),
-            Router(
-                path=API_PATH,
-                route_handlers=api_routers,  # rate limits apply to /api only
-                middleware=[limits.middleware] if limits else [],
-            ),
-            *root_routers,
+            # one router above all, so that each path has one OPTIONS answer (KeelRouter)
+            KeelRouter(
+                path="/",
+                route_handlers=[
+                    health_router(),
+                    KeelRouter(
+                        path=API_PATH,
+                        route_handlers=api_routers,  # rate limits apply to /api only
+                        middleware=[limits.middleware] if limits else [],
+                    ),
+                    *root_routers,
+                ],
+            )
         ],
         lifespan=[_lifespan(settings, host, stores, run_worker=run_worker)],
         on_shutdown=[access.flush] if access else [],
@@ -179,6 +188,7 @@ def create_app(
         stores=stores,
         cors_config=_cors_config(settings),
         openapi_config=_openapi_config(settings),
+        plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=settings.server.max_body_bytes,
         logging_config=None,
         debug=False,
@@ -191,6 +201,7 @@ def create_app(
             for method in sorted(getattr(handler, "http_methods", ()))
         ]
     )
+    use_keel_document(app)
     app.asgi_handler = KeelMiddleware(
         app.asgi_handler,
         access_log=access,

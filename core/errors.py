@@ -77,6 +77,15 @@ class ConflictError(DomainError):
     code = "conflict"
 
 
+class UnprocessableError(DomainError):
+    """Well-formed and valid by the schema, but refused by a business rule (an expired
+    reset token, a review of a booking not yet completed); 400 stays for requests that
+    break the documented schema."""
+
+    status = 422
+    code = "unprocessable_entity"
+
+
 class PayloadTooLargeError(DomainError):
     """The body or file is over its limit."""
 

@@ -28,6 +28,7 @@ from core.context import Keel
 from core.errors import ServiceUnavailableError
 from core.http.deps import KeelDep
 from core.http.guards import admin_only
+from core.http.security import SECURITY
 
 __all__ = ["CHECK_TIMEOUT_S", "health_router", "keel_version", "run_checks"]
 
@@ -39,7 +40,7 @@ _VERSIONED = ("keel", "litestar", "msgspec", "pymongo", "motor", "odmantic", "va
 Check = Callable[[Keel], Awaitable[Any]]
 
 
-class CheckResult(msgspec.Struct, frozen=True):
+class CheckResult(msgspec.Struct, frozen=True, rename="camel"):
     """The outcome of one readiness check."""
 
     status: Literal["ok", "fail"]
@@ -47,35 +48,35 @@ class CheckResult(msgspec.Struct, frozen=True):
     error: str | None = None
 
 
-class Health(msgspec.Struct, frozen=True):
+class Health(msgspec.Struct, frozen=True, rename="camel"):
     """``GET /health``."""
 
     status: str
     name: str
     version: str
-    uptime_s: float
+    uptime_seconds: float
 
 
-class Liveness(msgspec.Struct, frozen=True):
+class Liveness(msgspec.Struct, frozen=True, rename="camel"):
     """``GET /health/live``."""
 
     status: str
 
 
-class Readiness(msgspec.Struct, frozen=True):
+class Readiness(msgspec.Struct, frozen=True, rename="camel"):
     """``GET /health/ready``, ``/health/db``, ``/health/valkey`` when healthy."""
 
     status: str
     checks: dict[str, CheckResult]
 
 
-class Detailed(msgspec.Struct, frozen=True):
+class Detailed(msgspec.Struct, frozen=True, rename="camel"):
     """``GET /health/detailed``."""
 
     status: str
     name: str
     version: str
-    uptime_s: float
+    uptime_seconds: float
     versions: dict[str, str]
     plugins: list[dict[str, str]]
     checks: dict[str, CheckResult]
@@ -196,7 +197,7 @@ async def _queue_state(keel: Keel) -> tuple[dict[str, int], dict[str, dict[str, 
         return {}, {}
 
 
-@get("/detailed", summary="Everything, for operators", guards=[admin_only])
+@get("/detailed", summary="Everything, for operators", guards=[admin_only], security=SECURITY)
 async def detailed(keel: KeelDep) -> Detailed:
     """Checks, versions, enabled plugins, queue depths and live workers (admins only)."""
     checks, (queues, workers) = await asyncio.gather(run_checks(keel), _queue_state(keel))
@@ -205,7 +206,7 @@ async def detailed(keel: KeelDep) -> Detailed:
         status="ok" if all(r.status == "ok" for r in checks.values()) else "degraded",
         name=keel.settings.app.name,
         version=keel_version(),
-        uptime_s=_uptime(keel),
+        uptime_seconds=_uptime(keel),
         versions={"python": platform.python_version()}
         | {dist: keel_version(dist) for dist in _VERSIONED},
         plugins=[

@@ -7,6 +7,7 @@ import click
 from core.cli._common import config_option, fail, load
 from core.cli._config import config_group
 from core.cli._events import events_group
+from core.cli._export import export_group
 from core.cli._plugins import plugins_command
 from core.cli._runtime import with_keel
 from core.cli._serve import run_command, serve_command, worker_command
@@ -55,3 +56,4 @@ main.add_command(worker_command)
 main.add_command(plugins_command)
 main.add_command(config_group)
 main.add_command(events_group)
+main.add_command(export_group)

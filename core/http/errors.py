@@ -104,7 +104,7 @@ def _on_internal(request: Request[Any, Any, Any], exc: Exception) -> Response[An
         exc_info=exc,
     )
     return error_response(
-        500, "internal_error", "Internal server error; it has been logged.", {"request_id": rid}
+        500, "internal_error", "Internal server error; it has been logged.", {"requestId": rid}
     )
 
 

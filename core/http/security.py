@@ -12,6 +12,9 @@ BEARER = "BearerToken"
 """Name of the OpenAPI security scheme of access tokens."""
 SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]
 """``security=`` of a route that needs an access token (OpenAPI)."""
+OPTIONAL_SECURITY: list[dict[str, list[str]]] = [{}, {BEARER: []}]
+"""``security=`` of a route that takes an access token but does not need one: anonymous
+callers are served, a bad token is still a 401 (OpenAPI's ``{}`` alternative)."""
 
 
 def security_schemes() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from core.settings._types import (
     UploadsSettings,
     ValkeySettings,
 )
+from core.settings._urls import redis_url
 
 __all__ = [
     "CONFIG_ENV",
@@ -38,4 +39,5 @@ __all__ = [
     "ValkeySettings",
     "config_path",
     "load_settings",
+    "redis_url",
 ]

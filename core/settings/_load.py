@@ -17,6 +17,7 @@ import msgspec
 
 from core.errors import ConfigError
 from core.settings._types import PluginsSettings, Settings
+from core.settings._urls import url_problems
 
 ENV_PREFIX = "KEEL_"
 CONFIG_ENV = "KEEL_CONFIG"
@@ -94,6 +95,8 @@ def load_settings(
     plugins_raw = raw.pop("plugins", {})
     settings = _convert(Settings, raw, "", errors)
     plugins = _load_plugins(plugins_raw, plugin_types or {}, errors)
+    if settings is not None:
+        errors.extend(url_problems(settings))
     if errors or settings is None or plugins is None:
         raise ConfigError(errors)
     result: Settings = msgspec.structs.replace(settings, plugins=plugins)

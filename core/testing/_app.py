@@ -90,7 +90,7 @@ class KeelTestApp:
         """A new verified user of ``role`` and the ``Authorization`` header of a login."""
         user = await self.user(role=role, **kwargs)
         tokens = await self.login(user.email)
-        return user, {"Authorization": f"Bearer {tokens['access_token']}"}
+        return user, {"Authorization": f"Bearer {tokens['accessToken']}"}
 
 
 @asynccontextmanager

@@ -262,7 +262,7 @@ async def change_password(
             raise UnauthorizedError("current password is wrong")
     finally:
         await end_login_attempt(keel, turn)
-    check_policy(data.new_password, keel.settings.auth, email=user.email)
+    check_policy(data.new_password, keel.settings.auth, email=user.email, field="newPassword")
     await _set_password_hash(keel, user, await hasher.hash(data.new_password))
     ended = await end_other_sessions(keel, user.id, caller.session, "password_changed")
     await _spend_refresh_tokens(keel, user.id, caller.session)

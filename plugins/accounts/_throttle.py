@@ -71,12 +71,12 @@ async def check_login_allowed(keel: Keel, email: str, ip: str) -> str | None:
     if wait_ms > 0:
         raise RateLimitedError(
             "too many failed logins for this account; try again later",
-            details={"retry_after_s": math.ceil(wait_ms / 1000)},
+            details={"retryAfterSeconds": math.ceil(wait_ms / 1000)},
         )
     if _as_int(ip_count) >= auth.login_max_failures_ip:
         raise RateLimitedError(
             "too many failed logins from this address; try again later",
-            details={"retry_after_s": max(1, _as_int(ip_ttl))},
+            details={"retryAfterSeconds": max(1, _as_int(ip_ttl))},
         )
     if not _as_int(failures):
         return None
@@ -84,7 +84,7 @@ async def check_login_allowed(keel: Keel, email: str, ip: str) -> str | None:
     if not await keel.valkey.set(busy, 1, ex=BUSY_TTL_S, nx=True):
         raise RateLimitedError(
             "another login for this account is under way; try again later",
-            details={"retry_after_s": 1},
+            details={"retryAfterSeconds": 1},
         )
     return busy
 
@@ -146,5 +146,5 @@ async def claim_send_slot(keel: Keel, kind: str, email: str) -> None:
     if not await keel.valkey.set(key, 1, ex=interval, nx=True):
         raise RateLimitedError(
             "please wait before asking for another email",
-            details={"retry_after_s": interval},
+            details={"retryAfterSeconds": interval},
         )

@@ -21,8 +21,8 @@ from .documents import User, as_utc, utcnow
 from .events import Role, UserDeleted, UserUpdated
 from .security import CurrentUser, parse_object_id
 
-UserSort = Literal["-created_at", "created_at", "name", "-name", "email", "-email"]
-_SORT_FIELDS = {"created_at": "created_at", "name": "name", "email": "email_key"}
+UserSort = Literal["-createdAt", "createdAt", "name", "-name", "email", "-email"]
+_SORT_FIELDS = {"createdAt": "created_at", "name": "name", "email": "email_key"}
 
 
 async def _find_one(keel: Keel, query: dict[str, Any]) -> User | None:

@@ -65,7 +65,7 @@ def list_command(config: str | None, role: str | None, limit: int) -> None:
     from ._users import list_users  # noqa: PLC0415 - keeps --help fast
 
     async def work(keel: Keel) -> list[tuple[str, ...]]:
-        page = await list_users(keel, page=1, limit=limit, role=role, sort="-created_at")  # type: ignore[arg-type]
+        page = await list_users(keel, page=1, limit=limit, role=role, sort="-createdAt")  # type: ignore[arg-type]
         return [
             (u.id, u.email, u.name, u.role, "yes" if u.verified else "no", u.created_at.isoformat())
             for u in page.items

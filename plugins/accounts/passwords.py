@@ -26,11 +26,19 @@ def common_passwords() -> frozenset[str]:
     )
 
 
-def check_policy(password: str, settings: AuthSettings, *, email: str = "") -> None:
+def check_policy(
+    password: str, settings: AuthSettings, *, email: str = "", field: str = "password"
+) -> None:
     """Reject a password that is too short, too long, too common or equal to the email.
 
+    Args:
+        password: the candidate password.
+        settings: the password rules.
+        email: the account's address, which the password must not equal.
+        field: the request field (its wire name) that ``details`` names.
+
     Raises:
-        BadRequestError: with ``details`` naming the ``password`` field and the rule.
+        BadRequestError: with ``details`` naming ``field`` and the rule.
     """
     problem = ""
     if len(password) < settings.password_min_length:
@@ -43,8 +51,8 @@ def check_policy(password: str, settings: AuthSettings, *, email: str = "") -> N
         problem = "must not be your email address"
     if problem:
         raise BadRequestError(
-            f"password {problem}",
-            details=[{"field": "password", "message": problem}],
+            f"{field} {problem}",
+            details=[{"field": field, "message": problem}],
         )
 
 

@@ -155,7 +155,7 @@ class UserController(Controller):
         page: Page = 1,
         limit: Limit = 20,
         role: FromQuery[Role | None] = None,
-        sort: FromQuery[_users.UserSort] = "-created_at",
+        sort: FromQuery[_users.UserSort] = "-createdAt",
     ) -> schemas.UserPage:
         """Admin: users, a page at a time, optionally of one role."""
         return await _users.list_users(keel, page=page, limit=limit, role=role, sort=sort)

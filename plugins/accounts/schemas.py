@@ -42,8 +42,8 @@ SecretToken = Annotated[str, Meta(min_length=16, max_length=128, pattern=r"^[A-Z
 SelfRole = Literal["customer", "provider"]
 
 
-class _In(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Base of request bodies."""
+class _In(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, rename="camel"):
+    """Base of request bodies (camelCase on the wire)."""
 
 
 class Register(_In, frozen=True):
@@ -115,7 +115,7 @@ class UserAdminUpdate(_In, frozen=True):
     verified: bool | UnsetType = UNSET
 
 
-class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
+class TokenPair(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A fresh access token and the refresh token that replaces the one used."""
 
     access_token: str
@@ -132,14 +132,14 @@ class PasswordChanged(TokenPair, frozen=True, kw_only=True):
     """How many other sessions (devices) were signed out."""
 
 
-class PasswordReset(msgspec.Struct, frozen=True, kw_only=True):
+class PasswordReset(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """``POST /api/auth/reset-password``: the new password is set."""
 
     ended_sessions: int
     """How many sessions (devices) were signed out."""
 
 
-class SessionView(msgspec.Struct, frozen=True, kw_only=True):
+class SessionView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One open login session (a device or browser that signed in)."""
 
     id: str
@@ -154,21 +154,21 @@ class SessionView(msgspec.Struct, frozen=True, kw_only=True):
     """Whether this is the session of the token making the request."""
 
 
-class SessionList(msgspec.Struct, frozen=True, kw_only=True):
+class SessionList(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """``GET /api/auth/sessions``: the caller's open sessions, most recent first."""
 
     items: list[SessionView]
     total: int
 
 
-class Accepted(msgspec.Struct, frozen=True, kw_only=True):
+class Accepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """An answer that says nothing about whether the account exists."""
 
     status: Literal["otp_sent", "verification_sent", "reset_sent", "otp_required"]
     detail: str
 
 
-class User(msgspec.Struct, frozen=True, kw_only=True):
+class User(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A user as seen by themself or an admin."""
 
     id: str
@@ -182,7 +182,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-class PublicProfile(msgspec.Struct, frozen=True, kw_only=True):
+class PublicProfile(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A provider as seen by other users."""
 
     id: str
@@ -191,7 +191,7 @@ class PublicProfile(msgspec.Struct, frozen=True, kw_only=True):
     avatar: str | None
 
 
-class UserPage(msgspec.Struct, frozen=True, kw_only=True):
+class UserPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One page of users."""
 
     items: list[User]

@@ -116,12 +116,12 @@ async def create_booking(
             await claim(keel, doc, keys, event=event, max_pending=cap)
     else:
         await claim(keel, doc, keys, event=event)
-    return snapshot
+    return schemas.Booking.of(snapshot)
 
 
 async def get_booking(keel: Keel, caller: CurrentUser, booking_id: str) -> schemas.Booking:
     """One booking (its customer, its provider or an admin; else 404)."""
-    return booking_snapshot(await load(keel, caller, booking_id))
+    return schemas.Booking.of(booking_snapshot(await load(keel, caller, booking_id)))
 
 
 def bookings_query(
@@ -176,5 +176,5 @@ async def list_bookings(
     docs, total = await listing.page(
         keel.db.get_collection(Booking), page, limit, max_ms=keel.settings.database.timeout_ms
     )
-    items = [booking_snapshot(d) for d in docs]
+    items = [schemas.Booking.of(booking_snapshot(d)) for d in docs]
     return schemas.BookingPage(items=items, total=total, page=page, limit=limit)

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from core.context import Keel
     from plugins.accounts.api import CurrentUser
 
-ServiceSort = Literal["created_at", "-created_at", "price", "-price"]
+ServiceSort = Literal["createdAt", "-createdAt", "price", "-price"]
+"""Wire names of the sort keys; :data:`_SORT_FIELDS` maps them to stored fields."""
+_SORT_FIELDS = {"createdAt": "created_at", "price": "price"}
 
 
 def _not_found(service_id: object) -> NotFoundError:
@@ -81,7 +83,7 @@ def services_query(
     category: str | None = None,
     provider_id: str | None = None,
     active: bool | None = None,
-    sort: ServiceSort = "-created_at",
+    sort: ServiceSort = "-createdAt",
 ) -> ListQuery | None:
     """The filter and sort of a services listing (None: nothing the caller may see).
 
@@ -89,7 +91,7 @@ def services_query(
     indexes (a test checks with ``explain()``).
     """
     query: dict[str, Any] = {}
-    provider = object_id(provider_id, field="provider_id")
+    provider = object_id(provider_id, field="providerId")
     if provider is not None:
         query["provider_id"] = provider
     if category is not None:
@@ -104,7 +106,7 @@ def services_query(
     else:
         query["active"] = True
     direction = DESCENDING if sort.startswith("-") else ASCENDING
-    field = sort.lstrip("-")
+    field = _SORT_FIELDS[sort.lstrip("-")]
     index_direction = DESCENDING if field == "created_at" else ASCENDING
     prefix = [k for k in ("provider_id", "category") if k in query][:1]
     index = [*((k, ASCENDING) for k in [*prefix, "active"])]
@@ -121,7 +123,7 @@ async def list_services(
     category: str | None = None,
     provider_id: str | None = None,
     active: bool | None = None,
-    sort: ServiceSort = "-created_at",
+    sort: ServiceSort = "-createdAt",
 ) -> schemas.ServicePage:
     """A page of services; inactive ones only for their provider and admins."""
     built = services_query(

@@ -73,7 +73,7 @@ class PendingLimitError(ConflictError):
         super().__init__(
             f"you already have {cap} unpaid pending bookings, the most a customer may hold;"
             " pay for or cancel one first",
-            details={"max_pending_per_customer": cap},
+            details={"maxPendingPerCustomer": cap},
         )
 
 

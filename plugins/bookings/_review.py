@@ -76,12 +76,12 @@ async def create_review(
         await keel.db.get_collection(Review).insert_one(doc)
     except DuplicateKeyError:
         raise ConflictError(
-            "booking was already reviewed", details={"booking_id": booking_id}
+            "booking was already reviewed", details={"bookingId": booking_id}
         ) from None
     avg, count = await _rate(keel, booking["service_id"], data.rating, 1, caller.id)
     snapshot = review_snapshot(doc)
     await keel.events.emit(ReviewCreated(review=snapshot, rating_average=avg, rating_count=count))
-    return snapshot
+    return schemas.Review.of(snapshot)
 
 
 def reviews_query(service_id: ObjectId) -> ListQuery:
@@ -98,7 +98,7 @@ async def list_reviews(
     docs, total = await reviews_query(service["_id"]).page(
         keel.db.get_collection(Review), page, limit, max_ms=keel.settings.database.timeout_ms
     )
-    items = [review_snapshot(d) for d in docs]
+    items = [schemas.Review.of(review_snapshot(d)) for d in docs]
     return schemas.ReviewPage(items=items, total=total, page=page, limit=limit)
 
 

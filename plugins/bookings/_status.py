@@ -115,7 +115,7 @@ async def transition(
         if current is None:
             raise NotFoundError("booking not found", details={"id": booking_id})
         raise _refuse(current, action)
-    return booking_snapshot({**updated, **changes})
+    return schemas.Booking.of(booking_snapshot({**updated, **changes}))
 
 
 async def _apply(

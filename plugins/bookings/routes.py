@@ -41,9 +41,9 @@ class ServiceController(Controller):
         page: Page = 1,
         limit: Limit = 20,
         category: Annotated[str | None, QueryParameter(max_length=60)] = None,
-        provider_id: Annotated[str | None, QueryParameter(max_length=24)] = None,
+        provider_id: Annotated[str | None, QueryParameter(name="providerId", max_length=24)] = None,
         active: FromQuery[bool | None] = None,
-        sort: FromQuery[service.ServiceSort] = "-created_at",
+        sort: FromQuery[service.ServiceSort] = "-createdAt",
     ) -> schemas.ServicePage:
         """Services, a page at a time; inactive ones only for their provider and admins."""
         return await service.list_services(

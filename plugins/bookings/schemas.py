@@ -14,7 +14,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from core.text import MultiLine, NonBlankMultiLine, SingleLine
-from plugins.bookings.events import BookingSnapshot, ReviewSnapshot
+from plugins.bookings.events import BookingSnapshot, BookingStatus, ReviewSnapshot
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[Weekday, ...] = (
@@ -50,7 +50,9 @@ Rating = Annotated[int, Meta(ge=1, le=5)]
 AwareDatetime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with an offset.")]
 
 
-class TimeRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class TimeRange(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, rename="camel"
+):
     """Opening hours ``[start, end)`` on one weekday, in the service's time zone."""
 
     start: HHMM
@@ -65,8 +67,8 @@ def default_availability() -> Availability:
     return {day: [TimeRange(start="09:00", end="17:00")] for day in WEEKDAYS[:5]}
 
 
-class _In(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Base of request bodies."""
+class _In(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, rename="camel"):
+    """Base of request bodies (camelCase JSON, like every subclass)."""
 
 
 class ServiceCreate(_In, frozen=True):
@@ -99,7 +101,11 @@ class ServiceUpdate(_In, frozen=True):
     availability: Availability | UnsetType = UNSET
 
 
-class Service(msgspec.Struct, frozen=True, kw_only=True):
+class _Out(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Base of response bodies (camelCase JSON, like every subclass)."""
+
+
+class Service(_Out, frozen=True, kw_only=True):
     """A service, with its rating."""
 
     id: str
@@ -121,7 +127,7 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-class ServicePage(msgspec.Struct, frozen=True, kw_only=True):
+class ServicePage(_Out, frozen=True, kw_only=True):
     """One page of services."""
 
     items: list[Service]
@@ -144,11 +150,42 @@ class BookingCancel(_In, frozen=True):
     reason: Reason
 
 
-Booking = BookingSnapshot
-"""A booking as the API shows it (the same shape as the events' snapshot)."""
+class Booking(_Out, frozen=True, kw_only=True):
+    """A booking as the API shows it: the fields of :class:`BookingSnapshot`, in camelCase.
+
+    A class of its own because the snapshot travels in job arguments and is stored by
+    listeners under its Python names.
+    """
+
+    id: str
+    service_id: str
+    service_name: str
+    provider_id: str
+    customer_id: str
+    start: datetime
+    end: datetime
+    timezone: str
+    """The provider's IANA time zone (for showing ``start``/``end`` locally)."""
+    status: BookingStatus
+    price: int
+    """Price in minor units, fixed when the booking was made."""
+    currency: str
+    paid: bool
+    payment_id: str | None
+    notes: str
+    cancel_reason: str | None
+    cancelled_by: str | None
+    """User id of who cancelled, when cancelled."""
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, snapshot: BookingSnapshot) -> Booking:
+        """The API view of an event snapshot."""
+        return cls(**msgspec.structs.asdict(snapshot))
 
 
-class BookingPage(msgspec.Struct, frozen=True, kw_only=True):
+class BookingPage(_Out, frozen=True, kw_only=True):
     """One page of bookings."""
 
     items: list[Booking]
@@ -164,11 +201,28 @@ class ReviewCreate(_In, frozen=True):
     comment: Comment = ""
 
 
-Review = ReviewSnapshot
-"""A review as the API shows it."""
+class Review(_Out, frozen=True, kw_only=True):
+    """A review as the API shows it: the fields of :class:`ReviewSnapshot`, in camelCase."""
+
+    id: str
+    booking_id: str
+    service_id: str
+    service_name: str
+    provider_id: str
+    customer_id: str
+    """The author."""
+    rating: int
+    """1-5."""
+    comment: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, snapshot: ReviewSnapshot) -> Review:
+        """The API view of an event snapshot."""
+        return cls(**msgspec.structs.asdict(snapshot))
 
 
-class ReviewPage(msgspec.Struct, frozen=True, kw_only=True):
+class ReviewPage(_Out, frozen=True, kw_only=True):
     """One page of reviews."""
 
     items: list[Review]

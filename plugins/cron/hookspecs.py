@@ -25,6 +25,9 @@ async def report_figures(keel: Keel, start: datetime, end: datetime) -> Mapping[
     JSON-able values, under names of its own: the report shows ``new_users``,
     ``bookings``, ``reviews`` and ``payments`` in their own fields and any other figure
     under ``figures``. Two plugins returning the same name is an error in the report.
+    Return Python (snake_case) names, as stored; the API spells the report's fields and
+    the figure names in camelCase (``hello_greetings`` -> ``helloGreetings``), values
+    as they are.
 
     Args:
         keel: the runtime context.

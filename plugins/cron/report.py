@@ -9,6 +9,7 @@ switched off contributes nothing, so its figures count as zero.
 from __future__ import annotations
 
 import asyncio
+import typing
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -68,30 +69,61 @@ async def build_report(keel: Keel, day: date, tz: ZoneInfo) -> DailyReport:
         "payments": {"count": 0, "totals": []},
     }
     fields = {key: figures.pop(key, default) for key, default in known.items()}
-    return msgspec.convert(
-        {
-            "date": day.isoformat(),
-            "tz": str(tz.key),
-            "start": start,
-            "end": end,
-            "generated_at": utcnow(),
-            **fields,
-            "figures": figures,
-        },
-        DailyReport,
-        builtin_types=(datetime,),
-    )
+    doc = {
+        "date": day.isoformat(),
+        "tz": str(tz.key),
+        "start": start,
+        "end": end,
+        "generated_at": utcnow(),
+        **fields,
+        "figures": figures,
+    }
+    return msgspec.convert(_encoded_names(doc, DailyReport), DailyReport, builtin_types=(datetime,))
 
 
 async def store_report(keel: Keel, report: DailyReport) -> None:
-    """Save ``report``, replacing an earlier one of the same day."""
-    doc = msgspec.to_builtins(report, builtin_types=(datetime,))
+    """Save ``report``, replacing an earlier one of the same day (Python field names:
+    the camelCase names are the wire's, not the database's)."""
+    doc = _python_names(report)
     await _db(keel)[REPORTS].replace_one({"date": report.date}, doc, upsert=True)
 
 
 def _decode(doc: dict[str, Any]) -> DailyReport:
     doc.pop("_id", None)
-    return msgspec.convert(doc, DailyReport)
+    report = msgspec.convert(_encoded_names(doc, DailyReport), DailyReport)
+    # figure names are the plugins' (``hello_greetings``); the wire spells them in camelCase
+    figures = {_camel(name): value for name, value in report.figures.items()}
+    return msgspec.structs.replace(report, figures=figures)
+
+
+def _python_names(value: Any) -> Any:
+    """``value`` as builtins keyed by Python field names, at any depth (datetimes kept)."""
+    if isinstance(value, msgspec.Struct):
+        return {f: _python_names(getattr(value, f)) for f in value.__struct_fields__}
+    if isinstance(value, list):
+        return [_python_names(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _python_names(v) for k, v in value.items()}
+    return value
+
+
+def _encoded_names(value: Any, tp: Any) -> Any:
+    """A value keyed by Python field names, re-keyed by the names ``tp`` decodes."""
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and isinstance(value, dict):
+        return {
+            f.encode_name: _encoded_names(value[f.name], f.type)
+            for f in msgspec.structs.fields(tp)
+            if f.name in value
+        }
+    if typing.get_origin(tp) is list and isinstance(value, list):
+        (item,) = typing.get_args(tp)
+        return [_encoded_names(v, item) for v in value]
+    return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 async def find_report(keel: Keel, day: date) -> DailyReport | None:

@@ -1,4 +1,8 @@
-"""Response Structs of the cron plugin's routes (and the stored daily report)."""
+"""Response Structs of the cron plugin's routes (and the stored daily report).
+
+The wire spells every field in camelCase (``rename="camel"``); the stored report keeps
+the Python names (see :func:`plugins.cron.report.store_report`).
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,21 @@ from typing import Any
 import msgspec
 
 
-class BookingCounts(msgspec.Struct, frozen=True, kw_only=True):
+class BookingCounts(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Bookings created on the day."""
 
     total: int
     by_status: dict[str, int]
 
 
-class ReviewStats(msgspec.Struct, frozen=True, kw_only=True):
+class ReviewStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Reviews written on the day."""
 
     count: int
     average_rating: float | None
 
 
-class PaymentTotal(msgspec.Struct, frozen=True, kw_only=True):
+class PaymentTotal(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Payments of one status and currency created on the day."""
 
     status: str
@@ -31,14 +35,14 @@ class PaymentTotal(msgspec.Struct, frozen=True, kw_only=True):
     amount: int | float
 
 
-class PaymentStats(msgspec.Struct, frozen=True, kw_only=True):
+class PaymentStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Payments created on the day."""
 
     count: int
     totals: list[PaymentTotal]
 
 
-class DailyReport(msgspec.Struct, frozen=True, kw_only=True):
+class DailyReport(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One day's activity (``cron.daily_report``); a plugin that is off counts as zero."""
 
     date: str
@@ -51,10 +55,10 @@ class DailyReport(msgspec.Struct, frozen=True, kw_only=True):
     reviews: ReviewStats
     payments: PaymentStats
     figures: dict[str, Any] = msgspec.field(default_factory=dict)
-    """Figures of other plugins (``report_figures``), by name."""
+    """Figures of other plugins (``report_figures``), by name (camelCase on the wire)."""
 
 
-class ReportPage(msgspec.Struct, frozen=True, kw_only=True):
+class ReportPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A page of daily reports, newest day first."""
 
     items: list[DailyReport]
@@ -63,7 +67,7 @@ class ReportPage(msgspec.Struct, frozen=True, kw_only=True):
     total: int
 
 
-class RunInfo(msgspec.Struct, frozen=True, kw_only=True):
+class RunInfo(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One run of a schedule's job."""
 
     job_key: str
@@ -71,7 +75,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True):
     tick: datetime | None
     started_at: datetime
     finished_at: datetime | None
-    duration_s: float | None
+    duration_s: float | None = msgspec.field(name="durationSeconds")
     outcome: str
     error: str | None
     result: str | None
@@ -79,7 +83,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True):
     worker: str
 
 
-class JobInfo(msgspec.Struct, frozen=True, kw_only=True):
+class JobInfo(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One schedule of an enabled plugin, as an operator sees it."""
 
     name: str
@@ -94,13 +98,13 @@ class JobInfo(msgspec.Struct, frozen=True, kw_only=True):
     last_run: RunInfo | None
 
 
-class JobList(msgspec.Struct, frozen=True, kw_only=True):
+class JobList(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Every schedule."""
 
     items: list[JobInfo]
 
 
-class RunPage(msgspec.Struct, frozen=True, kw_only=True):
+class RunPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A page of a schedule's runs, newest first."""
 
     items: list[RunInfo]
@@ -109,7 +113,7 @@ class RunPage(msgspec.Struct, frozen=True, kw_only=True):
     total: int
 
 
-class RunRequested(msgspec.Struct, frozen=True, kw_only=True):
+class RunRequested(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Answer of ``POST /api/cron/jobs/{name}/run``."""
 
     name: str

@@ -16,15 +16,21 @@ if TYPE_CHECKING:
     from core.context import Keel
 
 
+def camel(name: str) -> str:
+    """A stored snake_case name (a link's key, a changed field) as the wire spells it."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def to_view(doc: dict[str, Any]) -> schemas.Notification:
-    """The API shape of a stored notification."""
+    """The API shape of a stored notification (link keys in camelCase: ``bookingId``)."""
     read_at = doc.get("read_at")
     return schemas.Notification(
         id=str(doc["_id"]),
         kind=doc["kind"],
         title=doc["title"],
         body=doc["body"],
-        data=dict(doc.get("data") or {}),
+        data={camel(k): str(v) for k, v in dict(doc.get("data") or {}).items()},
         read=bool(doc["read"]),
         read_at=as_utc(read_at) if read_at else None,
         created_at=as_utc(doc["created_at"]),
@@ -124,7 +130,9 @@ async def list_activity(
     cursor = log.find({"user_id": user_id}).sort([("at", -1), ("_id", -1)])
     docs = await cursor.skip((page - 1) * limit).limit(limit).to_list(limit)
     items = [
-        schemas.ActivityEntry(kind=d["kind"], changed=list(d["changed"]), at=as_utc(d["at"]))
+        schemas.ActivityEntry(
+            kind=d["kind"], changed=[camel(c) for c in d.get("changed") or []], at=as_utc(d["at"])
+        )
         for d in docs
     ]
     return schemas.ActivityPage(items=items, total=total, page=page, limit=limit)

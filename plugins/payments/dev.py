@@ -8,6 +8,7 @@ reload ``/tmp/localstripe.pickle`` left by any earlier run on the machine).
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 import httpx
@@ -21,22 +22,32 @@ log = logging.getLogger("plugins.payments")
 WEBHOOK_ID = "keel"
 TEST_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - the emulator accepts any sk_ key
 TEST_WEBHOOK_SECRET = "whsec_localstripe"  # noqa: S105 - development only
-"""localstripe's webhook signing secret: public, so accepted only under ``keel run``."""
+"""localstripe's documented webhook secret: public, so accepted only under ``keel run`` on
+loopback. keel's own dev stacks never use it: each makes a random one (below)."""
+
+
+def dev_webhook_secret() -> str:
+    """A webhook secret for one dev stack: random, so nobody can sign with it but the
+    localstripe the stack starts (which keel hands it when registering its webhook)."""
+    return "whsec_dev" + secrets.token_hex(24)
 
 
 def public_secret_problem(webhook_secret: str) -> str | None:
     """Why ``webhook_secret`` must not verify deliveries in this process, or None.
 
-    It is the public localstripe secret and this process is not ``keel run``: anyone could
-    sign a ``payment_intent.succeeded`` with it and mark a booking paid with no charge.
+    It is the public localstripe secret and this process is not ``keel run`` on a
+    loopback address: anyone could sign a ``payment_intent.succeeded`` with it and mark a
+    booking paid with no charge. Checked at startup (``check_settings``) and again on
+    each delivery.
     """
     from core.devstack import dev_pages  # noqa: PLC0415
 
-    if webhook_secret != TEST_WEBHOOK_SECRET or dev_pages() is not None:
+    pages = dev_pages()
+    if webhook_secret != TEST_WEBHOOK_SECRET or (pages is not None and not pages.admins_only):
         return None
     return (
-        "plugins.payments.webhook_secret is localstripe's public secret, accepted only under"
-        " `keel run`; set it to your Stripe endpoint's signing secret"
+        "plugins.payments.webhook_secret: localstripe's public secret, accepted only under"
+        " `keel run` on a loopback address; set it to your Stripe endpoint's signing secret"
     )
 
 
@@ -53,7 +64,7 @@ def localstripe_service() -> DevService:
         settings_overrides={
             "plugins.payments.api_base": "http://127.0.0.1:{port}",
             "plugins.payments.secret_key": TEST_SECRET_KEY,
-            "plugins.payments.webhook_secret": TEST_WEBHOOK_SECRET,
+            "plugins.payments.webhook_secret": dev_webhook_secret(),
             "plugins.payments.emulator": "true",
         },
         needed=needs_localstripe,

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core import DevService, Job, Listener, Plugin, Schedule, hookimpl
+from core.context import settings_of
 from plugins.payments.settings import PaymentsSettings
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
     from core.context import Keel
     from core.events import Event
+    from core.settings import Settings
 
 
 class PaymentsPlugin(Plugin):
@@ -52,7 +54,10 @@ class PaymentsPlugin(Plugin):
 
     @hookimpl
     def register_listeners(self) -> Sequence[Listener]:
-        from plugins.payments.refunds import on_booking_cancelled  # noqa: PLC0415
+        from plugins.payments.refunds import (  # noqa: PLC0415
+            on_booking_cancelled,
+            refund_if_cancelled,
+        )
         from plugins.payments.service import project_booking  # noqa: PLC0415
 
         # The projection is written twice: inline, so the customer can pay the moment the
@@ -63,7 +68,11 @@ class PaymentsPlugin(Plugin):
             for mode in ("inline", "durable")
             if (event, mode) != ("booking.cancelled", "durable")
         ]
-        return [*projections, Listener("booking.cancelled", on_booking_cancelled, "durable")]
+        return [
+            *projections,
+            Listener("booking.cancelled", on_booking_cancelled, "durable"),
+            Listener("payment.completed", refund_if_cancelled, "durable"),
+        ]
 
     @hookimpl
     def register_jobs(self) -> Sequence[Job]:
@@ -74,6 +83,15 @@ class PaymentsPlugin(Plugin):
     @hookimpl
     def register_schedules(self) -> Sequence[Schedule]:
         return [Schedule("reconcile", self.settings.reconcile_cron, "reconcile")]
+
+    @hookimpl
+    def check_settings(self, settings: Settings) -> Sequence[str]:
+        """Refuse localstripe's public webhook secret outside ``keel run`` on loopback."""
+        from plugins.payments.dev import public_secret_problem  # noqa: PLC0415
+
+        secret = settings_of(settings, PaymentsSettings).webhook_secret
+        problem = public_secret_problem(secret)
+        return [problem] if problem else []
 
     @hookimpl
     def register_dev_services(self) -> Sequence[DevService]:

@@ -15,14 +15,17 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from core.clock import as_utc
 from core.context import Keel
 from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from plugins.payments import state
 from plugins.payments.gateway import Gateway, StripeRejected, payments_settings
 from plugins.payments.models import Refund
-from plugins.payments.store import Doc, change, payments, refunds
+from plugins.payments.store import Doc, bookings, change, payments, refunds
 
 log = logging.getLogger("plugins.payments")
+LATE_PAYMENT = "booking_cancelled_before_payment"
+"""Refund reason: the payment completed after its booking was cancelled (or expired)."""
 
 
 def left_to_refund(doc: Doc) -> int:
@@ -208,6 +211,36 @@ async def on_booking_cancelled(keel: Keel, event: Any) -> None:
         await refund(keel, gw, doc["_id"], amount, key=key, reason="booking_cancelled")
     except ConflictError as exc:
         log.warning("payments: no refund for cancelled booking %s: %s", booking.id, exc.message)
+
+
+async def refund_if_cancelled(keel: Keel, event: Any) -> None:
+    """Durable listener of ``payment.completed``: a payment that completed after its
+    booking was cancelled is refunded in full.
+
+    The race it closes: a card payment in flight while its booking expires (or is
+    cancelled) cannot be voided any more, Stripe charges it, and the customer would pay
+    for a booking they no longer have. A booking paid *before* its cancellation is left
+    to :func:`on_booking_cancelled` and its policy. The refund's key is the
+    cancellation's (``cancel:<booking id>``), so a booking is still refunded at most once.
+    """
+    from plugins.payments.gateway import gateway  # noqa: PLC0415
+
+    booking_id, payment_id = str(event.booking_id), str(event.payment_id)
+    if not (ObjectId.is_valid(booking_id) and ObjectId.is_valid(payment_id)):
+        return
+    view = await bookings(keel).find_one({"_id": ObjectId(booking_id)})
+    cancelled_at = None if view is None else view.get("cancelled_at")
+    if view is None or view["status"] != "cancelled" or cancelled_at is None:
+        return
+    if as_utc(cancelled_at) > event.occurred_at:  # paid, then cancelled: the policy's
+        return
+    key = f"cancel:{booking_id}"
+    try:
+        await refund(keel, gateway(keel), ObjectId(payment_id), None, key=key, reason=LATE_PAYMENT)
+    except ConflictError as exc:  # e.g. refunded already, by an admin
+        log.warning("payments: no refund of late payment %s: %s", payment_id, exc.message)
+        return
+    log.info("payments: booking %s was cancelled before it was paid: refunded", booking_id)
 
 
 async def _void(keel: Keel, gw: Gateway, doc: Doc) -> None:

@@ -55,7 +55,7 @@ class Payment(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     updated_at: datetime
 
 
-class PaymentPage(msgspec.Struct, frozen=True, kw_only=True):
+class PaymentPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A page of payments, newest first."""
 
     items: list[Payment]
@@ -73,7 +73,7 @@ class RefundResult(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     payment: Payment
 
 
-class WebhookAck(msgspec.Struct, frozen=True, kw_only=True):
+class WebhookAck(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """What the webhook answers to a verified delivery."""
 
     received: bool

@@ -9,7 +9,9 @@ sender and never decoded again. Kind ``s`` is a revocation, not a frame: its tar
 user and its last part a :class:`~plugins.realtime.tokens.Revocation` (JSON) naming the
 sessions that ended; the user's sockets it covers are closed (4401 ``session_revoked``).
 Kind ``f`` (a block, a deleted account) is not a frame either: the target users' sockets
-forget the user named in its last part (see :mod:`plugins.realtime.contacts`).
+forget the user named in its last part (see :mod:`plugins.realtime.contacts`). Kind ``k``
+closes (4409) the target user's sockets named in its last part, ``<process>:<socket>``
+members, wherever they are (see :mod:`plugins.realtime.sockets`).
 """
 
 from __future__ import annotations

@@ -95,6 +95,18 @@ async def record_booking(keel: Keel, booking: Any) -> None:
     )
 
 
+async def lapsed_between(keel: Keel, start: datetime, end: datetime) -> list[list[str]]:
+    """The pairs that stopped being contacts in ``(start, end]``: their last cancellation
+    turned :data:`CANCELLED_GRACE` old, and nothing else keeps them contacts."""
+    query = {
+        "until": {"$gt": start, "$lte": end},
+        "bookings.0": {"$exists": False},
+        "accepted_at": None,
+    }
+    cursor = keel.db.get_collection(Contact).find(query, {"users": 1})
+    return [list(doc["users"]) async for doc in cursor]
+
+
 async def forget_user(keel: Keel, user_id: str) -> None:
     """A deleted account: its pairs and blocks go, and every socket forgets it."""
     collection = keel.db.get_collection(Contact)

@@ -9,8 +9,8 @@ is enabled)::
     from core import hookimpl
     from plugins.realtime.hookspecs import WsContext, WsEvent
 
-    class EchoData(msgspec.Struct, forbid_unknown_fields=True):
-        text: str
+    class EchoData(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+        text: str  # frames speak camelCase, as the whole API does
 
     async def echo(ctx: WsContext, data: EchoData) -> None:
         ctx.reply("echoed", {"text": data.text})

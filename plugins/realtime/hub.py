@@ -24,6 +24,7 @@ from plugins.realtime.maintenance import Maintenance
 from plugins.realtime.presence import Presence, PresenceChanges, Transition, iso_seen
 from plugins.realtime.protocol import CLOSE_GOING_AWAY, frame
 from plugins.realtime.service import RoomCache
+from plugins.realtime.sockets import EVICT, SocketRegistry, evict
 from plugins.realtime.subscriber import Subscriber
 from plugins.realtime.tokens import REVOKE, TokenGuard
 from plugins.realtime.typing_indicators import TypingTimer
@@ -66,6 +67,8 @@ class Hub:
         self.watchers: dict[str, set[Connection]] = defaultdict(set)
         self.presence = Presence(keel, self.process_id, settings.heartbeat_s)
         self.changes = PresenceChanges(self.presence, self.announce)
+        self.sockets = SocketRegistry(keel, self.process_id, settings.heartbeat_s)
+        """This process's side of ``max_sockets_per_user``, counted over every process."""
         self.subscriber: Subscriber | None = None
         """The channel's subscription (from the first socket on)."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -113,6 +116,7 @@ class Hub:
         self._tasks.append(asyncio.create_task(self.changes.run(), name="realtime:presence"))
         async with asyncio.timeout(timeout + 5):
             await self.subscriber.subscribed.wait()
+        await self.sockets.renew()
         if self.settings.presence:
             await self.presence.renew()
 
@@ -133,6 +137,9 @@ class Hub:
                     await self.changes.idle()
                 now = time.time()
                 await self.announce([(u, False, now) for u in await self.presence.release()])
+        if self._started:
+            with contextlib.suppress(Exception):
+                await self.sockets.release()  # our sockets stop counting, all at once
         self.typing_timer.close()
         self.guard.close()
         for task in [*self._tasks, *self._background]:
@@ -160,10 +167,14 @@ class Hub:
             _discard(self.watchers, user_id, conn)
         user_id = conn.user.id
         _discard(self.by_user, user_id, conn)
-        if self.closing:
+        if self.closing:  # release() uncounts them all
             if not self.connections:
                 self._all_closed.set()
             return
+        try:
+            await self.sockets.closed(user_id, conn.id)
+        except Exception:  # the member goes with the key's TTL, or with the process
+            log.warning("realtime: socket count of user %s not updated", user_id)
         if user_id not in self.by_user and self.settings.presence:
             self.changes.push(user_id, False)
 
@@ -237,6 +248,9 @@ class Hub:
         if kind == _REVOKE:
             self.guard.revoke(targets.decode(), raw)
             return
+        if kind == _EVICT:
+            evict(self.by_user.get(targets.decode(), ()), self.sockets, raw.decode())
+            return
         if kind == _FORGET:
             for user_id in targets.decode().split(","):
                 self.forget(user_id, raw.decode())
@@ -271,6 +285,7 @@ class Hub:
 
 _REVOKE = REVOKE.encode()
 _FORGET = FORGET.encode()
+_EVICT = EVICT.encode()
 
 
 def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> None:

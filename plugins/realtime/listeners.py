@@ -9,7 +9,7 @@ import msgspec
 from core import Listener
 from plugins.realtime import contacts
 from plugins.realtime.bus import publish
-from plugins.realtime.protocol import frame
+from plugins.realtime.protocol import camel_keys, frame
 from plugins.realtime.service import record_booking
 from plugins.realtime.tokens import REVOKE, revocation_text
 
@@ -23,9 +23,10 @@ def listeners(settings: RealtimeSettings) -> list[Listener]:
     """The plugin's subscriptions (by event name: realtime imports no other plugin)."""
 
     async def push_notification(keel: Keel, event: Any) -> None:
-        """``notification.created`` -> a ``notification`` frame on the user's sockets."""
+        """``notification.created`` -> a ``notification`` frame on the user's sockets (the
+        event's fields, and the keys of its ``data``, in camelCase: the wire's convention)."""
         if settings.notifications:
-            text = frame("notification", msgspec.to_builtins(event))
+            text = frame("notification", camel_keys(msgspec.to_builtins(event)))
             await publish(keel, "u", [str(event.user_id)], text)
 
     return [

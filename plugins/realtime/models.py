@@ -87,6 +87,7 @@ class Contact(Model):
         "indexes": lambda: [
             pymongo.IndexModel([("pair", _ASC)], unique=True),
             pymongo.IndexModel([("users", _ASC)]),
+            pymongo.IndexModel([("until", _ASC)], sparse=True),  # lapses, each minute
         ],
     }
 

@@ -57,6 +57,7 @@ class RealtimePlugin(Plugin):
             BlockController,
             RoomController,
             demo_page,
+            online_count,
             realtime_socket,
         )
 
@@ -66,7 +67,7 @@ class RealtimePlugin(Plugin):
         # a development page: mounted only under `keel run` (its guard checks each request too)
         demo = demo and dev_pages() is not None
         root = [realtime_socket, demo_page] if demo else [realtime_socket]
-        return [RoomController, BlockController, RootRoutes(root)]
+        return [RoomController, BlockController, online_count, RootRoutes(root)]
 
     @hookimpl
     def register_models(self) -> list[Any]:

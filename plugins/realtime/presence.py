@@ -7,6 +7,8 @@ Keys (under ``<prefix>:realtime:``):
 - ``online:<user>``: set of the process ids holding at least one socket of the user.
 - ``users:<process>``: set of the users a process holds (to clean up after it).
 - ``seen:<user>``: when the user last went offline (epoch seconds; 30 days TTL).
+- ``present``: set of the users whose ``online:<user>`` is not empty, kept by the same
+  scripts that change those sets, so counting who is online is one ``SCARD``.
 
 A user is online while a process with a live lease is in ``online:<user>``. A process
 that finds an expired lease removes the dead process from its users' sets (``ZREM``
@@ -36,13 +38,17 @@ Transition = tuple[str, bool, float]
 _ADD = """
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
 return redis.call('SCARD', KEYS[1])
 """
 _REMOVE = """
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('SREM', KEYS[1], ARGV[1])
 local left = redis.call('SCARD', KEYS[1])
-if left == 0 then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4]) end
+if left == 0 then
+  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+  redis.call('SREM', KEYS[4], ARGV[2])
+end
 return left
 """
 
@@ -93,10 +99,15 @@ class Presence:
     ) -> None:
         users = self._key("users", pid)
         if online:
-            keys = [self._key("online", user_id), users]
+            keys = [self._key("online", user_id), users, self._key("present")]
             await self._add(keys=keys, args=[pid, user_id], client=pipe)
         else:
-            keys = [self._key("online", user_id), users, self._key("seen", user_id)]
+            keys = [
+                self._key("online", user_id),
+                users,
+                self._key("seen", user_id),
+                self._key("present"),
+            ]
             await self._remove(
                 keys=keys, args=[pid, user_id, f"{now:.3f}", SEEN_TTL_S], client=pipe
             )
@@ -200,6 +211,27 @@ class PresenceChanges:
     async def idle(self) -> None:
         """Wait until every queued change is applied."""
         await self._idle.wait()
+
+
+async def user_online(keel: Keel, user_id: str) -> bool:
+    """Whether ``user_id`` has a socket on a process whose lease is live (two round trips,
+    whatever the size of the cluster: the user's few process ids, then their leases)."""
+    valkey = keel.valkey
+    pids = list(await awaited(valkey.smembers(keel.key("realtime", "online", user_id))))
+    if not pids:
+        return False
+    leases = await awaited(valkey.zmscore(keel.key("realtime", "procs"), pids))
+    now = time.time()
+    return any(lease is not None and float(lease) > now for lease in leases)
+
+
+async def online_count(keel: Keel) -> int:
+    """How many users are online on any process (one ``SCARD``).
+
+    A crashed process's users still count until a live process reaps its lease (within
+    1.5 heartbeats), exactly as they stay online for the ``userOffline`` announcement.
+    """
+    return int(await awaited(keel.valkey.scard(keel.key("realtime", "present"))))
 
 
 def iso_seen(stamp: float) -> str:

@@ -77,10 +77,12 @@ class Frame(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Target(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
-    """``typing`` / ``stopTyping``: exactly one of a user or a room."""
+    """``typing`` / ``stopTyping``: a user, a room, or a user within a room (the seed's
+    ``{receiverId, roomId, isTyping}``); ``isTyping: false`` makes ``typing`` a stop."""
 
     receiver_id: ObjectIdStr | None = None
     room_id: ObjectIdStr | None = None
+    is_typing: bool = True
 
 
 class OnlineStatusQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
@@ -164,6 +166,16 @@ def one_of(event: str, **refs: str | None) -> tuple[str, str]:
     return given[0]
 
 
+def camel_keys(value: Any) -> Any:
+    """``value`` with every mapping key in camelCase, at any depth (for payloads built
+    from Python objects, e.g. another plugin's event pushed to a socket)."""
+    if isinstance(value, dict):
+        return {_camel(str(k)): camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)

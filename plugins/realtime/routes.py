@@ -15,14 +15,15 @@ from core.devstack import dev_pages_only
 from core.errors import DomainError
 from core.http import KeelDep
 from core.pagination import Limit, Page
-from plugins.accounts.api import SECURITY, UserDep, current_user
-from plugins.realtime import blocks, service
+from plugins.accounts.api import SECURITY, UserDep, admin_only, current_user
+from plugins.realtime import api, blocks, service
 from plugins.realtime.hub import hub_of
 from plugins.realtime.schemas import (
     BlockOut,
     BlockPage,
     MessageOut,
     MessagePage,
+    OnlineCount,
     RoomOut,
     RoomPage,
 )
@@ -113,6 +114,12 @@ class BlockController(Controller):
     async def unblock_user(self, keel: KeelDep, user: UserDep, user_id: FromPath[str]) -> None:
         """Undo a block (idempotent)."""
         await blocks.unblock(keel, user.id, user_id)
+
+
+@get("/realtime/online-count", guards=[admin_only], security=SECURITY)
+async def online_count(keel: KeelDep) -> OnlineCount:
+    """How many users are online on any process (admins only)."""
+    return OnlineCount(count=await api.online_users_count(keel))
 
 
 @get(

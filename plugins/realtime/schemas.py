@@ -1,4 +1,4 @@
-"""Response Structs of the history and blocks routes."""
+"""Response Structs of the history, blocks and online-count routes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class RoomOut(msgspec.Struct, frozen=True, rename="camel"):
     last_message_at: str
 
 
-class RoomPage(msgspec.Struct, frozen=True):
+class RoomPage(msgspec.Struct, frozen=True, rename="camel"):
     """A page of rooms, most recently active first."""
 
     items: list[RoomOut]
@@ -50,10 +50,16 @@ class BlockOut(msgspec.Struct, frozen=True, rename="camel"):
     created_at: str
 
 
-class BlockPage(msgspec.Struct, frozen=True):
+class BlockPage(msgspec.Struct, frozen=True, rename="camel"):
     """A page of blocked users, most recently blocked first."""
 
     items: list[BlockOut]
     page: int
     limit: int
     total: int
+
+
+class OnlineCount(msgspec.Struct, frozen=True, rename="camel"):
+    """How many distinct users have an open socket on any process."""
+
+    count: int

@@ -20,17 +20,16 @@ from plugins.realtime.presence import iso_seen
 from plugins.realtime.protocol import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
-    CLOSE_REPLACED,
     CLOSE_TOO_BIG,
     CLOSE_TOO_MANY_UPGRADES,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     RATE_LIMITED,
-    TOO_MANY_SOCKETS,
     TOO_MANY_UPGRADES,
     error_frame,
     frame,
 )
+from plugins.realtime.sockets import EVICT, evict
 from plugins.realtime.typing_indicators import stop_all_typing
 
 if TYPE_CHECKING:
@@ -81,15 +80,22 @@ async def _upgrade_allowed(hub: Hub, socket: WebSocket[Any, Any, Any]) -> bool:
     return int(count) <= limit
 
 
-def _evict_oldest(hub: Hub, conn: Connection) -> None:
-    """Close the user's oldest sockets of this process beyond ``max_sockets_per_user``."""
-    live = [c for c in hub.by_user.get(conn.user.id, ()) if not c.closing]
-    extra = len(live) - hub.settings.max_sockets_per_user
-    if extra <= 0:
+async def _enforce_limit(hub: Hub, conn: Connection) -> None:
+    """Close the user's oldest sockets beyond ``max_sockets_per_user``, on any process."""
+    limit, user_id = hub.settings.max_sockets_per_user, conn.user.id
+    try:
+        members = await hub.sockets.opened(user_id, conn.id, limit)
+    except Exception:  # Valkey is down: hold the limit in this process at least
+        log.warning("realtime: socket count failed for user %s", user_id, exc_info=True)
+        live = [c for c in hub.by_user.get(user_id, ()) if not c.closing and c is not conn]
+        live.sort(key=lambda c: int(c.id))  # ids count up within a process
+        members = [hub.sockets.member(c.id) for c in live[: max(len(live) + 1 - limit, 0)]]
+    if not members:
         return
-    live.sort(key=lambda c: int(c.id))  # ids count up within a process
-    for old in [c for c in live if c is not conn][:extra]:
-        old.close(CLOSE_REPLACED, TOO_MANY_SOCKETS)
+    evict(hub.by_user.get(user_id, ()), hub.sockets, ",".join(members))
+    own = f"{hub.process_id}:"
+    if remote := [m for m in members if not m.startswith(own)]:
+        await hub.publish(EVICT, [user_id], ",".join(remote))
 
 
 async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
@@ -136,7 +142,7 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
 
 async def _welcome(hub: Hub, conn: Connection) -> None:
     await hub.add(conn)
-    _evict_oldest(hub, conn)
+    await _enforce_limit(hub, conn)
     if hub.settings.messages:
         found = await service.comembers(hub.keel, conn.user.id)
         hub.know(conn, found)

@@ -50,9 +50,12 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     """Each open socket's token is verified again this often (one Valkey read per token),
     in case a revocation's pub/sub message was lost; revocations normally close sockets
     within a second."""
+    contacts_check_s: Positive = 60.0
+    """Each process looks this often for contacts that lapsed (a cancelled booking turned
+    30 days old) and its open sockets forget them; blocks reach open sockets at once."""
     max_sockets_per_user: Count = 10
-    """Open sockets one user may hold in one process; a new one closes the user's oldest
-    socket there with 4409 (reason ``too_many_sockets``)."""
+    """Open sockets one user may hold over every process (counted in Valkey); a new one
+    closes the user's oldest socket, wherever it is, with 4409 (``too_many_sockets``)."""
     upgrades_per_ip_per_minute: Limit = 60
     """WebSocket upgrades one client IP (an IPv6 client: its /64) may make per minute, over
     every process (counted in Valkey, fixed one-minute windows); one more is closed with

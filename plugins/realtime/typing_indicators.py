@@ -1,7 +1,9 @@
 """Typing indicators: the ``typing`` / ``stopTyping`` events and the timer that ends them.
 
 An indicator lives ``typing_timeout_s`` unless a new ``typing`` frame refreshes it. Its
-state key ``<prefix>:realtime:typing:<target>:<user>`` expires by itself in Valkey; the
+target is ``u:<user>``, ``r:<room>`` or ``u:<user>:<room>`` (a user's sockets, scoped to a
+room: the seed's ``{receiverId, roomId, isTyping}``). Its state key
+``<prefix>:realtime:typing:<target>:<user>`` expires by itself in Valkey; the
 sending process tells the receivers when it ends (``stopTyping``): on a ``stopTyping``
 frame, when the socket closes, and through :class:`TypingTimer` when the timeout passes.
 """
@@ -29,7 +31,13 @@ return redis.call('PUBLISH', KEYS[2], ARGV[2])
 
 
 async def on_typing(ctx: WsContext, target: Target) -> None:
-    """``typing``: to a user or a room's joined sockets; ends by itself after the timeout."""
+    """``typing``: to a user or a room's joined sockets; ends by itself after the timeout.
+
+    ``isTyping: false`` (the seed's clients) is a ``stopTyping``.
+    """
+    if not target.is_typing:
+        await on_stop_typing(ctx, target)
+        return
     hub, conn = ctx.hub, ctx.connection
     key = await _typing_target(hub, conn, target, "typing")
     hub.typing_timer.typing_until(conn, key, time.monotonic() + hub.settings.typing_timeout_s)
@@ -37,7 +45,7 @@ async def on_typing(ctx: WsContext, target: Target) -> None:
 
 
 async def on_stop_typing(ctx: WsContext, target: Target) -> None:
-    """``stopTyping``: ends a typing indicator."""
+    """``stopTyping``: ends a typing indicator (``isTyping`` is accepted and ignored)."""
     hub, conn = ctx.hub, ctx.connection
     key = await _typing_target(hub, conn, target, "stopTyping")
     conn.typing.pop(key, None)
@@ -53,7 +61,15 @@ async def stop_all_typing(hub: Hub, conn: Connection) -> None:
 
 
 async def _typing_target(hub: Hub, conn: Connection, target: Target, event: str) -> str:
-    """``r:<room>`` or ``u:<user>``: where ``conn`` may send its indicator."""
+    """Where ``conn`` may send its indicator: ``r:<room>`` (the room's joined sockets),
+    ``u:<user>`` (the user's sockets) or ``u:<user>:<room>`` (the user's sockets, the
+    indicator scoped to a room both are members of)."""
+    if target.receiver_id is not None and target.room_id is not None:
+        members = await ensure_member(hub, conn, target.room_id)
+        if target.receiver_id not in members:
+            raise WsError(NOT_FOUND, f"{event!r}: user {target.receiver_id} is not in the room")
+        user_key = await _user_target(hub, conn, target.receiver_id, event)
+        return f"{user_key}:{target.room_id}"
     field, value = one_of(event, receiver_id=target.receiver_id, room_id=target.room_id)
     if field == "room_id":
         members = await ensure_member(hub, conn, value)
@@ -61,19 +77,27 @@ async def _typing_target(hub: Hub, conn: Connection, target: Target, event: str)
         if len(others) == 1 and not await visible(hub, conn, others):
             raise WsError(NOT_FOUND, f"{event!r}: user {others[0]} is not a contact")
         return f"r:{value}"
-    if value == conn.user.id:
+    return await _user_target(hub, conn, value, event)
+
+
+async def _user_target(hub: Hub, conn: Connection, user_id: str, event: str) -> str:
+    if user_id == conn.user.id:
         raise WsError(INVALID_DATA, f"{event!r}: receiverId is the sender")
-    if not await visible(hub, conn, [value]):  # only between contacts
-        raise WsError(NOT_FOUND, f"{event!r}: user {value} is not a contact")
-    return f"u:{value}"
+    if not await visible(hub, conn, [user_id]):  # only between contacts
+        raise WsError(NOT_FOUND, f"{event!r}: user {user_id} is not a contact")
+    return f"u:{user_id}"
 
 
 def _typing_frame(event: str, conn: Connection, key: str, timeout_s: float) -> str:
+    target, _, room = key[2:].partition(":")
     data: dict[str, Any] = {"userId": conn.user.id}
     if key.startswith("r:"):
-        data["roomId"] = key[2:]
+        data["roomId"] = target
     else:
-        data["receiverId"] = key[2:]
+        data["receiverId"] = target
+        if room:
+            data["roomId"] = room
+    data["isTyping"] = event == "typing"
     if event == "typing":
         data["expiresInMs"] = int(timeout_s * 1000)
     return frame(event, data)
@@ -88,7 +112,8 @@ async def send_typing(hub: Hub, conn: Connection, key: str, event: str) -> None:
     """
     timeout = hub.settings.typing_timeout_s
     text = _typing_frame(event, conn, key, timeout)
-    payload = envelope("r" if key[0] == "r" else "u", [key[2:]], text, conn.user.id)
+    target = key[2:].partition(":")[0]
+    payload = envelope("r" if key[0] == "r" else "u", [target], text, conn.user.id)
     state = hub.keel.key("realtime", "typing", key, conn.user.id)
     ttl_ms = int(timeout * 1000) if event == "typing" else 0
     script = hub.scripts.get("typing")

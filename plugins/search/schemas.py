@@ -7,7 +7,7 @@ from datetime import datetime
 import msgspec
 
 
-class ServiceHit(msgspec.Struct, frozen=True, kw_only=True):
+class ServiceHit(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A service in search results, with its rating."""
 
     id: str
@@ -25,7 +25,7 @@ class ServiceHit(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class ServiceSuggestion(msgspec.Struct, frozen=True, kw_only=True):
+class ServiceSuggestion(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """An autocomplete suggestion for services."""
 
     id: str
@@ -33,7 +33,7 @@ class ServiceSuggestion(msgspec.Struct, frozen=True, kw_only=True):
     category: str
 
 
-class UserHit(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class UserHit(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename="camel"):
     """A user in results: a provider's public profile (admins also get ``email``)."""
 
     id: str
@@ -43,7 +43,7 @@ class UserHit(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     email: str | None = None
 
 
-class ServicePage(msgspec.Struct, frozen=True, kw_only=True):
+class ServicePage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One page of service hits with the exact number of matches."""
 
     items: list[ServiceHit]
@@ -52,7 +52,7 @@ class ServicePage(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
 
 
-class UserPage(msgspec.Struct, frozen=True, kw_only=True):
+class UserPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One page of user hits with the exact number of matches."""
 
     items: list[UserHit]
@@ -61,14 +61,14 @@ class UserPage(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
 
 
-class GlobalResults(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class GlobalResults(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename="camel"):
     """``GET /api/search``: results grouped by type (a type not asked for is absent)."""
 
     services: ServicePage | None = None
     users: UserPage | None = None
 
 
-class Suggestions(msgspec.Struct, frozen=True, kw_only=True):
+class Suggestions(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """``GET /api/search/autocomplete?type=services``: best first.
 
     With ``type=users`` the items are :class:`UserHit` objects instead.

@@ -83,7 +83,7 @@ def parse_boundary(content_type: str | None) -> bytes:
     if value.split(";", 1)[0].strip().lower() != "multipart/form-data":
         raise UnsupportedMediaTypeError(
             "uploads must be sent as multipart/form-data",
-            details={"content_type": value[:100]},
+            details={"contentType": value[:100]},
         )
     match = _BOUNDARY.search(value)
     if match is None:
@@ -112,7 +112,7 @@ class _Receiver:
         if len(self.done) >= self.max_files:
             raise PayloadTooLargeError(
                 f"too many files: at most {self.max_files} per request",
-                details={"max_files": self.max_files},
+                details={"maxFiles": self.max_files},
             )
         await anyio.Path(self.staging).mkdir(parents=True, exist_ok=True)
         staged = self.staging / f"{os.urandom(12).hex()}.part"
@@ -126,7 +126,7 @@ class _Receiver:
         if part.size > self.settings.max_file_bytes:
             raise PayloadTooLargeError(
                 f"file {part.filename!r} is larger than {self.settings.max_file_bytes} bytes",
-                details={"max_file_bytes": self.settings.max_file_bytes},
+                details={"maxFileBytes": self.settings.max_file_bytes},
             )
         part.sniffer.feed(chunk)
         await part.file.write(chunk)

@@ -63,13 +63,13 @@ def _refusal(
         return PayloadTooLargeError(
             f"upload quota reached: max_files_per_user is {limit} and you have "
             f"{used_files} uploads; delete some to upload more",
-            details={"max_files_per_user": limit, "used_files": used_files},
+            details={"maxFilesPerUser": limit, "usedFiles": used_files},
         )
     limit = settings.max_bytes_per_user
     return PayloadTooLargeError(
         f"upload quota reached: max_bytes_per_user is {limit} bytes, your uploads take "
         f"{used_bytes} and this would add {size}; delete some to upload more",
-        details={"max_bytes_per_user": limit, "used_bytes": used_bytes},
+        details={"maxBytesPerUser": limit, "usedBytes": used_bytes},
     )
 
 

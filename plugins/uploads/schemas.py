@@ -7,7 +7,7 @@ from datetime import datetime
 import msgspec
 
 
-class UploadInfo(msgspec.Struct, frozen=True, kw_only=True):
+class UploadInfo(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """An upload's metadata.
 
     Attributes:
@@ -34,13 +34,13 @@ class UploadInfo(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class UploadList(msgspec.Struct, frozen=True, kw_only=True):
+class UploadList(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """The uploads made by one ``POST /api/uploads/multiple``, in form order."""
 
     items: list[UploadInfo]
 
 
-class UploadPage(msgspec.Struct, frozen=True, kw_only=True):
+class UploadPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One page of the caller's uploads, newest first."""
 
     items: list[UploadInfo]

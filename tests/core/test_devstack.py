@@ -184,8 +184,8 @@ with DevStack(settings, data_dir=Path(sys.argv[2]), ephemeral=True) as stack:
 # SIGTERM and Ctrl-C unwind the ``with`` block, which stops the services (valkey alone
 # keeps these cheap); after SIGKILL the kernel kills them all (PR_SET_PDEATHSIG).
 CASES = {
-    signal.SIGTERM: (128 + signal.SIGTERM, {"database.url": "x", "mail.host": "x"}),
-    signal.SIGINT: (-signal.SIGINT, {"database.url": "x", "mail.host": "x"}),
+    signal.SIGTERM: (128 + signal.SIGTERM, {"database.url": "mongodb://x", "mail.host": "x"}),
+    signal.SIGINT: (-signal.SIGINT, {"database.url": "mongodb://x", "mail.host": "x"}),
     signal.SIGKILL: (-signal.SIGKILL, {}),
 }
 

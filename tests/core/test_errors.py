@@ -220,7 +220,7 @@ async def test_500_hides_internals_and_logs_with_request_id(
     assert response.status_code == 500
     error = error_of(response)
     assert error["code"] == "internal_error"
-    assert error["details"] == {"request_id": "req-500.check"}
+    assert error["details"] == {"requestId": "req-500.check"}
     assert "hunter2" not in response.text
     assert "Traceback" not in response.text
     assert "RuntimeError" not in response.text

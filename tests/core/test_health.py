@@ -84,7 +84,7 @@ async def test_health_reports_status_version_uptime(keel_settings_factory: Any) 
     assert body["status"] == "ok"
     assert body["name"] == "marketplace"
     assert body["version"] == keel_version()
-    assert body["uptime_s"] >= 0
+    assert body["uptimeSeconds"] >= 0
     assert live.status_code == 200
     assert live.json() == {"status": "ok"}
 

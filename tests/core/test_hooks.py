@@ -385,7 +385,7 @@ class WatchersPlugin(Plugin):
         async def ship(keel: KeelDep, parcel_id: FromPath[str]) -> dict[str, str]:
             event = ParcelShipped(parcel_id=parcel_id)
             await keel.events.emit(event)
-            return {"event_id": event.id}
+            return {"eventId": event.id}
 
         return [ship]
 
@@ -405,7 +405,7 @@ async def test_hook_register_listeners(settings_for: SettingsFor) -> None:
         assert sorted(d.listener for d in found) == ["durable", "inline"]
         # A redelivery of the same event to the same listener is a no-op.
         payload = msgspec.json.encode(
-            ParcelShipped(id=response.json()["event_id"], parcel_id="p7")
+            ParcelShipped(id=response.json()["eventId"], parcel_id="p7")
         ).decode()
         again = await keel.events.deliver(
             event="parcel.shipped", payload=payload, plugin="watchers", listener="note_durable"
@@ -875,7 +875,7 @@ async def test_hello_route_listener_and_job(keel_app_factory: Any) -> None:
         ticks = await env.keel.db.find(Tick)
     assert hello.json() == {"message": "hi there"}
     assert greeted.status_code == 202
-    assert [(g.who, g.event_id) for g in greetings] == [("ada", greeted.json()["event_id"])]
+    assert [(g.who, g.event_id) for g in greetings] == [("ada", greeted.json()["eventId"])]
     assert len(ticks) == 1
     assert ticks[0].pid == os.getpid()
 

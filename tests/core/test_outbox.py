@@ -35,14 +35,14 @@ def service_body() -> dict[str, Any]:
         "category": "plumbing",
         "price": 4500,
         "currency": "EUR",
-        "duration_minutes": 60,
+        "durationMinutes": 60,
         "availability": ALL_WEEK,
     }
 
 
 def booking_body(service: dict[str, Any], hours: int = 30) -> dict[str, Any]:
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=hours)
-    return {"service_id": service["id"], "start": start.isoformat()}
+    return {"serviceId": service["id"], "start": start.isoformat()}
 
 
 def cancel_body() -> dict[str, Any]:
@@ -50,7 +50,7 @@ def cancel_body() -> dict[str, Any]:
 
 
 def token_of(body: dict[str, Any]) -> str:
-    return str(body["access_token"])
+    return str(body["accessToken"])
 
 
 class OrderSpyPlugin(Plugin):

@@ -69,7 +69,7 @@ def test_non_blank_multi_line_needs_a_visible_character() -> None:
 @pytest.mark.parametrize(
     ("schema", "body", "field"),
     [
-        (BookingCreate, {"service_id": "a" * 24, "start": "2030-01-01T10:00:00Z"}, "notes"),
+        (BookingCreate, {"serviceId": "a" * 24, "start": "2030-01-01T10:00:00Z"}, "notes"),
         (BookingCancel, {}, "reason"),
         (ReviewCreate, {"rating": 5}, "comment"),
         (MessageIn, {}, "text"),
@@ -82,7 +82,7 @@ def test_multi_line_request_fields(schema: type[Any], body: dict[str, Any], fiel
 
 
 def test_service_fields_keep_their_lengths() -> None:
-    base = {"category": "plumbing", "price": 1, "currency": "EUR", "duration_minutes": 30}
+    base = {"category": "plumbing", "price": 1, "currency": "EUR", "durationMinutes": 30}
     with pytest.raises(msgspec.ValidationError, match="length <= 120"):
         msgspec.convert({**base, "name": "n" * 121}, ServiceCreate)
     with pytest.raises(msgspec.ValidationError, match=r"\$\.category"):
@@ -124,7 +124,7 @@ async def test_service_description_takes_line_breaks_but_no_other_control(
 ) -> None:
     _, headers = await env.signed_in("provider")
     body = {"name": "Tiles", "category": "home", "price": 100, "currency": "EUR"}
-    body["duration_minutes"] = 30
+    body["durationMinutes"] = 30
     bad = {**body, "description": "Clean\x00work"}
     response = await env.client.post("/api/services", json=bad, headers=headers)
     assert _bad_field(response) == "description"

@@ -96,6 +96,26 @@ def test_config_check_reports_a_bad_cron_override_with_its_dotted_path(tmp_path:
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [("VALKEY", "http://localhost:6379"), ("VALKEY", "localhost:6379"), ("DATABASE", "pg://x")],
+)
+def test_config_check_rejects_an_unknown_url_scheme(tmp_path: Path, key: str, url: str) -> None:
+    config = write_config(tmp_path / "config.toml", enabled=["hello"])
+    result = run_keel(["config", "check"], _env(config, **{f"KEEL_{key}__URL": url}))
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"{key.lower()}.url: unknown URL scheme" in output
+    assert "Traceback" not in output
+
+
+def test_config_check_accepts_valkey_schemes(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", enabled=["hello"])
+    for url in ("valkey://cache:6379/0", "valkeys://cache:6380", "unix:///run/valkey.sock"):
+        result = run_keel(["config", "check"], _env(config, KEEL_VALKEY__URL=url))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_serve_refuses_a_bad_config_without_a_traceback(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.toml", enabled=["hello", "nope"])
     result = run_keel(["serve", "--port", "1"], _env(config))

@@ -73,9 +73,12 @@ def cluster(keel_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         extra=f"[server.rate_limit]\ndefault_per_minute = {RATE_LIMIT}\n\n"
         '[plugins.hello]\ntick_cron = "* * * * * *"\n',
     )
+    stack_env = keel_stack.environ()
     env = {
         **_base_env(),
-        **keel_stack.environ(),
+        **stack_env,
+        # valkey:// (not the stack's redis://): API, worker and SAQ all take Valkey's scheme.
+        "KEEL_VALKEY__URL": stack_env["KEEL_VALKEY__URL"].replace("redis://", "valkey://", 1),
         "KEEL_CONFIG": str(config),
         "KEEL_DATABASE__NAME": f"e2e_{unique}",
         "KEEL_VALKEY__KEY_PREFIX": f"e2e{unique}",
@@ -215,7 +218,7 @@ def test_durable_listener_runs_in_the_worker(
     with httpx.Client(transport=transport, timeout=5) as client:
         greeted = client.post(f"{cluster.servers[1].url}/api/hello/greet", json={"who": "e2e"})
     assert greeted.status_code == 202, greeted.text
-    event_id = greeted.json()["event_id"]
+    event_id = greeted.json()["eventId"]
     greetings = mongo[cluster.db_name]["hello_greetings"]
     _wait_for(lambda: greetings.count_documents({"event_id": event_id}) == 1, 15, "greet", cluster)
     found = greetings.find_one({"event_id": event_id})

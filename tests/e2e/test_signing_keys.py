@@ -129,7 +129,7 @@ def test_keel_run_makes_a_key_once_and_its_tokens_survive_a_restart(tmp_path: Pa
             timeout=10,
         )
         assert login.status_code == 200, login.text
-        token = login.json()["access_token"]
+        token = login.json()["accessToken"]
         assert _status(first.url, "/api/users/me", token) == 200
         admin_id = httpx.get(
             f"{first.url}/api/users/me", headers={"Authorization": f"Bearer {token}"}

@@ -129,7 +129,7 @@ def signup(cluster: Cluster, base: str, role: str) -> tuple[str, dict[str, str]]
         f"{base}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=10
     )
     assert login.status_code == 200, login.text
-    return email, {"Authorization": f"Bearer {login.json()['access_token']}"}
+    return email, {"Authorization": f"Bearer {login.json()['accessToken']}"}
 
 
 def make_service(base: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def make_service(base: str, headers: dict[str, str]) -> dict[str, Any]:
         "category": "plumbing",
         "price": 4500,
         "currency": "EUR",
-        "duration_minutes": 60,
+        "durationMinutes": 60,
         "availability": ALL_WEEK,
     }
     made = httpx.post(f"{base}/api/services", json=body, headers=headers, timeout=10)
@@ -150,7 +150,7 @@ def make_service(base: str, headers: dict[str, str]) -> dict[str, Any]:
 def booking_body(service: dict[str, Any], hours: int) -> dict[str, Any]:
     start = time.time() // 3600 * 3600 + hours * 3600
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
-    return {"service_id": service["id"], "start": iso}
+    return {"serviceId": service["id"], "start": iso}
 
 
 @pytest.fixture

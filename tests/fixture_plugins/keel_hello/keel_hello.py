@@ -84,13 +84,13 @@ async def wave(ctx: WsContext, data: WaveData) -> None:
     ctx.reply("helloWaved", {"to": data.to, "by": ctx.user.id})
 
 
-class GreetRequest(msgspec.Struct, frozen=True):
+class GreetRequest(msgspec.Struct, frozen=True, rename="camel"):
     """Body of ``POST /api/hello/greet``."""
 
     who: str
 
 
-class GreetAccepted(msgspec.Struct, frozen=True):
+class GreetAccepted(msgspec.Struct, frozen=True, rename="camel"):
     """Answer of ``POST /api/hello/greet``: the id of the emitted event."""
 
     event_id: str

@@ -116,7 +116,7 @@ class Env:
         """A new verified user and the ``Authorization`` header of a fresh login."""
         user = await self.user(role=role)
         tokens = await self.login(user.email)
-        return user, bearer(tokens["access_token"])
+        return user, bearer(tokens["accessToken"])
 
     async def mail_to(self, address: str, *, contains: str = "") -> EmailMessage:
         """The newest message to ``address`` (after draining the queue)."""

@@ -60,7 +60,7 @@ async def test_create_admin_with_password_option(cli_env: Env) -> None:
     assert f"created admin {email}" in result.output
     tokens = await env.login(email)
     me = await env.client.get(
-        "/api/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        "/api/users/me", headers={"Authorization": f"Bearer {tokens['accessToken']}"}
     )
     assert (me.json()["role"], me.json()["verified"]) == ("admin", True)
 

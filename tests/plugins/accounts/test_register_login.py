@@ -31,9 +31,9 @@ async def test_register_emails_a_code_that_verifies_and_signs_in(env: Env) -> No
         "/api/auth/verify-otp", json={"email": email.upper(), "code": code}
     )
     assert verified.status_code == 200, verified.text
-    me = await env.client.get("/api/users/me", headers=bearer(verified.json()["access_token"]))
+    me = await env.client.get("/api/users/me", headers=bearer(verified.json()["accessToken"]))
     assert me.status_code == 200
-    assert me.json() | {"id": None, "created_at": None, "updated_at": None} == {
+    assert me.json() | {"id": None, "createdAt": None, "updatedAt": None} == {
         "id": None,
         "name": "New User",
         "email": email,
@@ -41,8 +41,8 @@ async def test_register_emails_a_code_that_verifies_and_signs_in(env: Env) -> No
         "role": "provider",
         "avatar": None,
         "verified": True,
-        "created_at": None,
-        "updated_at": None,
+        "createdAt": None,
+        "updatedAt": None,
     }
     await env.drain()
     names = [type(e).name for e in env.events]
@@ -105,7 +105,7 @@ async def test_registering_an_unverified_email_again_replaces_the_pending_accoun
         "/api/auth/verify-otp", json={"email": email, "code": owners_code, "password": PASSWORD}
     )
     assert response.status_code == 200
-    me = await env.client.get("/api/users/me", headers=bearer(response.json()["access_token"]))
+    me = await env.client.get("/api/users/me", headers=bearer(response.json()["accessToken"]))
     assert me.json()["name"] == "Owner"
     # once verified, a registration no longer replaces anything
     await _register(env, email, "another passphrase!", "Late Squatter")
@@ -248,7 +248,7 @@ async def test_failed_logins_slow_that_account_down_from_that_ip_only(
             )
             assert blocked.status_code == 429
             assert error_of(blocked)["code"] == "rate_limited"
-            assert error_of(blocked)["details"]["retry_after_s"] >= 1
+            assert error_of(blocked)["details"]["retryAfterSeconds"] >= 1
             # unknown emails are throttled the same way: no enumeration through 429s
             ghost = env.email()
             for _ in range(3):
@@ -270,7 +270,7 @@ async def test_the_wait_doubles_with_each_further_failure(make_env: Callable[...
         for _ in range(2):
             blocked = await env.client.post("/api/auth/login", json=wrong)
             assert blocked.status_code == 429
-            waits.append(error_of(blocked)["details"]["retry_after_s"])
+            waits.append(error_of(blocked)["details"]["retryAfterSeconds"])
             await asyncio.sleep(waits[-1] + 0.05)
             assert (await env.client.post("/api/auth/login", json=wrong)).status_code == 401
         assert waits == [1, 2]

@@ -45,14 +45,14 @@ async def test_reset_sets_the_password_and_ends_every_session(env: Env) -> None:
         "/api/auth/reset-password", json={"token": token, "password": NEW_PASSWORD}
     )
     assert response.status_code == 200
-    assert response.json() == {"ended_sessions": 1}
+    assert response.json() == {"endedSessions": 1}
     await env.login(user.email, NEW_PASSWORD)
     old = await env.client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
     assert old.status_code == 401
-    me = await env.client.get("/api/users/me", headers=bearer(session["access_token"]))
+    me = await env.client.get("/api/users/me", headers=bearer(session["accessToken"]))
     assert me.status_code == 401
     refresh = await env.client.post(
-        "/api/auth/refresh", json={"refresh_token": session["refresh_token"]}
+        "/api/auth/refresh", json={"refreshToken": session["refreshToken"]}
     )
     assert refresh.status_code == 401
 

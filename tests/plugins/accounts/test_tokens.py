@@ -137,18 +137,18 @@ async def test_keys_rotate(make_env: Callable[..., Any], keel_settings_factory: 
     rotated = {"auth.jwt_secret": new_key, "auth.jwt_previous_secrets": [old_key]}
     async with make_env(**rotated) as env:
         # tokens and refresh tokens of the previous key still work...
-        me = await env.client.get("/api/users/me", headers=bearer(before["access_token"]))
+        me = await env.client.get("/api/users/me", headers=bearer(before["accessToken"]))
         assert me.status_code == 200, me.text
         refresh = await env.client.post(
-            "/api/auth/refresh", json={"refresh_token": before["refresh_token"]}
+            "/api/auth/refresh", json={"refreshToken": before["refreshToken"]}
         )
         assert refresh.status_code == 200, refresh.text
         # ...and new ones are signed with the new key only
-        fresh = refresh.json()["access_token"]
+        fresh = refresh.json()["accessToken"]
         assert jwt.get_unverified_header(fresh)["kid"] == key_id(new_key)
         jwt.decode(fresh, new_key, algorithms=["HS256"], audience="keel-api")
     async with make_env(**{"auth.jwt_secret": new_key}) as env:  # the old key is dropped
-        await _assert_401(env, before["access_token"])
+        await _assert_401(env, before["accessToken"])
 
 
 @pytest.mark.parametrize(
@@ -194,7 +194,7 @@ async def test_a_tampered_payload_is_rejected(env: Env) -> None:
 async def test_a_refresh_token_is_not_an_access_token(env: Env) -> None:
     user = await env.user()
     tokens = await env.login(user.email)
-    await _assert_401(env, tokens["refresh_token"])
+    await _assert_401(env, tokens["refreshToken"])
 
 
 @pytest.mark.parametrize(

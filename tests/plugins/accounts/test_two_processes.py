@@ -33,11 +33,11 @@ async def test_throttles_and_revocations_hold_across_instances(
         ):
             user = await env_a.user()
             tokens = await env_a.login(user.email)
-            me_b = await client_b.get("/api/users/me", headers=bearer(tokens["access_token"]))
+            me_b = await client_b.get("/api/users/me", headers=bearer(tokens["accessToken"]))
             assert me_b.status_code == 200  # B verified (and now remembers) A's token
 
-            await env_a.client.post("/api/auth/logout", headers=bearer(tokens["access_token"]))
-            me_b = await client_b.get("/api/users/me", headers=bearer(tokens["access_token"]))
+            await env_a.client.post("/api/auth/logout", headers=bearer(tokens["accessToken"]))
+            me_b = await client_b.get("/api/users/me", headers=bearer(tokens["accessToken"]))
             assert me_b.status_code == 401
 
             for _ in range(3):

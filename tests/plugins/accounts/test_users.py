@@ -71,8 +71,8 @@ async def test_list_users_pages_filters_and_sorts(env: Env) -> None:
     by_email = (await env.client.get("/api/users?sort=email", headers=admin)).json()["items"]
     assert [u["email"] for u in by_email] == sorted(u["email"].casefold() for u in by_email)
     newest = (await env.client.get("/api/users", headers=admin)).json()["items"]
-    assert [u["created_at"] for u in newest] == sorted(
-        (u["created_at"] for u in newest), reverse=True
+    assert [u["createdAt"] for u in newest] == sorted(
+        (u["createdAt"] for u in newest), reverse=True
     )
 
 
@@ -170,13 +170,13 @@ async def test_admin_changes_role_and_the_old_token_stops_working(env: Env) -> N
     )
     assert response.status_code == 200
     assert (response.json()["role"], response.json()["verified"]) == ("provider", False)
-    old = await env.client.get("/api/users/me", headers=bearer(tokens["access_token"]))
+    old = await env.client.get("/api/users/me", headers=bearer(tokens["accessToken"]))
     assert old.status_code == 401
     refreshed = await env.client.post(
-        "/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        "/api/auth/refresh", json={"refreshToken": tokens["refreshToken"]}
     )
     assert refreshed.status_code == 200
-    me = await env.client.get("/api/users/me", headers=bearer(refreshed.json()["access_token"]))
+    me = await env.client.get("/api/users/me", headers=bearer(refreshed.json()["accessToken"]))
     assert me.json()["role"] == "provider"
     await env.drain()
     updated = [e for e in env.events if type(e).name == "user.updated"]

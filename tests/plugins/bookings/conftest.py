@@ -84,7 +84,7 @@ class Market:
             "category": "plumbing",
             "price": 4500,
             "currency": "EUR",
-            "duration_minutes": 60,
+            "durationMinutes": 60,
             "availability": ALL_WEEK,
             **fields,
         }
@@ -98,7 +98,7 @@ class Market:
         self, service: dict[str, Any], start: datetime, customer: Actor | None = None
     ) -> httpx.Response:
         """``POST /api/bookings`` for ``service`` at ``start``."""
-        body = {"service_id": service["id"], "start": start.isoformat()}
+        body = {"serviceId": service["id"], "start": start.isoformat()}
         return await self.client.post(
             "/api/bookings", json=body, headers=(customer or self.customer).headers
         )

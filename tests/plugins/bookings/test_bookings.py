@@ -8,7 +8,10 @@ from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
+from plugins.bookings.events import BookingSnapshot, ReviewSnapshot
 from plugins.bookings.models import Booking, SlotClaim
+from plugins.bookings.schemas import Booking as Booking_
+from plugins.bookings.schemas import Review as Review_
 
 from .conftest import Market, next_slot, seen
 
@@ -27,8 +30,8 @@ async def test_customer_books_a_slot(market: Market) -> None:
     start = next_slot()
     booking = await market.booked(service, start)
     assert booking["status"] == "pending"
-    assert booking["customer_id"] == market.customer.id
-    assert booking["provider_id"] == market.provider.id
+    assert booking["customerId"] == market.customer.id
+    assert booking["providerId"] == market.provider.id
     assert (booking["price"], booking["currency"]) == (4500, "EUR")
     assert datetime.fromisoformat(booking["end"]) == start + timedelta(minutes=60)
     assert booking["paid"] is False
@@ -73,7 +76,7 @@ async def test_invalid_bookings_are_clear_4xx(market: Market) -> None:
     assert unknown.status_code == 404
     naive = await market.client.post(
         "/api/bookings",
-        json={"service_id": service["id"], "start": "2030-01-01T10:00:00"},
+        json={"serviceId": service["id"], "start": "2030-01-01T10:00:00"},
         headers=market.customer.headers,
     )
     assert naive.status_code == 400
@@ -82,8 +85,8 @@ async def test_invalid_bookings_are_clear_4xx(market: Market) -> None:
 
 
 async def test_overlapping_intervals_conflict_and_cancel_frees_the_slot(market: Market) -> None:
-    long = await market.service(duration_minutes=60)
-    short = await market.service(name="Quick fix", duration_minutes=30)
+    long = await market.service(durationMinutes=60)
+    short = await market.service(name="Quick fix", durationMinutes=30)
     start = next_slot()
     first = await market.booked(long, start)
     for offset in (-25, 0, 30, 55):
@@ -98,7 +101,7 @@ async def test_overlapping_intervals_conflict_and_cancel_frees_the_slot(market: 
         headers=market.customer.headers,
     )
     assert cancel.status_code == 200, cancel.text
-    assert cancel.json()["cancel_reason"] == "Changed my plans"
+    assert cancel.json()["cancelReason"] == "Changed my plans"
     assert (await market.book(short, start + timedelta(minutes=15))).status_code == 201
     await market.env.drain()
     [event] = seen("booking.cancelled")
@@ -209,3 +212,11 @@ async def test_list_is_role_aware_filtered_and_paginated(market: Market) -> None
         "/api/bookings", params={"status": "lost"}, headers=market.customer.headers
     )
     assert bad.status_code == 400
+
+
+def test_api_views_have_the_snapshots_fields_in_camel_case() -> None:
+    """The API's Booking and Review copy the events' snapshots field for field."""
+    for view, snapshot in ((Booking_, BookingSnapshot), (Review_, ReviewSnapshot)):
+        assert view.__struct_fields__ == snapshot.__struct_fields__
+        assert "createdAt" in view.__struct_encode_fields__
+        assert "created_at" in snapshot.__struct_encode_fields__  # job arguments keep theirs

@@ -50,8 +50,8 @@ async def test_100_requests_for_one_slot_give_one_201(market: Market) -> None:
 
 
 async def test_overlapping_intervals_of_different_lengths(market: Market) -> None:
-    hour = await market.service(duration_minutes=60)
-    half = await market.service(name="Half", duration_minutes=30)
+    hour = await market.service(durationMinutes=60)
+    half = await market.service(name="Half", durationMinutes=30)
     for round_ in range(ROUNDS):
         start = next_slot(hours=24 * (round_ + 1), minute=30)
         attempts = [
@@ -68,7 +68,7 @@ async def test_overlapping_intervals_of_different_lengths(market: Market) -> Non
 
 async def test_random_intervals_never_overlap_and_never_refuse_wrongly(market: Market) -> None:
     rng = random.Random(20261125)
-    services = {minutes: await market.service(duration_minutes=minutes) for minutes in (30, 60, 90)}
+    services = {minutes: await market.service(durationMinutes=minutes) for minutes in (30, 60, 90)}
     for round_ in range(5):
         base = next_slot(hours=24 * (round_ + 1))
         wanted = [
@@ -120,7 +120,7 @@ async def _completed_bookings(market: Market, service: dict[str, Any], n: int) -
             id=ObjectId(),
             service_id=ObjectId(service["id"]),
             service_name=service["name"],
-            provider_id=ObjectId(service["provider_id"]),
+            provider_id=ObjectId(service["providerId"]),
             customer_id=market.customer.user.id,
             start=end - timedelta(hours=1),
             end=end,
@@ -164,5 +164,5 @@ async def test_concurrent_reviews_never_lose_an_update(market: Market) -> None:
     assert doc is not None
     assert (doc["rating_sum"], doc["rating_count"]) == (sum(ratings), 40)
     shown = (await market.client.get(f"/api/services/{service['id']}")).json()
-    assert shown["rating_average"] == round(sum(ratings) / 40, 2)
-    assert shown["rating_count"] == 40
+    assert shown["ratingAverage"] == round(sum(ratings) / 40, 2)
+    assert shown["ratingCount"] == 40

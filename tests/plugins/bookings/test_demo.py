@@ -32,7 +32,7 @@ async def test_demo_seeds_once_and_its_users_can_log_in(env: KeelTestApp, tmp_pa
     assert len(seen("review.created")) == first.reviews_created
     for email in (PROVIDER_EMAIL, CUSTOMER_EMAIL):
         tokens = await env.login(email, PASSWORD)
-        assert tokens["access_token"]
+        assert tokens["accessToken"]
     listing = (await env.client.get("/api/services", params={"sort": "price"})).json()
     assert listing["total"] == first.services_created
 

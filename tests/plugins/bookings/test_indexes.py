@@ -99,7 +99,7 @@ async def test_bookings_list_uses_an_index(env: KeelTestApp) -> None:
 
 async def test_services_list_uses_an_index(env: KeelTestApp) -> None:
     for caller in (None, PROVIDER, ADMIN):
-        for sort in ("-created_at", "created_at", "price", "-price"):
+        for sort in ("-createdAt", "createdAt", "price", "-price"):
             for filters in SERVICE_FILTERS:
                 built = services_query(caller, sort=sort, **filters)
                 if built is not None:  # None: nothing to query (others' inactive services)

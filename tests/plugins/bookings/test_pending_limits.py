@@ -70,7 +70,7 @@ async def test_twenty_concurrent_bookings_give_at_most_three_pending(limited: Ma
     assert codes == [201] * 3 + [409] * 17, codes
     refused = [r.json()["error"] for r in responses if r.status_code == 409]
     assert {e["message"] for e in refused} == {CAP_MESSAGE}
-    assert refused[0]["details"] == {"max_pending_per_customer": 3}
+    assert refused[0]["details"] == {"maxPendingPerCustomer": 3}
     bookings = limited.env.keel.db.get_collection(Booking)
     mine = {"customer_id": ObjectId(limited.customer.id), "status": "pending"}
     assert await bookings.count_documents(mine) == 3
@@ -119,7 +119,7 @@ async def test_an_unpaid_booking_past_its_ttl_expires_and_frees_its_slot(limited
 
     r = await limited.client.get(f"/api/bookings/{old['id']}", headers=limited.customer.headers)
     body = r.json()
-    assert (body["status"], body["cancel_reason"], body["cancelled_by"]) == (
+    assert (body["status"], body["cancelReason"], body["cancelledBy"]) == (
         "cancelled",
         "expired",
         "system",

@@ -103,7 +103,7 @@ async def test_payment_completed_marks_the_booking_paid(paying: KeelTestApp) -> 
         f"/api/bookings/{booking['id']}", headers=market.customer.headers
     )
     body: dict[str, Any] = shown.json()
-    assert (body["paid"], body["payment_id"]) == (True, "pi_123")
+    assert (body["paid"], body["paymentId"]) == (True, "pi_123")
     doc = await paying.keel.db.get_collection(Booking).find_one({"_id": ObjectId(booking["id"])})
     assert doc is not None
     assert doc["paid"] is True

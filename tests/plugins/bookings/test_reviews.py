@@ -58,7 +58,7 @@ async def test_review_lifecycle(market: Market) -> None:
     )
     assert created.status_code == 201, created.text
     review = created.json()
-    assert (review["rating"], review["comment"], review["customer_id"]) == (
+    assert (review["rating"], review["comment"], review["customerId"]) == (
         4,
         "Fixed the leak",
         market.customer.id,
@@ -71,7 +71,7 @@ async def test_review_lifecycle(market: Market) -> None:
         f"/api/bookings/{second['id']}/review", json={"rating": 1}, headers=market.customer.headers
     )
     shown = (await market.client.get(f"/api/services/{service['id']}")).json()
-    assert (shown["rating_average"], shown["rating_count"]) == (2.5, 2)
+    assert (shown["ratingAverage"], shown["ratingCount"]) == (2.5, 2)
     listing = (await market.client.get(f"/api/services/{service['id']}/reviews")).json()
     assert listing["total"] == 2
     assert [r["rating"] for r in listing["items"]] == [1, 4]  # newest first
@@ -91,7 +91,7 @@ async def test_review_lifecycle(market: Market) -> None:
     ).status_code == 204
     assert (await market.client.delete(gone_url, headers=market.admin.headers)).status_code == 404
     shown = (await market.client.get(f"/api/services/{service['id']}")).json()
-    assert (shown["rating_average"], shown["rating_count"]) == (1.0, 1)
+    assert (shown["ratingAverage"], shown["ratingCount"]) == (1.0, 1)
     await market.env.drain()
     [deleted] = seen("review.deleted")
     assert (deleted.review.id, deleted.rating_average, deleted.rating_count) == (

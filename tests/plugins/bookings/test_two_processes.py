@@ -138,7 +138,7 @@ async def _signed_in(client: httpx.AsyncClient, pair: Pair, role: str) -> dict[s
         f"{pair.urls[0]}/api/auth/login", json={"email": email, "password": PASSWORD}
     )
     assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
 
 
 async def test_one_booking_per_slot_across_two_processes(pair: Pair) -> None:
@@ -153,7 +153,7 @@ async def test_one_booking_per_slot_across_two_processes(pair: Pair) -> None:
                 "category": "test",
                 "price": 1000,
                 "currency": "EUR",
-                "duration_minutes": minutes,
+                "durationMinutes": minutes,
                 "availability": ALL_WEEK,
             }
             created = await client.post(f"{pair.urls[1]}/api/services", json=body, headers=provider)
@@ -163,7 +163,7 @@ async def test_one_booking_per_slot_across_two_processes(pair: Pair) -> None:
         async def book(i: int, minutes: int, start: Any) -> int:
             response = await client.post(
                 f"{pair.urls[i % 2]}/api/bookings",
-                json={"service_id": services[minutes], "start": start.isoformat()},
+                json={"serviceId": services[minutes], "start": start.isoformat()},
                 headers=customer,
             )
             return response.status_code

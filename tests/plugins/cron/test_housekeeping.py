@@ -205,12 +205,12 @@ async def test_daily_report_counts_the_day_and_is_served_to_admins(
     )
     assert response.status_code == 200, response.text
     (report,) = response.json()["items"]
-    assert report["new_users"] == 2
+    assert report["newUsers"] == 2
     assert report["bookings"] == {
         "total": 5,
-        "by_status": {"pending": 1, "confirmed": 2, "cancelled": 1, "completed": 1},
+        "byStatus": {"pending": 1, "confirmed": 2, "cancelled": 1, "completed": 1},
     }
-    assert report["reviews"] == {"count": 3, "average_rating": 4.333}
+    assert report["reviews"] == {"count": 3, "averageRating": 4.333}
     assert report["payments"]["totals"] == [
         {"status": "refunded", "currency": "eur", "count": 1, "amount": 2500},
         {"status": "succeeded", "currency": "eur", "count": 2, "amount": 4000},
@@ -218,6 +218,11 @@ async def test_daily_report_counts_the_day_and_is_served_to_admins(
     ]
     one = await env.client.get("/api/cron/reports/2026-11-20", headers=admin)
     assert one.json() == report
+    assert "generatedAt" in report
+    stored = await env.keel.mongo[env.settings.database.name]["cron_reports"].find_one({})
+    assert stored is not None  # the database keeps the Python names
+    assert (stored["new_users"], stored["bookings"]["by_status"]["confirmed"]) == (2, 2)
+    assert "generated_at" in stored
     # running it again replaces the day's report
     await jobs.daily_report({"keel": env.keel}, date="2026-11-20")
     assert (await env.client.get("/api/cron/reports", headers=admin)).json()["total"] == 1
@@ -229,12 +234,12 @@ async def test_a_day_without_data_or_collections_reports_zeros(
     await jobs.daily_report({"keel": env.keel}, date="2026-01-02")
 
     report = (await env.client.get("/api/cron/reports/2026-01-02", headers=admin)).json()
-    assert (report["new_users"], report["bookings"]["total"], report["payments"]["count"]) == (
+    assert (report["newUsers"], report["bookings"]["total"], report["payments"]["count"]) == (
         0,
         0,
         0,
     )
-    assert report["reviews"] == {"count": 0, "average_rating": None}
+    assert report["reviews"] == {"count": 0, "averageRating": None}
     missing = await env.client.get("/api/cron/reports/2026-01-03", headers=admin)
     assert missing.status_code == 404
     empty = await env.client.get("/api/cron/reports", params={"date": "2026-01-03"}, headers=admin)
@@ -278,6 +283,6 @@ async def test_plugins_add_their_own_figures_and_switched_off_ones_count_zero(
         await jobs.daily_report({"keel": env.keel}, date="2026-11-20")
         admin = (await env.signed_in("admin"))[1]
         report = (await env.client.get("/api/cron/reports/2026-11-20", headers=admin)).json()
-    assert report["figures"] == {"hello_greetings": 3}
-    assert report["bookings"] == {"total": 0, "by_status": {}}
-    assert report["new_users"] == 0  # the admin was made today, not on the 20th
+    assert report["figures"] == {"helloGreetings": 3}  # figure names: camelCase on the wire
+    assert report["bookings"] == {"total": 0, "byStatus": {}}
+    assert report["newUsers"] == 0  # the admin was made today, not on the 20th

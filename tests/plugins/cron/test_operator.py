@@ -33,12 +33,12 @@ async def test_every_schedule_of_every_enabled_plugin_is_listed(
         "UTC",
         "cron.backup_database",
     )
-    assert (backup["enabled"], backup["paused"], backup["last_run"]) == (True, False, None)
-    next_run = datetime.fromisoformat(backup["next_run"])
+    assert (backup["enabled"], backup["paused"], backup["lastRun"]) == (True, False, None)
+    next_run = datetime.fromisoformat(backup["nextRun"])
     assert next_run > datetime.now(UTC)
     assert (next_run.hour, next_run.minute) == (3, 0)
     assert jobs["cron.cleanup_sessions"]["cron"] == "0 */6 * * *"
-    assert (jobs["metronome.second"]["enabled"], jobs["metronome.second"]["next_run"]) == (
+    assert (jobs["metronome.second"]["enabled"], jobs["metronome.second"]["nextRun"]) == (
         False,
         None,
     )
@@ -89,7 +89,7 @@ async def test_run_now_runs_once_and_the_history_pages(
     assert first.json() == {
         "name": "metronome.slow",
         "queued": True,
-        "job_key": "sched:metronome.slow:now",
+        "jobKey": "sched:metronome.slow:now",
     }
     assert again.json()["queued"] is False
     page1 = (await env.client.get(history, params={"limit": 2}, headers=admin)).json()
@@ -97,10 +97,10 @@ async def test_run_now_runs_once_and_the_history_pages(
     assert (page1["total"], len(page1["items"]), len(page2["items"])) == (3, 2, 1)
     last = page1["items"][0]
     assert (last["trigger"], last["outcome"], last["error"]) == ("manual", "success", None)
-    assert last["duration_s"] >= 0.5
+    assert last["durationSeconds"] >= 0.5
     listed = (await env.client.get("/api/cron/jobs", headers=admin)).json()["items"]
     slow = next(job for job in listed if job["name"] == "metronome.slow")
-    assert slow["last_run"]["started_at"] == last["started_at"]
+    assert slow["lastRun"]["startedAt"] == last["startedAt"]
     bad = await env.client.get(history, params={"limit": 1000}, headers=admin)
     assert bad.status_code == 400
 

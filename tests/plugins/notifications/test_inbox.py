@@ -31,13 +31,14 @@ async def test_list_filter_count_read_and_delete(env: KeelTestApp) -> None:
     assert [n["kind"] for n in page["items"]] == ["payment.completed", "booking.reminder_due"]
     second = (await env.client.get(API, params={"limit": 2, "page": 2}, headers=headers)).json()
     assert [n["kind"] for n in second["items"]] == ["booking.created"]
-    assert second["items"][0]["data"] == {"booking_id": "b0" * 12, "service_id": "5e" * 12}
+    assert second["items"][0]["data"] == {"bookingId": "b0" * 12, "serviceId": "5e" * 12}
     first_id = page["items"][0]["id"]
 
     response = await env.client.patch(f"{API}/{first_id}/read", headers=headers)
     assert response.status_code == 200
     assert response.json()["read"] is True
-    assert response.json()["read_at"] is not None
+    assert response.json()["readAt"] is not None
+    assert "createdAt" in response.json()
     count = await env.client.get(f"{API}/unread-count", headers=headers)
     assert count.json() == {"count": 2}
     unread = (await env.client.get(API, params={"unread": "true"}, headers=headers)).json()
@@ -81,7 +82,7 @@ async def test_other_users_notifications_are_404(env: KeelTestApp) -> None:
 async def test_user_updated_is_recorded_once_in_the_activity_log(env: KeelTestApp) -> None:
     user, headers = await env.signed_in()
     event = UserUpdated(
-        user_id=str(user.id), changed=["name", "phone"], role="customer", verified=True
+        user_id=str(user.id), changed=["avatar_upload_id", "name"], role="customer", verified=True
     )
     await env.keel.events.emit(event)
     await env.drain()
@@ -90,7 +91,7 @@ async def test_user_updated_is_recorded_once_in_the_activity_log(env: KeelTestAp
     body = (await env.client.get(f"{API}/activity", headers=headers)).json()
     assert body["total"] == 1
     assert body["items"][0]["kind"] == "user.updated"
-    assert body["items"][0]["changed"] == ["name", "phone"]
+    assert body["items"][0]["changed"] == ["avatarUploadId", "name"]  # as the wire names them
     assert env.mailbox.messages(to=user.email) == []
 
 

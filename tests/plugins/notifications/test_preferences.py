@@ -21,11 +21,11 @@ async def test_defaults_are_all_on_and_locked_channels_are_named(env: KeelTestAp
     response = await env.client.get(URL, headers=headers)
     assert response.status_code == 200
     items = _by_event(response.json())
-    assert items["booking.created"]["channels"] == {"email": True, "in_app": True}
+    assert items["booking.created"]["channels"] == {"email": True, "inApp": True}
     assert items["user.created"]["channels"] == {"email": True}
-    assert items["payment.completed"]["always_sent"] == ["email"]
-    assert items["user.deleted"]["always_sent"] == ["email"]
-    assert items["booking.created"]["always_sent"] == []
+    assert items["payment.completed"]["alwaysSent"] == ["email"]
+    assert items["user.deleted"]["alwaysSent"] == ["email"]
+    assert items["booking.created"]["alwaysSent"] == []
 
 
 async def test_switched_off_channels_are_not_sent_but_receipts_are(env: KeelTestApp) -> None:
@@ -33,21 +33,21 @@ async def test_switched_off_channels_are_not_sent_but_receipts_are(env: KeelTest
     provider = await env.user(role="provider")
     body = {
         "preferences": {
-            "booking.created": {"email": False, "in_app": False},
-            "payment.completed": {"in_app": False},
+            "booking.created": {"email": False, "inApp": False},
+            "payment.completed": {"inApp": False},
         }
     }
     response = await env.client.put(URL, json=body, headers=headers)
     assert response.status_code == 200, response.text
     items = _by_event(response.json())
-    assert items["booking.created"]["channels"] == {"email": False, "in_app": False}
-    assert items["payment.completed"]["channels"] == {"email": True, "in_app": False}
+    assert items["booking.created"]["channels"] == {"email": False, "inApp": False}
+    assert items["payment.completed"]["channels"] == {"email": True, "inApp": False}
     # a later change of one channel keeps the others
-    body = {"preferences": {"booking.created": {"in_app": True}}}
+    body = {"preferences": {"booking.created": {"inApp": True}}}
     response = await env.client.put(URL, json=body, headers=headers)
     assert _by_event(response.json())["booking.created"]["channels"] == {
         "email": False,
-        "in_app": True,
+        "inApp": True,
     }
 
     await env.keel.events.emit(pub.created(customer, provider))
@@ -64,7 +64,7 @@ async def test_bad_preferences_are_rejected_with_every_problem(env: KeelTestApp)
     body = {
         "preferences": {
             "payment.completed": {"email": False},
-            "user.created": {"in_app": False},
+            "user.created": {"inApp": False},
             "nothing.happened": {"email": False},
         }
     }
@@ -73,7 +73,7 @@ async def test_bad_preferences_are_rejected_with_every_problem(env: KeelTestApp)
     problems = response.json()["error"]["details"]["problems"]
     assert problems == [
         "preferences.payment.completed.email: receipts and security mail are always sent",
-        "preferences.user.created.in_app: this event has no in_app notification",
+        "preferences.user.created.inApp: this event has no inApp notification",
         "preferences.nothing.happened: unknown event type",
     ]
     bad_field = {"preferences": {"booking.created": {"sms": True}}}

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -17,11 +17,12 @@ import stripe
 from bson import ObjectId
 
 from core import Event, Listener, Plugin, hookimpl
-from core.context import Keel
-from core.devstack import DevStack, serving_dev_pages
+from core.context import Keel, settings_of
+from core.devstack import DevStack
 from core.testing import KeelTestApp
 from core.testing._app import AppFactory
-from plugins.payments.dev import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET
+from plugins.payments.dev import TEST_SECRET_KEY
+from plugins.payments.settings import PaymentsSettings
 
 ALL_WEEK = {
     day: [{"start": "00:00", "end": "24:00"}]
@@ -56,7 +57,7 @@ def seen(name: str, payment_id: str | None = None) -> list[Any]:
     ]
 
 
-def sign(payload: bytes, secret: str = TEST_WEBHOOK_SECRET, at: int | None = None) -> str:
+def sign(payload: bytes, secret: str, at: int | None = None) -> str:
     """A ``Stripe-Signature`` header for ``payload`` (Stripe's scheme: HMAC-SHA256)."""
     stamp = int(time.time()) if at is None else at
     mac = hmac.new(secret.encode(), f"{stamp}.".encode() + payload, hashlib.sha256)
@@ -74,14 +75,6 @@ def stripe_event(kind: str, obj: dict[str, Any], event_id: str | None = None) ->
         "data": {"object": obj},
     }
     return json.dumps(body).encode()
-
-
-@pytest.fixture(autouse=True)
-def keel_run_mode() -> Iterator[None]:
-    """These apps stand in for ``keel run``: localstripe signs with its public secret,
-    accepted only there (a test module may override this fixture to leave it off)."""
-    with serving_dev_pages(admins_only=False):
-        yield
 
 
 @pytest.fixture
@@ -128,7 +121,7 @@ class Shop:
             "category": "music",
             "price": price,
             "currency": "EUR",
-            "duration_minutes": 60,
+            "durationMinutes": 60,
             "availability": ALL_WEEK,
         }
         r = await self.client.post("/api/services", json=body, headers=self.provider.headers)
@@ -137,7 +130,7 @@ class Shop:
         start += timedelta(hours=hours)
         r = await self.client.post(
             "/api/bookings",
-            json={"service_id": r.json()["id"], "start": start.isoformat()},
+            json={"serviceId": r.json()["id"], "start": start.isoformat()},
             headers=self.customer.headers,
         )
         assert r.status_code == 201, r.text
@@ -164,10 +157,14 @@ class Shop:
         result: dict[str, Any] = r.json()
         return result
 
+    def sign(self, body: bytes, at: int | None = None) -> str:
+        """A signature of ``body`` with the app's webhook secret (the dev stack's own)."""
+        return sign(body, settings_of(self.env.settings, PaymentsSettings).webhook_secret, at)
+
     async def webhook(self, body: bytes, signature: str | None = None) -> httpx.Response:
         """Deliver ``body`` to the webhook, signed correctly unless told otherwise."""
         headers = {"Content-Type": "application/json"}
-        headers["Stripe-Signature"] = sign(body) if signature is None else signature
+        headers["Stripe-Signature"] = self.sign(body) if signature is None else signature
         if signature == "":
             del headers["Stripe-Signature"]
         return await self.client.post("/api/webhooks/stripe", content=body, headers=headers)

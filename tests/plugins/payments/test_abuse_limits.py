@@ -61,7 +61,7 @@ async def test_expiry_spares_the_paid_booking_and_voids_the_open_intent(shop: Sh
     kept = await _booking(shop, paid["id"])
     assert (kept["status"], kept["paid"]) == ("pending", True)
     gone = await _booking(shop, unpaid["id"])
-    assert (gone["status"], gone["cancel_reason"], gone["cancelled_by"]) == (
+    assert (gone["status"], gone["cancelReason"], gone["cancelledBy"]) == (
         "cancelled",
         "expired",
         "system",

@@ -25,7 +25,7 @@ async def test_pay_for_a_booking_marks_it_paid_and_publishes_once(shop: Shop) ->
 
     r = await shop.client.get(f"/api/bookings/{booking['id']}", headers=shop.customer.headers)
     assert r.json()["paid"] is True
-    assert r.json()["payment_id"] == payment["id"]
+    assert r.json()["paymentId"] == payment["id"]
     [completed] = seen("payment.completed")
     assert (completed.booking_id, completed.payment_id) == (booking["id"], payment["id"])
     assert (completed.customer_id, completed.provider_id) == (shop.customer.id, shop.provider.id)

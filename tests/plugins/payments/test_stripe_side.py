@@ -101,7 +101,7 @@ async def test_real_deliveries_from_localstripe(
             await asyncio.sleep(0.05)
     await shop.env.drain()
     r = await shop.client.get(f"/api/bookings/{paid['id']}", headers=shop.customer.headers)
-    assert (r.json()["paid"], r.json()["payment_id"]) == (True, str(done["_id"]))
+    assert (r.json()["paid"], r.json()["paymentId"]) == (True, str(done["_id"]))
     assert [e.amount for e in seen("payment.completed")] == [PRICE]
     assert [e.booking_id for e in seen("payment.failed")] == [declined["id"]]
     receipt = await shop.env.mailbox.wait_for(

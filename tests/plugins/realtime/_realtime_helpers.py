@@ -60,6 +60,7 @@ class FakeNotificationCreated(Event, frozen=True, kw_only=True):
     user_id: str
     kind: str
     title: str
+    data: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class EchoData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -83,11 +83,11 @@ def iso(stamp: float) -> str:
 async def test_logout_closes_the_sockets_of_that_session_only(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         _, (first, second) = await sessions(one.env, 2)
-        a = await one.client(first["access_token"])
-        a2 = await two.client(first["access_token"])  # the same session, on the other app
-        b = await one.client(second["access_token"])
+        a = await one.client(first["accessToken"])
+        a2 = await two.client(first["accessToken"])  # the same session, on the other app
+        b = await one.client(second["accessToken"])
         response = await two.env.client.post(
-            "/api/auth/logout", headers=bearer(first["access_token"])
+            "/api/auth/logout", headers=bearer(first["accessToken"])
         )
         assert response.status_code == 204
         assert await closed(a) == (4401, "session_revoked")
@@ -100,10 +100,10 @@ async def test_logout_all_closes_every_session(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         _, (first, second) = await sessions(one.env, 2)
         _, (other,) = await sessions(one.env, 1)
-        a, b = await one.client(first["access_token"]), await one.client(second["access_token"])
-        bystander = await one.client(other["access_token"])
+        a, b = await one.client(first["accessToken"]), await one.client(second["accessToken"])
+        bystander = await one.client(other["accessToken"])
         response = await two.env.client.post(
-            "/api/auth/logout-all", headers=bearer(second["access_token"])
+            "/api/auth/logout-all", headers=bearer(second["accessToken"])
         )
         assert response.status_code == 204
         assert await closed(a) == (4401, "session_revoked")
@@ -115,14 +115,14 @@ async def test_logout_all_closes_every_session(serve: Serve) -> None:
 async def test_deleting_a_session_closes_its_sockets(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         _, (first, second) = await sessions(one.env, 2)
-        a, b = await one.client(first["access_token"]), await one.client(second["access_token"])
+        a, b = await one.client(first["accessToken"]), await one.client(second["accessToken"])
         listed = await two.env.client.get(
-            "/api/auth/sessions", headers=bearer(second["access_token"])
+            "/api/auth/sessions", headers=bearer(second["accessToken"])
         )
         assert listed.status_code == 200, listed.text
         (other,) = [s for s in listed.json()["items"] if not s["current"]]
         response = await two.env.client.delete(
-            f"/api/auth/sessions/{other['id']}", headers=bearer(second["access_token"])
+            f"/api/auth/sessions/{other['id']}", headers=bearer(second["accessToken"])
         )
         assert response.status_code == 204
         assert await closed(a) == (4401, "session_revoked")
@@ -133,11 +133,11 @@ async def test_deleting_a_session_closes_its_sockets(serve: Serve) -> None:
 async def test_a_password_change_closes_the_other_sessions(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         _, (first, second) = await sessions(one.env, 2)
-        a, b = await one.client(first["access_token"]), await one.client(second["access_token"])
+        a, b = await one.client(first["accessToken"]), await one.client(second["accessToken"])
         response = await two.env.client.post(
             "/api/auth/change-password",
-            headers=bearer(second["access_token"]),
-            json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+            headers=bearer(second["accessToken"]),
+            json={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD},
         )
         assert response.status_code == 200, response.text
         assert await closed(a) == (4401, "session_revoked")
@@ -149,7 +149,7 @@ async def test_a_password_reset_closes_every_session(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         user = await one.env.user()
         first, second = await one.env.login(user.email), await one.env.login(user.email)
-        a, b = await one.client(first["access_token"]), await two.client(second["access_token"])
+        a, b = await one.client(first["accessToken"]), await two.client(second["accessToken"])
         asked = await two.env.client.post("/api/auth/forgot-password", json={"email": user.email})
         assert asked.status_code == 202
         await two.env.drain()  # the worker sends the email
@@ -170,7 +170,7 @@ async def test_a_role_change_closes_the_users_sockets(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         user_id, (pair,) = await sessions(one.env, 1)
         _, admin = await two.env.signed_in("admin")
-        socket = await one.client(pair["access_token"])
+        socket = await one.client(pair["accessToken"])
         response = await two.env.client.patch(
             f"/api/users/{user_id}", headers=admin, json={"role": "provider"}
         )
@@ -178,10 +178,10 @@ async def test_a_role_change_closes_the_users_sockets(serve: Serve) -> None:
         assert await closed(socket) == (4401, "session_revoked")
         # the client refreshes over HTTP and reconnects with the new role
         fresh = await one.env.client.post(
-            "/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+            "/api/auth/refresh", json={"refreshToken": pair["refreshToken"]}
         )
         assert fresh.status_code == 200, fresh.text
-        again = await one.client(fresh.json()["access_token"])
+        again = await one.client(fresh.json()["accessToken"])
         await alive(again)
         await again.close()
 
@@ -190,7 +190,7 @@ async def test_deleting_the_account_closes_its_sockets(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         user_id, (first, second) = await sessions(one.env, 2)
         _, admin = await two.env.signed_in("admin")
-        a, b = await one.client(first["access_token"]), await two.client(second["access_token"])
+        a, b = await one.client(first["accessToken"]), await two.client(second["accessToken"])
         response = await two.env.client.delete(f"/api/users/{user_id}", headers=admin)
         assert response.status_code == 204
         assert await closed(a) == (4401, "session_revoked")
@@ -200,8 +200,8 @@ async def test_deleting_the_account_closes_its_sockets(serve: Serve) -> None:
 async def test_reusing_a_spent_refresh_token_closes_its_session(serve: Serve) -> None:
     async with serve() as one, serve() as two:
         _, (first, second) = await sessions(one.env, 2)
-        a, b = await one.client(first["access_token"]), await one.client(second["access_token"])
-        body = {"refresh_token": first["refresh_token"]}
+        a, b = await one.client(first["accessToken"]), await one.client(second["accessToken"])
+        body = {"refreshToken": first["refreshToken"]}
         assert (await two.env.client.post("/api/auth/refresh", json=body)).status_code == 200
         assert (await two.env.client.post("/api/auth/refresh", json=body)).status_code == 401
         assert await closed(a) == (4401, "session_revoked")
@@ -213,13 +213,13 @@ async def test_a_socket_closes_when_its_token_expires(serve: Serve) -> None:
     async with serve() as served:
         _, (pair,) = await sessions(served.env, 1)
         _, (stranger,) = await sessions(served.env, 1)
-        later_token, later = short_token(served.env, pair["access_token"], 4)
-        token, exp = short_token(served.env, pair["access_token"], 2)
+        later_token, later = short_token(served.env, pair["accessToken"], 4)
+        token, exp = short_token(served.env, pair["accessToken"], 2)
         # the socket that expires later connects first: the one timer must move earlier
         late = await served.client(later_token)
         socket = await served.client(token)
         # another user's (valid) token is refused, and the socket keeps its expiry
-        await socket.send("refresh", {"token": stranger["access_token"]})
+        await socket.send("refresh", {"token": stranger["accessToken"]})
         refused = await socket.expect("error")
         assert refused["code"] == "unauthorized"
         await socket.send("refresh", {"token": "not-a-token"})
@@ -240,16 +240,16 @@ async def test_a_socket_closes_when_its_token_expires(serve: Serve) -> None:
 async def test_a_refresh_frame_extends_the_socket_past_its_first_token(serve: Serve) -> None:
     async with serve() as served:
         _, (pair,) = await sessions(served.env, 1)
-        token, exp = short_token(served.env, pair["access_token"], 2)
+        token, exp = short_token(served.env, pair["accessToken"], 2)
         ws = Client(await connect(f"{served.ws_url}?token={token}"))
         connected = await ws.expect("connected")
         assert connected["expiresAt"] == iso(exp)
         # the client refreshes its tokens over HTTP, then hands the new access token over
         fresh = await served.env.client.post(
-            "/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+            "/api/auth/refresh", json={"refreshToken": pair["refreshToken"]}
         )
         assert fresh.status_code == 200, fresh.text
-        new_access = fresh.json()["access_token"]
+        new_access = fresh.json()["accessToken"]
         await ws.send("refresh", {"token": new_access})
         refreshed = await ws.expect("refreshed")
         new_exp = jwt.decode(new_access, options={"verify_signature": False})["exp"]
@@ -270,10 +270,10 @@ async def test_a_lost_revocation_message_is_caught_by_the_recheck(
     ):
         _, (first, second) = await sessions(served.env, 2)
         a, b = (
-            await served.client(first["access_token"]),
-            await served.client(second["access_token"]),
+            await served.client(first["accessToken"]),
+            await served.client(second["accessToken"]),
         )
-        response = await bare.client.post("/api/auth/logout", headers=bearer(first["access_token"]))
+        response = await bare.client.post("/api/auth/logout", headers=bearer(first["accessToken"]))
         assert response.status_code == 204
         assert await closed(a, within=2.0) == (4401, "session_revoked")
         await alive(b)
@@ -291,10 +291,10 @@ async def test_a_resubscribed_hub_checks_its_sockets_at_once(
     ):
         _, (first, second) = await sessions(served.env, 2)
         a, b = (
-            await served.client(first["access_token"]),
-            await served.client(second["access_token"]),
+            await served.client(first["accessToken"]),
+            await served.client(second["accessToken"]),
         )
-        response = await bare.client.post("/api/auth/logout", headers=bearer(first["access_token"]))
+        response = await bare.client.post("/api/auth/logout", headers=bearer(first["accessToken"]))
         assert response.status_code == 204
         await a.absent("pong", within=1.5)  # no message, and the next recheck is 60 s away
         assert a.ws.close_code is None
@@ -332,11 +332,11 @@ async def test_revocations_close_sockets_on_other_processes(
     user_id, (first, second) = await sessions(env, 2)
     _, (third,) = await sessions(env, 1)
     _, admin = await env.signed_in("admin")
-    a, b = await one.client(first["access_token"]), await one.client(second["access_token"])
-    c, d = await one.client(third["access_token"]), await two.client(third["access_token"])
+    a, b = await one.client(first["accessToken"]), await one.client(second["accessToken"])
+    c, d = await one.client(third["accessToken"]), await two.client(third["accessToken"])
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{two.port}") as http:
         # logout on the process without sockets: that session's socket closes, not the other
-        response = await http.post("/api/auth/logout", headers=bearer(first["access_token"]))
+        response = await http.post("/api/auth/logout", headers=bearer(first["accessToken"]))
         assert response.status_code == 204
         assert await closed(a) == (4401, "session_revoked")
         await alive(b)
@@ -346,7 +346,7 @@ async def test_revocations_close_sockets_on_other_processes(
         assert await closed(b) == (4401, "session_revoked")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{one.port}") as http:
         # logout-all on one process closes the user's sockets on both
-        response = await http.post("/api/auth/logout-all", headers=bearer(third["access_token"]))
+        response = await http.post("/api/auth/logout-all", headers=bearer(third["accessToken"]))
         assert response.status_code == 204
         assert await closed(c) == (4401, "session_revoked")
         assert await closed(d) == (4401, "session_revoked")

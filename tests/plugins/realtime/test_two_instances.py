@@ -46,7 +46,7 @@ async def test_typing_reaches_the_receiver_only(serve: Serve) -> None:
         await befriend(one.env.keel, a_id, b_id)  # a booking of the two
         await a.send("typing", {"receiverId": b_id})
         got = await b.expect("typing")
-        assert got == {"userId": a_id, "receiverId": b_id, "expiresInMs": 400}
+        assert got == {"userId": a_id, "receiverId": b_id, "isTyping": True, "expiresInMs": 400}
         await a.send("stopTyping", {"receiverId": b_id})
         assert (await b.expect("stopTyping"))["userId"] == a_id
         await a.absent("typing")
@@ -89,6 +89,7 @@ async def test_room_typing_reaches_joined_members_only(serve: Serve) -> None:
         assert await b.expect("typing") == {
             "userId": a_id,
             "roomId": room["id"],
+            "isTyping": True,
             "expiresInMs": 5000,
         }
         await a.absent("typing", within=0.2)
@@ -216,12 +217,20 @@ async def test_notifications_and_plugin_events_reach_the_user_anywhere(serve: Se
         b_id, b_token = await two.token()
         a, b = await one.client(a_token), await two.client(b_token)
         note = FakeNotificationCreated(
-            notification_id="n1", user_id=b_id, kind="booking.created", title="New booking"
+            notification_id="n1",
+            user_id=b_id,
+            kind="booking.created",
+            title="New booking",
+            data={"booking_id": "b0" * 12},
         )
         await one.env.keel.events.emit(note)
         await one.env.keel.events.drain()
         got = await b.expect("notification")
-        assert (got["user_id"], got["title"], got["id"]) == (b_id, "New booking", note.id)
+        assert (got["userId"], got["title"], got["id"]) == (b_id, "New booking", note.id)
+        assert (got["notificationId"], got["kind"]) == ("n1", "booking.created")
+        assert got["data"] == {"bookingId": "b0" * 12}
+        assert "occurredAt" in got
+        assert not [k for k in got if "_" in k]  # camelCase, like every frame
         await a.absent("notification", within=0.05)
         await a.send("shout", {"to": b_id})
         assert await b.expect("shouted") == {"from": a_id}

@@ -34,7 +34,7 @@ async def test_documents_are_attachments_under_their_real_type(env: KeelTestApp)
     as_html = await upload(env, headers, html, name="evil.html", declared="text/html")
     assert as_html.status_code == 415
     text = (await upload(env, headers, html, name="evil.html", declared=None)).json()
-    assert text["content_type"] == "text/plain"
+    assert text["contentType"] == "text/plain"
     response = await env.client.get(text["url"])
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
     assert response.headers["content-disposition"].startswith(
@@ -79,7 +79,7 @@ async def test_thumbnail_appears_after_the_image_job(env: KeelTestApp) -> None:
     await env.drain()
     after = (await env.client.get(f"/api/uploads/{body['id']}", headers=headers)).json()
     assert after["thumbnail"] == f"/api/uploads/{body['id']}/thumbnail"
-    assert after["thumbnail_error"] is None
+    assert after["thumbnailError"] is None
     thumb = await env.client.get(after["thumbnail"])
     assert thumb.status_code == 200
     assert thumb.headers["content-type"] == "image/webp"
@@ -103,10 +103,10 @@ async def test_no_thumbnail_for_documents_broken_or_deleted_images(env: KeelTest
     ).status_code == 204
     await env.drain()  # one drain for the three cases
     after = (await env.client.get(f"/api/uploads/{pdf['id']}", headers=headers)).json()
-    assert (after["thumbnail"], after["thumbnail_error"]) == (None, None)
+    assert (after["thumbnail"], after["thumbnailError"]) == (None, None)
     after = (await env.client.get(f"/api/uploads/{broken['id']}", headers=headers)).json()
     assert after["thumbnail"] is None
-    assert after["thumbnail_error"].startswith("cannot read the image")
+    assert after["thumbnailError"].startswith("cannot read the image")
     assert sorted(stored_files(env)) == sorted([f"{pdf['id']}.pdf", f"{broken['id']}.png"])
 
 
@@ -121,7 +121,7 @@ async def test_oversized_image_records_a_thumbnail_error(keel_app_factory: Build
         await env.drain()
         after = (await env.client.get(f"/api/uploads/{body['id']}", headers=headers)).json()
         assert after["thumbnail"] is None
-        assert "20x20 pixels" in after["thumbnail_error"]
+        assert "20x20 pixels" in after["thumbnailError"]
         assert (await env.client.get(body["url"])).status_code == 200  # the file stays
 
 

@@ -55,7 +55,7 @@ async def test_service_images_are_uploads_of_its_provider(env: KeelTestApp) -> N
     _, stranger = await env.signed_in("provider")
     own, other = await _image(env, provider), await _image(env, stranger)
     body = {"name": "Tiles", "category": "home", "price": 100, "currency": "EUR"}
-    body["duration_minutes"] = 30
+    body["durationMinutes"] = 30
     refused = await env.client.post(
         "/api/services", json={**body, "images": [own["id"], other["id"]]}, headers=provider
     )

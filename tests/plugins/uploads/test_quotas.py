@@ -29,7 +29,7 @@ async def test_one_file_over_the_count_quota_is_413_and_deleting_frees_it(
         error = error_of(refused)
         assert error["code"] == "payload_too_large"
         assert "max_files_per_user" in error["message"]
-        assert error["details"] == {"max_files_per_user": 2, "used_files": 2}
+        assert error["details"] == {"maxFilesPerUser": 2, "usedFiles": 2}
         assert await env.keel.db.count(Upload) == 2
         assert len(stored_files(env)) == 2  # the refused file's staging copy is gone
         # others have their own quota
@@ -52,7 +52,7 @@ async def test_bytes_over_the_quota_are_413_naming_the_limit(keel_app_factory: B
         assert refused.status_code == 413
         error = error_of(refused)
         assert "max_bytes_per_user" in error["message"]
-        assert error["details"] == {"max_bytes_per_user": limit, "used_bytes": 2 * len(PDF)}
+        assert error["details"] == {"maxBytesPerUser": limit, "usedBytes": 2 * len(PDF)}
         # a batch that does not fit is refused whole
         await env.client.delete(f"/api/uploads/{kept[0]['id']}", headers=headers)
         files = [("files", ("a.pdf", PDF, "application/pdf"))] * 2

@@ -18,12 +18,23 @@ async def test_upload_png_is_stored_under_a_generated_name(env: KeelTestApp) -> 
     response = await upload(env, headers, png, name="holiday photo.png")
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["owner_id"] == str(user.id)
+    assert body["ownerId"] == str(user.id)
     assert body["filename"] == "holiday photo.png"
-    assert body["content_type"] == "image/png"
+    assert body["contentType"] == "image/png"
     assert body["size"] == len(png)
     assert body["url"] == f"/api/uploads/{body['id']}/content"
     assert body["thumbnail"] is None
+    assert set(body) == {
+        "id",
+        "ownerId",
+        "filename",
+        "contentType",
+        "size",
+        "url",
+        "thumbnail",
+        "thumbnailError",
+        "createdAt",
+    }
     assert stored_files(env) == [f"{body['id']}.png"]
     record = await env.keel.db.find_one(Upload, Upload.id == ObjectId(body["id"]))
     assert record is not None
@@ -75,7 +86,7 @@ async def test_undeclared_type_takes_the_sniffed_one(env: KeelTestApp) -> None:
     _, headers = await env.signed_in()
     response = await upload(env, headers, PDF, name="doc", declared="application/octet-stream")
     assert response.status_code == 201
-    assert response.json()["content_type"] == "application/pdf"
+    assert response.json()["contentType"] == "application/pdf"
 
 
 async def test_file_over_the_limit_is_413_and_nothing_kept(keel_app_factory: Build) -> None:
@@ -83,7 +94,7 @@ async def test_file_over_the_limit_is_413_and_nothing_kept(keel_app_factory: Bui
         _, headers = await env.signed_in()
         streamed = await upload(env, headers, b"a" * 5000, name="a.txt", declared="text/plain")
         assert streamed.status_code == 413
-        assert error_of(streamed)["details"] == {"max_file_bytes": 1000}
+        assert error_of(streamed)["details"] == {"maxFileBytes": 1000}
         # past the route's body limit: refused from Content-Length before reading
         huge = await upload(env, headers, b"a" * 100_000, name="a.txt", declared="text/plain")
         assert huge.status_code == 413
@@ -113,7 +124,7 @@ async def test_multiple_files(env: KeelTestApp) -> None:
     response = await env.client.post("/api/uploads/multiple", files=files, headers=headers)
     assert response.status_code == 201, response.text
     items = response.json()["items"]
-    assert [i["content_type"] for i in items] == ["image/png", "application/pdf", "text/plain"]
+    assert [i["contentType"] for i in items] == ["image/png", "application/pdf", "text/plain"]
     assert len(stored_files(env)) == 3
 
 
@@ -123,7 +134,7 @@ async def test_too_many_files_is_413_and_nothing_kept(keel_app_factory: Build) -
         files = [("files", (f"{n}.png", image_bytes(), "image/png")) for n in range(3)]
         response = await env.client.post("/api/uploads/multiple", files=files, headers=headers)
         assert response.status_code == 413
-        assert error_of(response)["details"] == {"max_files": 2}
+        assert error_of(response)["details"] == {"maxFiles": 2}
         assert stored_files(env) == []
         assert await env.keel.db.count(Upload) == 0
 
