@@ -31,6 +31,7 @@ from core.http.ratelimit import check_route_limits, rate_limit_config
 from core.http.routing import KeelRouter
 from core.http.security import security_schemes
 from core.http.stores import KeelStores
+from core.http.strict import check_json_body
 from core.logging import configure_logging
 from core.pluginhost import InstalledPlugin, PluginHost, discover, plugin_settings_types
 from core.records import RootRoutes
@@ -185,6 +186,7 @@ def create_app(
         on_shutdown=[access.flush] if access else [],
         dependencies=dependencies(),
         exception_handlers=exception_handlers(),
+        before_request=check_json_body,  # exact JSON types, as documented (core.http.strict)
         stores=stores,
         cors_config=_cors_config(settings),
         openapi_config=_openapi_config(settings),

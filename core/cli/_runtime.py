@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
+
 from core.cli._common import fail, load
 from core.errors import ConfigError, PluginError
 from core.pluginhost import PluginHost
@@ -21,10 +23,12 @@ T = TypeVar("T")
 def with_keel(config: str | None, work: Callable[[Keel], Awaitable[T]]) -> T:
     """Run ``work`` with a :class:`Keel` opened on the configured services.
 
-    Where ``[database] url`` or ``[valkey] url`` is empty (development), the embedded
-    services are started on ``[devstack] data_dir`` for the duration of the command, so
-    a command such as ``keel users create-admin`` works before ``keel run`` (not while it
-    runs: the database files are locked then). For plugins' CLI commands::
+    Where ``[database] url``, ``[valkey] url`` or ``[mail] host`` is empty (development),
+    the command uses the embedded services of the ``keel run`` serving
+    ``[devstack] data_dir`` when one runs (found through its descriptor, see
+    :func:`core.devstack.running_stack`), and otherwise starts its own on that data
+    directory for the duration of the command. Configured URLs always win. For plugins'
+    CLI commands::
 
         @click.command("count")
         @config_option
@@ -57,16 +61,44 @@ def with_keel(config: str | None, work: Callable[[Keel], Awaitable[T]]) -> T:
 def _with_devstack(
     config: str | None, settings: Settings, main: Callable[[Settings], Coroutine[Any, Any, T]]
 ) -> T:
-    from core.devstack import DevStack, DevStackError  # noqa: PLC0415
+    from core.devstack import (  # noqa: PLC0415
+        DevStack,
+        DevStackError,
+        StackNotAnsweringError,
+        running_stack,
+    )
 
+    data_dir = Path(settings.devstack.data_dir)
     try:
-        with DevStack(settings, [], data_dir=Path(settings.devstack.data_dir)) as stack:
-            embedded, _ = load(config, overrides=stack.overrides)
+        running = running_stack(data_dir)
+    except StackNotAnsweringError as exc:
+        fail(exc)
+    shared: dict[str, Any] = {}
+    if running is not None:
+        shared = _unconfigured(settings, running.settings)
+        if shared:
+            click.echo(f"keel: using the services of keel run (pid {running.pid})", err=True)
+            settings, _ = load(config, overrides=shared)
+    try:
+        # Starts only what is still missing: nothing when keel run provides it all.
+        with DevStack(settings, [], data_dir=data_dir) as stack:
+            embedded, _ = load(config, overrides={**shared, **stack.overrides})
             return asyncio.run(main(embedded))
     except DevStackError as exc:
         fail(
             ValueError(
-                f"could not start the embedded services ({exc}); if `keel run` is running, "
-                "stop it first, or set [database] url and [valkey] url"
+                f"could not start the embedded services on {data_dir} ({exc}); if another"
+                " keel command is using them, retry once it ends, or set [database] url and"
+                " [valkey] url"
             )
         )
+
+
+def _unconfigured(settings: Settings, offered: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``keel run``'s services for what ``settings`` leaves empty."""
+    empty = {
+        "database": not settings.database.url,
+        "valkey": not settings.valkey.url,
+        "mail": not settings.mail.host,
+    }
+    return {key: value for key, value in offered.items() if empty.get(key.split(".")[0])}

@@ -90,7 +90,14 @@ def _public_problem(settings: Settings, public: bool) -> str | None:
 def run_command(config: str | None, public: bool) -> None:
     """Development: embedded services + API + worker + scheduler in one process."""
     from core.app import create_app  # noqa: PLC0415 - keeps `keel --help` fast
-    from core.devstack import DevStack, is_loopback, serving_dev_pages  # noqa: PLC0415
+    from core.devstack import (  # noqa: PLC0415
+        DevStack,
+        StackNotAnsweringError,
+        is_loopback,
+        published,
+        running_stack,
+        serving_dev_pages,
+    )
     from core.logging import configure_logging  # noqa: PLC0415
 
     settings, installed = load(config)
@@ -101,8 +108,13 @@ def run_command(config: str | None, public: bool) -> None:
     try:
         host = PluginHost(settings, installed)
         data_dir = Path(settings.devstack.data_dir)
+        if other := running_stack(data_dir):  # removes a stale descriptor
+            where = f"{other.data_dir} (pid {other.pid}, {other.api})"
+            fail(RuntimeError(f"keel run is already running on {where}; stop it first"))
+        api = f"http://{settings.server.host}:{settings.server.port}"
         with (
             DevStack(settings, host.dev_services(), data_dir=data_dir) as stack,
+            published(stack, api),  # removed before the services stop
             serving_dev_pages(admins_only=admins_only),
         ):
             os.environ.update(stack.environ())
@@ -113,7 +125,7 @@ def run_command(config: str | None, public: bool) -> None:
                 extra["Dev pages"] = "admins only (--public)"
             _banner(settings, extra)
             _run_uvicorn(app, **_uvicorn_kwargs(settings))
-    except (ConfigError, PluginError) as exc:
+    except (ConfigError, PluginError, StackNotAnsweringError) as exc:
         fail(exc)
 
 

@@ -148,7 +148,7 @@ MARKET: list[Step] = [
         # (localstripe delivers the real events); one signed with the public secret is refused.
         "Stripe webhook signed with localstripe's public secret (refused)",
         auth=NONE,
-        status=400,
+        status=401,
         pre=js.STRIPE_SIGNATURE,
         raw="{{webhookPayload}}",
         headers={"Stripe-Signature": "{{stripeSignature}}"},

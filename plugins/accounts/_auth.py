@@ -13,7 +13,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from core.context import Keel
-from core.errors import BadRequestError, RateLimitedError, UnauthorizedError
+from core.errors import RateLimitedError, UnauthorizedError, UnprocessableError
 
 from . import schemas
 from ._codes import consume_otp, consume_reset_token, count_wrong_code, forget_user_codes
@@ -130,7 +130,7 @@ async def create_user(
     ``publish=False`` no ``user.created`` event either (test data).
 
     Raises:
-        BadRequestError: weak password.
+        UnprocessableError: weak password.
         DuplicateKeyError: the email already has an account.
     """
     check_policy(password, keel.settings.auth, email=email)
@@ -227,13 +227,14 @@ async def reset_password(keel: Keel, data: schemas.ResetPassword) -> schemas.Pas
     clears the account's failed-login and failed-code counters.
 
     Raises:
-        BadRequestError: weak password (the token stays usable), or a bad token.
+        UnprocessableError: weak password (the token stays usable), or an unknown,
+            expired or spent token.
     """
     check_policy(data.password, keel.settings.auth)
     user_id = await consume_reset_token(keel, data.token)
     user = None if user_id is None else await find_by_id(keel, user_id)
     if user is None:
-        raise BadRequestError(BAD_RESET)
+        raise UnprocessableError(BAD_RESET)
     password_hash = await accounts(keel).hasher.hash(data.password)
     await _set_password_hash(keel, user, password_hash, verified=True)
     await forget_user_codes(keel, user.id)
@@ -250,6 +251,7 @@ async def change_password(
 
     Raises:
         UnauthorizedError: wrong current password (counted like a failed login).
+        UnprocessableError: weak new password.
     """
     user = await find_by_id(keel, caller.object_id)
     if user is None:

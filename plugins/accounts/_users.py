@@ -99,7 +99,7 @@ async def update_me(keel: Keel, caller: CurrentUser, data: schemas.UserUpdate) -
     """Change the caller's own name, phone or avatar.
 
     Raises:
-        BadRequestError: the avatar is not one of the caller's uploads.
+        UnprocessableError: the avatar is not one of the caller's uploads.
     """
     user = exists(await find_by_id(keel, caller.object_id))
     if isinstance(data.avatar, str):

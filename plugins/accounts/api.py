@@ -129,7 +129,7 @@ async def create_user(
     """Create an account directly, without email (demo data, operators' tools); its id.
 
     Raises:
-        core.errors.BadRequestError: a weak password.
+        core.errors.UnprocessableError: a weak password.
         pymongo.errors.DuplicateKeyError: the email already has an account.
     """
     from plugins.accounts._auth import create_user as create  # noqa: PLC0415

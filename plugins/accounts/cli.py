@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from core.cli import config_option, fail, with_keel
-from core.errors import BadRequestError
+from core.errors import UnprocessableError
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -49,7 +49,7 @@ def create_admin_command(config: str | None, email: str, name: str, password: st
 
     try:
         user_id = with_keel(config, work)
-    except BadRequestError as exc:
+    except UnprocessableError as exc:
         fail(exc)
     except DuplicateKeyError:
         fail(ValueError(f"a user with email {email!r} already exists"))

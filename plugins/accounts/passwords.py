@@ -10,7 +10,7 @@ from importlib import resources
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.errors import BadRequestError
+from core.errors import UnprocessableError
 from core.settings import AuthSettings
 
 MAX_PASSWORD_LENGTH = 256
@@ -38,7 +38,8 @@ def check_policy(
         field: the request field (its wire name) that ``details`` names.
 
     Raises:
-        BadRequestError: with ``details`` naming ``field`` and the rule.
+        UnprocessableError: with ``details`` naming ``field`` and the rule (422: the
+            request fits the schema, the password policy refuses it).
     """
     problem = ""
     if len(password) < settings.password_min_length:
@@ -50,7 +51,7 @@ def check_policy(
     elif email and password.casefold() == email.casefold():
         problem = "must not be your email address"
     if problem:
-        raise BadRequestError(
+        raise UnprocessableError(
             f"{field} {problem}",
             details=[{"field": field, "message": problem}],
         )

@@ -10,6 +10,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
+from core.errors import ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError
+from core.http import error_responses
 from core.http.deps import KeelDep
 from core.http.ratelimit import OPT_KEY as RATE_LIMIT
 from core.http.security import BEARER, SECURITY
@@ -22,6 +24,10 @@ from .security import UserDep, current_user, require_role
 
 __all__ = ["BEARER", "SECURITY", "AuthController", "UserController", "route_handlers"]
 _AUTHED: dict[str, Any] = {"dependencies": {"user": Provide(current_user)}, "security": SECURITY}
+_REFUSED = error_responses(UnauthorizedError)
+"""Wrong credentials, code or refresh token (the routes that take them need no token)."""
+_POLICY = error_responses(UnprocessableError)
+"""A password the policy refuses (common, too short for the configured minimum...)."""
 
 
 def _ip(request: Request[Any, Any, Any]) -> str:
@@ -38,7 +44,12 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]  # noqa: RUF012 - Litestar reads class attributes
 
-    @post("/register", status_code=HTTP_202_ACCEPTED, opt={RATE_LIMIT: ("minute", 10)})
+    @post(
+        "/register",
+        status_code=HTTP_202_ACCEPTED,
+        opt={RATE_LIMIT: ("minute", 10)},
+        responses=_POLICY,
+    )
     async def register(self, keel: KeelDep, data: JSONBody[schemas.Register]) -> schemas.Accepted:
         """Create an account (never an admin); a code is emailed to verify the address."""
         return await _auth.register(keel, data)
@@ -47,7 +58,8 @@ class AuthController(Controller):
         "/login",
         status_code=HTTP_200_OK,
         opt={RATE_LIMIT: ("minute", 30)},
-        responses={202: ResponseSpec(schemas.Accepted, description="A code was emailed.")},
+        responses={202: ResponseSpec(schemas.Accepted, description="A code was emailed.")}
+        | _REFUSED,
     )
     async def login(
         self, keel: KeelDep, data: JSONBody[schemas.Login], request: Request[Any, Any, Any]
@@ -59,7 +71,12 @@ class AuthController(Controller):
             return Response(body, status_code=HTTP_202_ACCEPTED)
         return Response(pair)
 
-    @post("/verify-otp", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 30)})
+    @post(
+        "/verify-otp",
+        status_code=HTTP_200_OK,
+        opt={RATE_LIMIT: ("minute", 30)},
+        responses=_REFUSED,
+    )
     async def verify_otp(
         self, keel: KeelDep, data: JSONBody[schemas.VerifyOtp], request: Request[Any, Any, Any]
     ) -> schemas.TokenPair:
@@ -80,14 +97,19 @@ class AuthController(Controller):
         """Email a password-reset link; the same answer whether the address is known."""
         return await _auth.forgot_password(keel, data)
 
-    @post("/reset-password", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 10)})
+    @post(
+        "/reset-password",
+        status_code=HTTP_200_OK,
+        opt={RATE_LIMIT: ("minute", 10)},
+        responses=error_responses(UnprocessableError),  # also an unknown or spent token
+    )
     async def reset_password(
         self, keel: KeelDep, data: JSONBody[schemas.ResetPassword]
     ) -> schemas.PasswordReset:
         """Set a new password with the emailed token; signs out every session."""
         return await _auth.reset_password(keel, data)
 
-    @post("/refresh", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 60)})
+    @post("/refresh", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 60)}, responses=_REFUSED)
     async def refresh(self, keel: KeelDep, data: JSONBody[schemas.Refresh]) -> schemas.TokenPair:
         """Rotate a refresh token; reusing a spent one ends its whole session."""
         return await rotate(keel, data.refresh_token)
@@ -115,7 +137,13 @@ class AuthController(Controller):
         """End one of the caller's sessions (404 for any other id)."""
         await _sessions.end_session(keel, user.object_id, session_id)
 
-    @post("/change-password", status_code=HTTP_200_OK, opt={RATE_LIMIT: ("minute", 10)}, **_AUTHED)
+    @post(
+        "/change-password",
+        status_code=HTTP_200_OK,
+        opt={RATE_LIMIT: ("minute", 10)},
+        responses=_POLICY,
+        **_AUTHED,
+    )
     async def change_password(
         self,
         keel: KeelDep,
@@ -135,13 +163,13 @@ class UserController(Controller):
     dependencies = {"user": Provide(current_user)}  # noqa: RUF012
     security = SECURITY
 
-    @get("/me")
+    @get("/me", responses=error_responses(NotFoundError))  # an account deleted meanwhile
     async def get_me(self, keel: KeelDep, user: UserDep) -> schemas.User:
         """The caller's own profile."""
         found = await _users.find_by_id(keel, user.object_id)
         return _users.to_view(_users.exists(found))
 
-    @patch("/me")
+    @patch("/me", responses=error_responses(NotFoundError, UnprocessableError))
     async def update_me(
         self, keel: KeelDep, user: UserDep, data: JSONBody[schemas.UserUpdate]
     ) -> schemas.User:
@@ -167,7 +195,7 @@ class UserController(Controller):
         """Self or admin: the full profile; others: a provider's public profile (else 404)."""
         return await _users.view_user(keel, user, user_id)
 
-    @patch("/{user_id:str}")
+    @patch("/{user_id:str}", responses=error_responses(ForbiddenError))  # non-admin on self
     async def update_user(
         self,
         keel: KeelDep,

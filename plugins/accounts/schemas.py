@@ -13,30 +13,31 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from core.text import SingleLine
+from plugins.uploads.api import UploadReference
 
 from .events import Role
 from .passwords import MAX_PASSWORD_LENGTH
 
+# Not ``\s`` alone: Python's and ECMA-262's differ (``\x85``, ``\x1c``-``\x1f``,
+# ``\ufeff``); spelling out the control characters makes the server (Python) and
+# clients reading the document (JSON Schema) agree on every address.
+_EMAIL_CHAR = r"[^@\s\x00-\x1f\x7f-\x9f\ufeff]"
 Email = Annotated[
     str,
     Meta(
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$",
+        pattern=rf"^{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+(?![\s\S])",
         description="An email address (compared case-insensitively).",
     ),
 ]
 Password = Annotated[str, Meta(min_length=8, max_length=MAX_PASSWORD_LENGTH)]
 Name = Annotated[SingleLine, Meta(min_length=1, max_length=100)]
-Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]*$")]
-Avatar = Annotated[
-    str,
-    Meta(
-        min_length=1,
-        max_length=2048,
-        description="One of your uploads: its id or its URL /api/uploads/{id}/content.",
-    ),
+# ``(?![\s\S])`` and not ``$``, which would let a final "\n" through
+Phone = Annotated[
+    str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]*(?![\s\S])")
 ]
+Avatar = UploadReference
 OtpCode = Annotated[str, Meta(pattern=r"^[0-9]{6}$", description="The 6-digit emailed code.")]
 SecretToken = Annotated[str, Meta(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 SelfRole = Literal["customer", "provider"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 
-from core.errors import BadRequestError, ForbiddenError, NotFoundError
+from core.errors import ForbiddenError, NotFoundError, UnprocessableError
 from plugins.bookings import schemas
 from plugins.bookings._catalog import load as load_service
 from plugins.bookings._docs import ListQuery, booking_snapshot, parse_id
@@ -43,9 +43,12 @@ async def load(keel: Keel, caller: CurrentUser, booking_id: str) -> dict[str, An
 
 
 def _check_start(service: dict[str, Any], start: datetime, lead_minutes: int) -> datetime:
-    """The end of a booking of ``service`` at ``start``; 400 when it cannot be booked."""
+    """The end of a booking of ``service`` at ``start``; 422 when it cannot be booked.
+
+    The start is schema-valid (a time with an offset); these are the booking rules.
+    """
     if not is_aligned(start):
-        raise BadRequestError(
+        raise UnprocessableError(
             "start must be on a 5-minute boundary (e.g. 10:00, 10:05)",
             details={"start": start.isoformat()},
         )
@@ -53,15 +56,15 @@ def _check_start(service: dict[str, Any], start: datetime, lead_minutes: int) ->
         message = "start must be in the future"
         if lead_minutes:
             message += f", at least {lead_minutes} minutes from now"
-        raise BadRequestError(message, details={"start": start.isoformat()})
+        raise UnprocessableError(message, details={"start": start.isoformat()})
     if start > now() + timedelta(days=MAX_DAYS_AHEAD):
-        raise BadRequestError(
+        raise UnprocessableError(
             f"start must be within {MAX_DAYS_AHEAD} days from now",
             details={"start": start.isoformat()},
         )
     end = start + timedelta(minutes=service["duration_minutes"])
     if not fits(service["availability"], service["timezone"], start, end):
-        raise BadRequestError(
+        raise UnprocessableError(
             "the slot is outside the provider's availability",
             details={
                 "start": start.isoformat(),
@@ -80,7 +83,7 @@ async def create_booking(
     Raises:
         ForbiddenError: the caller is not a customer.
         NotFoundError: no such (active) service.
-        BadRequestError: misaligned, past, or outside the availability.
+        UnprocessableError: misaligned, past, too far ahead, or outside the availability.
         ConflictError: the provider has an overlapping pending or confirmed booking.
         PendingLimitError: the customer already holds ``max_pending_per_customer``
             unpaid pending bookings.

@@ -56,8 +56,8 @@ async def create_service(
 
     Raises:
         ForbiddenError: the caller is not a provider.
-        BadRequestError: unknown time zone, an empty opening-hours range, or an image
-            that is not one of the caller's uploads.
+        UnprocessableError: unknown time zone, an empty opening-hours range, or an
+            image that is not one of the caller's uploads.
     """
     if caller.role != "provider":
         raise ForbiddenError("only providers can create services")

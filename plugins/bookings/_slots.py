@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bson import ObjectId
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from core.errors import BadRequestError, ConflictError
+from core.errors import ConflictError, UnprocessableError
 from core.stash import StashKey
 from plugins.bookings import schemas
 from plugins.bookings._pending import PendingLimitError, take
@@ -42,11 +42,13 @@ _GATES = StashKey[weakref.WeakValueDictionary[str, asyncio.Lock]]("bookings.gate
 
 
 def zone(name: str) -> ZoneInfo:
-    """The IANA time zone ``name``; 400 when unknown."""
+    """The IANA time zone ``name``; 422 when unknown (the schema checks only its shape)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadRequestError(f"unknown time zone {name!r}", details={"timezone": name}) from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a folder
+        raise UnprocessableError(
+            f"unknown time zone {name!r}", details={"timezone": name}
+        ) from None
 
 
 def _minutes(hhmm: str) -> int:
@@ -55,11 +57,11 @@ def _minutes(hhmm: str) -> int:
 
 
 def check_availability(availability: schemas.Availability) -> None:
-    """Each weekday's ranges must have start < end; 400 naming the first bad one."""
+    """Each weekday's ranges must have start < end; 422 naming the first bad one."""
     for day, ranges in availability.items():
         for r in ranges:
             if _minutes(r.start) >= _minutes(r.end):
-                raise BadRequestError(
+                raise UnprocessableError(
                     f"availability.{day}: start {r.start} must be before end {r.end}",
                     details={"day": day, "start": r.start, "end": r.end},
                 )

@@ -1,4 +1,4 @@
-"""``keel demo``: seed demo users, services and reviews (idempotent)."""
+"""``keel demo``: seed demo users, services, reviews and bookings (idempotent)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 @click.command("demo")
 @config_option
 def demo_command(config: str | None) -> None:
-    """Seed a demo provider and customer, a few dozen services and reviews.
+    """Seed a demo provider and customer, a few dozen services, reviews, and confirmed
+    bookings that have ended (for the provider to complete).
 
     Safe to run again: what exists is left alone. Without configured database and
     Valkey URLs it starts the embedded services itself, so run it before ``keel run``.
@@ -32,7 +33,8 @@ def demo_command(config: str | None) -> None:
     result = with_keel(config, work)
     click.echo(
         f"demo data: {result.users_created} user(s), {result.services_created} service(s), "
-        f"{result.reviews_created} review(s) created"
+        f"{result.reviews_created} review(s), {result.ended_bookings_created} ended booking(s) "
+        "created"
     )
     click.echo(f"  provider: {result.provider_email}  password: {result.password}")
     click.echo(f"  customer: {result.customer_email}  password: {result.password}")

@@ -7,11 +7,20 @@ from typing import Annotated, Any
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, ParameterKwarg, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from core.context import settings_of
+from core.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnprocessableError,
+)
+from core.http import error_responses
 from core.http.deps import KeelDep
+from core.http.security import OPTIONAL_SECURITY
 from plugins.accounts.api import SECURITY, OptionalUserDep, UserDep, current_user, optional_user
 from plugins.bookings import schemas, service
 from plugins.bookings.events import BookingStatus
@@ -20,7 +29,43 @@ from plugins.bookings.settings import BookingsSettings
 Page = Annotated[int, QueryParameter(ge=1, le=10_000, description="1-based page number.")]
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Items per page (at most 100).")]
 _AUTHED: dict[str, Any] = {"dependencies": {"user": Provide(current_user)}, "security": SECURITY}
-_OPTIONAL: dict[str, Any] = {"dependencies": {"user": Provide(optional_user)}}
+_OPTIONAL: dict[str, Any] = {
+    "dependencies": {"user": Provide(optional_user)},
+    "security": OPTIONAL_SECURITY,
+}
+ProviderFilter = Annotated[
+    str | None,
+    QueryParameter(name="providerId", pattern=r"^[0-9a-f]{24}$", description="A 24-hex id."),
+]
+_INSTANT = (
+    r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)(?![\s\S])"
+)
+
+
+def _instant(name: str) -> ParameterKwarg:
+    """A time query parameter: ISO 8601 with an offset, years 1000-2999 (a bare number or
+    a time without an offset is a 400, not read as a Unix time or as local time)."""
+    return QueryParameter(
+        name=name,
+        pattern=_INSTANT,
+        schema_extra={"format": "date-time"},
+        description="ISO 8601 with an offset (years 1000-2999), e.g. `2026-12-01T09:30:00Z`.",
+    )
+
+
+def _parse_instant(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # the shape is right, the date is not (30 February)
+        raise BadRequestError(f"{name}: no such date", details={name: value}) from None
+
+
+# what the services raise on top of what core documents from the route itself
+_OWNER_ONLY = error_responses(ForbiddenError)
+_STATE = error_responses(ForbiddenError, ConflictError)
 
 
 def _lead(keel: KeelDep) -> int:
@@ -41,7 +86,7 @@ class ServiceController(Controller):
         page: Page = 1,
         limit: Limit = 20,
         category: Annotated[str | None, QueryParameter(max_length=60)] = None,
-        provider_id: Annotated[str | None, QueryParameter(name="providerId", max_length=24)] = None,
+        provider_id: ProviderFilter = None,
         active: FromQuery[bool | None] = None,
         sort: FromQuery[service.ServiceSort] = "-createdAt",
     ) -> schemas.ServicePage:
@@ -57,11 +102,20 @@ class ServiceController(Controller):
             sort=sort,
         )
 
-    @post("/", status_code=HTTP_201_CREATED, **_AUTHED)
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        responses=error_responses(ForbiddenError, UnprocessableError),
+        **_AUTHED,
+    )
     async def create_service(
         self, keel: KeelDep, user: UserDep, data: JSONBody[schemas.ServiceCreate]
     ) -> schemas.Service:
-        """Providers: offer a new service."""
+        """Providers: offer a new service.
+
+        422: an unknown time zone, an opening-hours range that does not start before it
+        ends, or an image that is not one of the caller's uploads.
+        """
         return await service.create_service(keel, user, data)
 
     @get("/{service_id:str}", **_OPTIONAL)
@@ -71,7 +125,11 @@ class ServiceController(Controller):
         """One service with its rating."""
         return await service.get_service(keel, user, service_id)
 
-    @patch("/{service_id:str}", **_AUTHED)
+    @patch(
+        "/{service_id:str}",
+        responses=error_responses(ForbiddenError, UnprocessableError),
+        **_AUTHED,
+    )
     async def update_service(
         self,
         keel: KeelDep,
@@ -79,10 +137,10 @@ class ServiceController(Controller):
         service_id: FromPath[str],
         data: JSONBody[schemas.ServiceUpdate],
     ) -> schemas.Service:
-        """Its provider or an admin: change the fields sent."""
+        """Its provider or an admin: change the fields sent (422 as for creating one)."""
         return await service.update_service(keel, user, service_id, data)
 
-    @delete("/{service_id:str}", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
+    @delete("/{service_id:str}", status_code=HTTP_204_NO_CONTENT, responses=_OWNER_ONLY, **_AUTHED)
     async def delete_service(self, keel: KeelDep, user: UserDep, service_id: FromPath[str]) -> None:
         """Its provider or an admin: delete the service (its bookings stay)."""
         await service.delete_service(keel, user, service_id)
@@ -107,11 +165,21 @@ class BookingController(Controller):
     dependencies = _AUTHED["dependencies"]
     security = SECURITY
 
-    @post("/", status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        responses=error_responses(ForbiddenError, NotFoundError, ConflictError, UnprocessableError),
+    )
     async def create_booking(
         self, keel: KeelDep, user: UserDep, data: JSONBody[schemas.BookingCreate]
     ) -> schemas.Booking:
-        """Customers: book a service at a start time (409 when the slot is taken)."""
+        """Customers: book a service at a start time.
+
+        404: no such active service. 409: the slot is taken, or the customer holds the
+        most unpaid pending bookings allowed. 422: the start is not on a 5-minute
+        boundary, is in the past (or too soon), too far ahead, or the booking would not
+        lie inside the service's opening hours.
+        """
         return await service.create_booking(keel, user, data, lead_minutes=_lead(keel))
 
     @get("/")
@@ -123,8 +191,8 @@ class BookingController(Controller):
         page: Page = 1,
         limit: Limit = 20,
         status: FromQuery[BookingStatus | None] = None,
-        start_from: Annotated[datetime | None, QueryParameter(name="from")] = None,
-        start_to: Annotated[datetime | None, QueryParameter(name="to")] = None,
+        start_from: Annotated[str | None, _instant("from")] = None,
+        start_to: Annotated[str | None, _instant("to")] = None,
         sort: FromQuery[service.BookingSort] = "start",
     ) -> schemas.BookingPage:
         """A customer's bookings, a provider's bookings of its services, or (admin) all.
@@ -137,8 +205,8 @@ class BookingController(Controller):
             page=page,
             limit=limit,
             status=status,
-            start_from=start_from,
-            start_to=start_to,
+            start_from=_parse_instant(start_from, "from"),
+            start_to=_parse_instant(start_to, "to"),
             sort=sort,
         )
 
@@ -149,21 +217,28 @@ class BookingController(Controller):
         """One booking: its customer, its provider or an admin (else 404)."""
         return await service.get_booking(keel, user, booking_id)
 
-    @post("/{booking_id:str}/confirm", status_code=HTTP_200_OK)
+    @post("/{booking_id:str}/confirm", status_code=HTTP_200_OK, responses=_STATE)
     async def confirm(
         self, keel: KeelDep, user: UserDep, booking_id: FromPath[str]
     ) -> schemas.Booking:
-        """The provider: pending → confirmed."""
+        """The provider (or an admin): pending → confirmed; 409 from any other status."""
         return await service.transition(keel, user, booking_id, "confirm")
 
-    @post("/{booking_id:str}/complete", status_code=HTTP_200_OK)
+    @post("/{booking_id:str}/complete", status_code=HTTP_200_OK, responses=_STATE)
     async def complete(
         self, keel: KeelDep, user: UserDep, booking_id: FromPath[str]
     ) -> schemas.Booking:
-        """The provider, after the end time: confirmed → completed."""
+        """The provider (or an admin), after the end time: confirmed → completed.
+
+        409 from any other status, or before the booking ends.
+        """
         return await service.transition(keel, user, booking_id, "complete")
 
-    @post("/{booking_id:str}/cancel", status_code=HTTP_200_OK)
+    @post(
+        "/{booking_id:str}/cancel",
+        status_code=HTTP_200_OK,
+        responses=error_responses(ConflictError),
+    )
     async def cancel(
         self,
         keel: KeelDep,
@@ -171,10 +246,13 @@ class BookingController(Controller):
         booking_id: FromPath[str],
         data: JSONBody[schemas.BookingCancel],
     ) -> schemas.Booking:
-        """The customer or the provider: pending|confirmed → cancelled; frees the slot."""
+        """The customer or the provider: pending|confirmed → cancelled; frees the slot.
+
+        409 from any other status.
+        """
         return await service.transition(keel, user, booking_id, "cancel", data.reason)
 
-    @post("/{booking_id:str}/review", status_code=HTTP_201_CREATED)
+    @post("/{booking_id:str}/review", status_code=HTTP_201_CREATED, responses=_STATE)
     async def review(
         self,
         keel: KeelDep,
@@ -182,7 +260,10 @@ class BookingController(Controller):
         booking_id: FromPath[str],
         data: JSONBody[schemas.ReviewCreate],
     ) -> schemas.Review:
-        """The customer of a completed booking: rate it 1-5, once."""
+        """The customer of a completed booking: rate it 1-5, once.
+
+        403 for its provider or an admin; 409 when not completed or already reviewed.
+        """
         return await service.create_review(keel, user, booking_id, data)
 
 
@@ -191,7 +272,7 @@ class ReviewController(Controller):
 
     path = "/reviews"
 
-    @delete("/{review_id:str}", status_code=HTTP_204_NO_CONTENT, **_AUTHED)
+    @delete("/{review_id:str}", status_code=HTTP_204_NO_CONTENT, responses=_OWNER_ONLY, **_AUTHED)
     async def delete_review(self, keel: KeelDep, user: UserDep, review_id: FromPath[str]) -> None:
         """Its author or an admin; the service's average is corrected."""
         await service.delete_review(keel, user, review_id)

@@ -15,6 +15,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from core.text import MultiLine, NonBlankMultiLine, SingleLine
 from plugins.bookings.events import BookingSnapshot, BookingStatus, ReviewSnapshot
+from plugins.uploads.api import UPLOAD_REFERENCE_PATTERN, UploadReference
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[Weekday, ...] = (
@@ -28,6 +29,17 @@ WEEKDAYS: tuple[Weekday, ...] = (
 )
 """Weekday names, Monday first (``datetime.weekday()`` order)."""
 
+
+def _documented(**schema: object) -> Meta:
+    """JSON schema keywords for the OpenAPI document that Litestar does not derive itself.
+
+    Litestar leaves out the constraints of list items and map values, a bound of 0, and
+    every constraint of a field that may be ``UNSET``; the server enforces them all
+    (msgspec), so the document states them here.
+    """
+    return Meta(extra_json_schema={"extra": schema})
+
+
 HHMM = Annotated[
     str,
     Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", description="Local time HH:MM."),
@@ -37,11 +49,25 @@ Description = Annotated[MultiLine, Meta(max_length=2000)]
 # a whitelist; ``(?![\s\S])`` and not ``$``, which would let a final "\n" through
 Category = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[\w][\w &/-]*(?![\s\S])")]
 Price = Annotated[int, Meta(ge=0, le=100_000_000, description="Minor units (cents).")]
+PRICE_SCHEMA = _documented(minimum=0, maximum=100_000_000)
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217, upper case.")]
 Duration = Annotated[int, Meta(ge=5, le=720, multiple_of=5, description="Minutes, 5-minute steps.")]
-UploadId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="An upload id.")]
-Images = Annotated[list[UploadId], Meta(max_length=10)]
-TimeZone = Annotated[str, Meta(min_length=1, max_length=64, description="IANA time zone.")]
+MAX_IMAGES = 10
+IMAGES_SCHEMA = _documented(
+    maxItems=MAX_IMAGES, items={"type": "string", "pattern": UPLOAD_REFERENCE_PATTERN}
+)
+Images = Annotated[list[UploadReference], Meta(max_length=MAX_IMAGES), IMAGES_SCHEMA]
+TimeZone = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        # the shape of an IANA name; one the server does not know is a 422
+        pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*(?![\s\S])",
+        description="IANA time zone name, e.g. `Europe/Berlin` or `UTC`; a name of that "
+        "shape that is no known zone is a 422.",
+    ),
+]
 ObjectIdStr = Annotated[str, Meta(pattern=r"^[0-9a-f]{24}$")]
 Reason = Annotated[NonBlankMultiLine, Meta(min_length=1, max_length=500)]
 Comment = Annotated[MultiLine, Meta(max_length=1000)]
@@ -59,7 +85,20 @@ class TimeRange(
     end: HHMM
 
 
-Availability = dict[Weekday, Annotated[list[TimeRange], Meta(max_length=12)]]
+MAX_RANGES = 12
+AVAILABILITY_SCHEMA = _documented(
+    propertyNames={"enum": list(WEEKDAYS)},
+    additionalProperties={
+        "type": "array",
+        "maxItems": MAX_RANGES,
+        "items": {"$ref": "#/components/schemas/TimeRange"},
+    },
+    description="Weekday -> opening hours `[{start, end}]` (each start before its "
+    "end, else a 422), in the service's time zone; a day left out is closed.",
+)
+Availability = Annotated[
+    dict[Weekday, Annotated[list[TimeRange], Meta(max_length=MAX_RANGES)]], AVAILABILITY_SCHEMA
+]
 
 
 def default_availability() -> Availability:
@@ -91,14 +130,14 @@ class ServiceUpdate(_In, frozen=True):
 
     name: Name | UnsetType = UNSET
     category: Category | UnsetType = UNSET
-    price: Price | UnsetType = UNSET
+    price: Annotated[Price | UnsetType, PRICE_SCHEMA] = UNSET
     currency: Currency | UnsetType = UNSET
     duration_minutes: Duration | UnsetType = UNSET
     description: Description | UnsetType = UNSET
     active: bool | UnsetType = UNSET
-    images: Images | UnsetType = UNSET
+    images: Annotated[Images | UnsetType, IMAGES_SCHEMA] = UNSET
     timezone: TimeZone | UnsetType = UNSET
-    availability: Availability | UnsetType = UNSET
+    availability: Annotated[Availability | UnsetType, AVAILABILITY_SCHEMA] = UNSET
 
 
 class _Out(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):

@@ -1,4 +1,4 @@
-"""``keel cron list``, ``keel cron run NAME``, ``keel backup`` and ``keel restore ARCHIVE``."""
+"""``keel cron list|run|pause|resume|history``, ``keel backup`` and ``keel restore ARCHIVE``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from core.cli import config_option, fail, with_keel
 
 if TYPE_CHECKING:
     from core.context import Keel
-    from plugins.cron.schemas import JobInfo
+    from plugins.cron.schemas import JobInfo, RunPage
+
+OUTCOMES = ("running", "success", "failed", "skipped", "aborted")
 
 
 def _when(value: datetime | None) -> str:
@@ -49,7 +51,7 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 @click.group("cron")
 def cron_group() -> None:
-    """Schedules of every enabled plugin: list them, run one now."""
+    """Schedules of every enabled plugin: list, run now, pause, resume, history."""
 
 
 @cron_group.command("list")
@@ -81,12 +83,7 @@ def run_command(config: str | None, name: str) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
 
     async def work(keel: Keel) -> Any:
-        scheduler = get_scheduler(keel)
-        entry = scheduler.entries.get(name)
-        if entry is None:
-            raise NotFoundError(
-                f"no schedule named {name!r}; known: {', '.join(scheduler.entries)}"
-            )
+        entry = get_scheduler(keel).entries[_known(keel, name)]
         await keel.host.startup(keel)
         try:
             return await run_in_foreground(keel, entry)
@@ -100,6 +97,98 @@ def run_command(config: str | None, name: str) -> None:
     except Exception as exc:  # the job failed: it is recorded; show it and exit 1
         fail(RuntimeError(f"{name} failed: {type(exc).__name__}: {exc}"))
     click.echo(json.dumps(result, default=str, indent=2))
+
+
+def _known(keel: Keel, name: str) -> str:
+    """``name`` if it is a schedule, else ``NotFoundError`` listing the known ones."""
+    from core.errors import NotFoundError  # noqa: PLC0415
+    from core.runtime import get_scheduler  # noqa: PLC0415
+
+    entries = get_scheduler(keel).entries
+    if name not in entries:
+        raise NotFoundError(f"no schedule named {name!r}; known: {', '.join(sorted(entries))}")
+    return name
+
+
+def _set_paused(config: str | None, name: str, *, paused: bool) -> None:
+    from core.errors import NotFoundError  # noqa: PLC0415
+    from plugins.cron import operator  # noqa: PLC0415
+
+    async def work(keel: Keel) -> JobInfo:
+        change = operator.pause if paused else operator.resume
+        return await change(keel, _known(keel, name))
+
+    try:
+        job = with_keel(config, work)
+    except NotFoundError as exc:
+        fail(exc)
+    if paused:
+        click.echo(f"paused {job.name}: it fires nowhere until `keel cron resume {job.name}`")
+    elif not job.enabled:
+        click.echo(f"resumed {job.name}, but it is switched off in the configuration")
+    else:
+        click.echo(f"resumed {job.name}: next run {_when(job.next_run)} UTC")
+
+
+@cron_group.command("pause")
+@config_option
+@click.argument("name")
+def pause_command(config: str | None, name: str) -> None:
+    """Stop schedule NAME firing in every process, until resumed (survives restarts).
+
+    `keel cron run NAME` still runs it on demand.
+    """
+    _set_paused(config, name, paused=True)
+
+
+@cron_group.command("resume")
+@config_option
+@click.argument("name")
+def resume_command(config: str | None, name: str) -> None:
+    """Fire schedule NAME again from its next tick on."""
+    _set_paused(config, name, paused=False)
+
+
+@cron_group.command("history")
+@config_option
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--outcome", type=click.Choice(OUTCOMES), default=None, help="Only these runs.")
+def history_command(
+    config: str | None, name: str, limit: int, page: int, outcome: str | None
+) -> None:
+    """Schedule NAME's runs, newest first (times in UTC)."""
+    from core.errors import NotFoundError  # noqa: PLC0415
+    from plugins.cron import operator  # noqa: PLC0415
+
+    async def work(keel: Keel) -> RunPage:
+        known = _known(keel, name)
+        return await operator.history(keel, known, page=page, limit=limit, outcome=outcome)
+
+    try:
+        runs = with_keel(config, work)
+    except NotFoundError as exc:
+        fail(exc)
+    if not runs.items:
+        click.echo(f"no runs of {name}" + (f" with outcome {outcome}" if outcome else ""))
+        return
+    header = ("started", "trigger", "outcome", "took", "attempt", "worker", "error")
+    rows: list[tuple[str, ...]] = [
+        (
+            _when(run.started_at),
+            run.trigger,
+            run.outcome,
+            f"{run.duration_s:.2f}s" if run.duration_s is not None else "-",
+            str(run.attempt),
+            run.worker,
+            (run.error or "")[:60],
+        )
+        for run in runs.items
+    ]
+    print_table(header, rows)
+    first = (page - 1) * limit + 1
+    click.echo(f"runs {first}-{first + len(rows) - 1} of {runs.total}")
 
 
 @click.command("backup")

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, patch, post, put
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import Provide
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
+from core.errors import ConflictError
+from core.http import error_responses
 from core.http.deps import KeelDep
 from core.pagination import Limit, Page
 from plugins.accounts.api import SECURITY, UserDep, current_user, parse_object_id
 from plugins.notifications import preferences, schemas, service
+
+
+def _strictly(body: bytes) -> schemas.PreferencesUpdate:
+    """``body`` decoded without coercion: Litestar converts request data leniently, so
+    ``0`` and ``"true"`` would pass as booleans, which the document does not allow."""
+    try:
+        return msgspec.json.decode(body, type=schemas.PreferencesUpdate)
+    except msgspec.ValidationError as exc:
+        bad = {"key": "preferences", "message": str(exc), "source": "body"}
+        raise ValidationException("Validation failed", extra=[bad]) from exc
 
 
 class NotificationController(Controller):
@@ -53,12 +67,18 @@ class NotificationController(Controller):
         """My choices per event type and channel (receipts and security mail: always)."""
         return await preferences.get_preferences(keel, user.object_id)
 
-    @put("/preferences")
+    @put("/preferences", responses=error_responses(ConflictError))
     async def put_preferences(
-        self, keel: KeelDep, user: UserDep, data: JSONBody[schemas.PreferencesUpdate]
+        self,
+        request: Request[Any, Any, Any],
+        keel: KeelDep,
+        user: UserDep,
+        data: JSONBody[schemas.PreferencesUpdate],
     ) -> schemas.Preferences:
         """Switch channels of event types on or off; channels left out keep their setting."""
-        return await preferences.update_preferences(keel, user.object_id, data)
+        del data  # parsed (and documented) by Litestar, leniently: decoded again strictly
+        update = _strictly(await request.body())
+        return await preferences.update_preferences(keel, user.object_id, update)
 
     @get("/activity")
     async def activity(

@@ -7,9 +7,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
+from core.errors import ConflictError, NotFoundError, UnprocessableError
+from core.http import error_responses
 from core.http.deps import KeelDep
 from core.pagination import Limit, Page
 from plugins.accounts.api import SECURITY, UserDep, admin_only, current_user
@@ -25,6 +28,24 @@ IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(name="Idempotency-Key", pattern=r"^[A-Za-z0-9_.:-]{1,100}$", required=False),
 ]
+StripeSignature = Annotated[
+    str,
+    HeaderParameter(
+        name="Stripe-Signature",
+        required=True,
+        max_length=4096,
+        pattern=r"^[\x21-\x7e]+(?![\s\S])",
+        description="Stripe's signature of the raw body: `t=<unix time>,v1=<hex HMAC>`.",
+    ),
+]
+_WEBHOOK_REFUSED = {
+    401: ResponseSpec(
+        data_container=None,
+        description="The `Stripe-Signature` does not verify the body: malformed, tampered, "
+        "older than 5 minutes, made with another secret, or no signing secret is "
+        "configured (`unauthorized`). Nothing is recorded.",
+    )
+}
 
 
 class PaymentController(Controller):
@@ -34,7 +55,11 @@ class PaymentController(Controller):
     dependencies = {"user": Provide(current_user)}  # noqa: RUF012 - Litestar reads a dict
     security = SECURITY
 
-    @post("/intents", status_code=HTTP_200_OK)
+    @post(
+        "/intents",
+        status_code=HTTP_200_OK,
+        responses=error_responses(NotFoundError, ConflictError, UnprocessableError),
+    )
     async def create_intent(
         self, *, keel: KeelDep, user: UserDep, data: JSONBody[schemas.IntentCreate]
     ) -> schemas.Payment:
@@ -42,6 +67,10 @@ class PaymentController(Controller):
 
         With ``paymentMethodId`` it is confirmed on the server; the answer's ``status``
         says how that went (``succeeded``, ``failed`` with ``failureCode``, ...).
+
+        404: no such booking of the caller's. 409: the booking is cancelled or costs
+        nothing, its currency is not accepted, or a payment of it is in progress.
+        422: Stripe refused the payment method (unknown, or not usable).
         """
         doc = await service.open_intent(
             keel, gateway(keel), user.id, data.booking_id, data.payment_method_id
@@ -87,7 +116,12 @@ class PaymentController(Controller):
         doc = await service.get_payment(keel, payment_id, user.id, admin=user.is_admin)
         return schemas.payment_out(doc, user.id)
 
-    @post("/{payment_id:str}/refund", status_code=HTTP_200_OK, guards=[admin_only])
+    @post(
+        "/{payment_id:str}/refund",
+        status_code=HTTP_200_OK,
+        guards=[admin_only],
+        responses=error_responses(ConflictError),
+    )
     async def refund_payment(
         self,
         *,
@@ -100,7 +134,8 @@ class PaymentController(Controller):
         """Refund all that is left, or ``amount`` of it (admins; never more than is left).
 
         Send an ``Idempotency-Key`` header to make a retry safe: the same key never
-        refunds twice.
+        refunds twice. 409: not paid, nothing (or less than ``amount``) left, or Stripe
+        refused; 503: Stripe did not answer (retry with the same key).
         """
         key = f"admin:{payment_id}:{idempotency_key or uuid.uuid4().hex}"
         doc, record = await refunds.refund(
@@ -125,13 +160,23 @@ class WebhookController(Controller):
 
     path = "/webhooks"
 
-    @post("/stripe", status_code=HTTP_200_OK, opt={"rate_limit": None})
+    @post("/stripe", status_code=HTTP_200_OK, opt={"rate_limit": None}, responses=_WEBHOOK_REFUSED)
     async def stripe_webhook(
-        self, *, keel: KeelDep, request: Request[Any, Any, Any]
+        self,
+        *,
+        keel: KeelDep,
+        request: Request[Any, Any, Any],
+        data: JSONBody[schemas.StripeEvent],
+        stripe_signature: StripeSignature,
     ) -> schemas.WebhookAck:
-        """Verify the ``Stripe-Signature`` on the raw body (400 if bad), record, process once."""
+        """Stripe's delivery of an event: verified, recorded, processed once.
+
+        The ``Stripe-Signature`` is checked on the raw bytes of the body (401 if it does
+        not verify); a body that is not a Stripe event, or no signature, is a 400.
+        """
+        del data  # the documented shape; the event is read from the verified raw body
         payload = await request.body()
-        event = webhooks.verify(keel, payload, request.headers.get("stripe-signature"))
+        event = webhooks.verify(keel, payload, stripe_signature)
         outcome = await webhooks.receive(keel, event)
         return schemas.WebhookAck(received=True, outcome=outcome)
 

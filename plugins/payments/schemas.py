@@ -73,6 +73,17 @@ class RefundResult(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     payment: Payment
 
 
+class StripeEvent(msgspec.Struct, frozen=True, rename="camel"):
+    """What ``POST /api/webhooks/stripe`` takes: a Stripe event, as Stripe sends it.
+
+    Only the fields keel needs are named; Stripe's others are allowed. The signature is
+    checked on the raw bytes of the body, not on this parsed form.
+    """
+
+    id: Annotated[str, Meta(min_length=1, max_length=255, description="`evt_...`")]
+    type: Annotated[str, Meta(min_length=1, max_length=255, examples=["payment_intent.succeeded"])]
+
+
 class WebhookAck(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """What the webhook answers to a verified delivery."""
 

@@ -10,7 +10,7 @@ from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from core.context import Keel
-from core.errors import BadRequestError, ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError, UnprocessableError
 from plugins.payments import state
 from plugins.payments.gateway import CardDeclined, Gateway, StripeRejected, payments_settings
 from plugins.payments.models import Payment, utcnow
@@ -62,6 +62,7 @@ async def open_intent(
         NotFoundError: no such booking, or not the caller's.
         ConflictError: the booking is cancelled or costs nothing; a confirmation of it
             is already running.
+        UnprocessableError: Stripe refused ``payment_method`` (unknown, unusable).
     """
     view = await bookings(keel).find_one({"_id": object_id(booking_id, "booking")})
     if view is None or view["customer_id"] != user_id:
@@ -174,7 +175,7 @@ async def _confirm(keel: Keel, gw: Gateway, doc: Doc, payment_method: str) -> Do
         except StripeRejected as exc:
             intent = await gw.retrieve(intent_id)
             if intent.get("status") not in ("succeeded", "processing"):
-                raise BadRequestError(
+                raise UnprocessableError(
                     f"the payment method was not accepted: {exc}",
                     details={"paymentMethodId": payment_method[:64]},
                 ) from None

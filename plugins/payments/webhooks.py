@@ -1,8 +1,8 @@
 """The Stripe webhook: verify, record, process each event exactly once.
 
-The signature is checked on the raw body with ``stripe.Webhook.construct_event`` (300 s
-tolerance) before anything is read or written. Every delivery is recorded under its
-Stripe event id (unique): the first copy claims it for ``webhook_lease_s`` and processes
+The signature is checked on the raw body with ``stripe.WebhookSignature.verify_header``
+(300 s tolerance) before anything is read or written. Every delivery is recorded under
+its Stripe event id (unique): the first copy claims it for ``webhook_lease_s`` and processes
 it; copies arriving meanwhile or afterwards are acknowledged and change nothing. A copy
 whose processing failed releases its claim and answers 500, so Stripe's retry (or any
 later copy) processes it again; processing is itself idempotent (see ``state``).
@@ -21,7 +21,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from core.context import Keel
-from core.errors import BadRequestError
+from core.errors import BadRequestError, UnauthorizedError
 from plugins.payments import state
 from plugins.payments.dev import public_secret_problem
 from plugins.payments.gateway import payments_settings
@@ -37,22 +37,28 @@ def verify(keel: Keel, payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event of a correctly signed delivery.
 
     Raises:
-        BadRequestError: no secret configured, or localstripe's public one outside
-            ``keel run``; a missing, malformed, tampered, stale or wrongly keyed
-            signature; a body that is not a Stripe event.
+        UnauthorizedError: the signature does not verify the body (a missing, malformed,
+            tampered, stale or wrongly keyed one), or no secret can verify anything (none
+            configured, or localstripe's public one outside ``keel run``): whoever sent
+            it is not known to be Stripe.
+        BadRequestError: a correctly signed body that is not a Stripe event.
     """
     secret = payments_settings(keel).webhook_secret
     if not secret:
-        raise BadRequestError("webhook signing secret is not configured")
+        raise UnauthorizedError("webhook signing secret is not configured")
     if problem := public_secret_problem(secret):
         log.error("payments: webhook refused: %s", problem)
-        raise BadRequestError("webhook signing secret is not configured")
+        raise UnauthorizedError("webhook signing secret is not configured")
     if not signature:
-        raise BadRequestError("missing Stripe-Signature header")
+        raise UnauthorizedError("missing Stripe-Signature header")
     try:
-        stripe.Webhook.construct_event(payload, signature, secret, tolerance=TOLERANCE_S)
+        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=TOLERANCE_S)
+    # TypeError: hmac.compare_digest of a str with non-ASCII characters
+    except (ValueError, TypeError, stripe.SignatureVerificationError) as exc:
+        raise UnauthorizedError(f"invalid webhook signature: {exc}") from None
+    try:
         event: dict[str, Any] = json.loads(payload)
-    except (ValueError, stripe.SignatureVerificationError) as exc:
+    except ValueError as exc:
         raise BadRequestError(f"invalid webhook: {exc}") from None
     if not (isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
         raise BadRequestError("invalid webhook: not a Stripe event")

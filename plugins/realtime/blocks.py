@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from core.errors import BadRequestError, NotFoundError
+from core.errors import NotFoundError, UnprocessableError
 from plugins.accounts.api import get_user
 from plugins.realtime.bus import publish
 from plugins.realtime.contacts import FORGET
@@ -27,13 +27,17 @@ async def block(keel: Keel, blocker_id: str, blocked_id: str) -> None:
     """``blocker_id`` blocks ``blocked_id`` (idempotent).
 
     Raises:
-        BadRequestError: a user blocking themselves.
         NotFoundError: no such user.
+        UnprocessableError: a user blocking themselves (a well-formed id, refused).
     """
-    if blocker_id == blocked_id:
-        raise BadRequestError("a user cannot block themselves")
-    if await get_user(keel, blocked_id) is None:
+    found = await get_user(keel, blocked_id)
+    if found is None:
         raise NotFoundError(f"user {blocked_id[:64]} not found")
+    blocked_id = str(found["_id"])  # the canonical spelling (ObjectId takes upper case too)
+    if blocker_id == blocked_id:
+        raise UnprocessableError(
+            f"user {blocker_id} cannot block themselves", details={"userId": blocker_id}
+        )
     try:
         await keel.db.get_collection(Block).insert_one(
             Block(id=ObjectId(), blocker=blocker_id, blocked=blocked_id).model_dump_doc()

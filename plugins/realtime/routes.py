@@ -12,8 +12,8 @@ from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from core.devstack import dev_pages_only
-from core.errors import DomainError
-from core.http import KeelDep
+from core.errors import DomainError, UnprocessableError
+from core.http import KeelDep, error_responses
 from core.pagination import Limit, Page
 from plugins.accounts.api import SECURITY, UserDep, admin_only, current_user
 from plugins.realtime import api, blocks, service
@@ -77,7 +77,12 @@ class RoomController(Controller):
         keel: KeelDep,
         user: UserDep,
         room_id: FromPath[str],
-        before: Annotated[str | None, QueryParameter(max_length=24)] = None,
+        before: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=r"^[0-9a-f]{24}$", description="`nextBefore` of the previous page."
+            ),
+        ] = None,
         limit: Limit = 50,
     ) -> MessagePage:
         """A room's messages, newest first (members only; others get 404)."""
@@ -105,9 +110,13 @@ class BlockController(Controller):
         items = [BlockOut(user_id=b.blocked, created_at=service.iso(b.created_at)) for b in found]
         return BlockPage(items=items, page=page, limit=limit, total=total)
 
-    @post("/{user_id:str}", status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/{user_id:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=error_responses(UnprocessableError),
+    )
     async def block_user(self, keel: KeelDep, user: UserDep, user_id: FromPath[str]) -> None:
-        """Block a user (idempotent; 404 for an unknown id, 400 for oneself)."""
+        """Block a user (idempotent; 404 for an unknown id, 422 for oneself)."""
         await blocks.block(keel, user.id, user_id)
 
     @delete("/{user_id:str}", status_code=HTTP_204_NO_CONTENT)

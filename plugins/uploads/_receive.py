@@ -109,8 +109,8 @@ class _Receiver:
                 f"the field {self.field!r}",
                 details={"field": self.field},
             )
-        if len(self.done) >= self.max_files:
-            raise PayloadTooLargeError(
+        if len(self.done) >= self.max_files:  # the document's maxItems: a 400
+            raise BadRequestError(
                 f"too many files: at most {self.max_files} per request",
                 details={"maxFiles": self.max_files},
             )
@@ -184,8 +184,9 @@ async def receive_files(
     """Stream every file part of the form in ``field`` to a staging file in ``staging``.
 
     Raises:
-        BadRequestError: malformed multipart, another field, an empty file, no file.
-        PayloadTooLargeError: a file over ``max_file_bytes``, more than ``max_files``.
+        BadRequestError: malformed multipart, another field, an empty file, no file,
+            more than ``max_files``.
+        PayloadTooLargeError: a file over ``max_file_bytes``.
         UnsupportedMediaTypeError: a type not allowed, or declared unlike its bytes.
     """
     receiver = _Receiver(settings, staging, field, max_files)

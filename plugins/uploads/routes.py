@@ -22,9 +22,10 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from core.context import Keel
-from core.errors import NotFoundError
+from core.errors import NotFoundError, UnsupportedMediaTypeError
+from core.http import error_responses
 from core.http.deps import KeelDep
-from core.http.ratelimit import OPT_KEY as RATE_LIMIT
+from core.http.security import OPTIONAL_SECURITY
 from core.pagination import Limit, Page
 from core.settings import UploadsSettings
 from plugins.accounts.api import (
@@ -38,7 +39,8 @@ from plugins.accounts.api import (
 )
 
 from . import quota, service
-from ._openapi import multipart_operation
+from ._openapi import binary_operation, multipart_operation
+from ._rate import check_rate
 from ._receive import parse_boundary, receive_files
 from .documents import Upload
 from .jobs import THUMBNAIL_TYPE
@@ -59,6 +61,7 @@ async def _receive(
     request: Request[Any, Any, Any], keel: Keel, user: CurrentUser, *, many: bool
 ) -> list[Upload]:
     settings: UploadsSettings = keel.settings.uploads
+    await check_rate(keel, user.object_id)
     await quota.check_room(keel, user.object_id)  # before streaming a body that can't fit
     received = await receive_files(
         request.stream(),
@@ -174,28 +177,34 @@ def route_handlers(settings: UploadsSettings) -> list[Router]:
     """
     one = settings.max_file_bytes + PART_OVERHEAD
     many = settings.max_files * one
-    limit = {RATE_LIMIT: ("minute", 60)}
+    refused = error_responses(UnsupportedMediaTypeError)  # + 429 of check_rate: derived
+    content = binary_operation(
+        sorted(settings.allowed_types), "The file's bytes, of its sniffed type."
+    )
+    thumbnail = binary_operation([THUMBNAIL_TYPE], "The WebP thumbnail.")
+    # public bytes never read a token; private ones take the owner's or an admin's
+    reader: dict[str, Any] = {} if settings.public_content else {"security": OPTIONAL_SECURITY}
     handlers = [
         post(
             "/",
             status_code=HTTP_201_CREATED,
             request_max_body_size=one,
-            opt=limit,
-            operation_class=multipart_operation("file", multiple=False),
+            responses=refused,
+            operation_class=multipart_operation("file", max_files=None),
             **_AUTHED,
         )(upload_one),
         post(
             "/multiple",
             status_code=HTTP_201_CREATED,
             request_max_body_size=many,
-            opt=limit,
-            operation_class=multipart_operation("files", multiple=True),
+            responses=refused,
+            operation_class=multipart_operation("files", max_files=settings.max_files),
             **_AUTHED,
         )(upload_many),
         get("/", **_AUTHED)(list_mine),
         get("/{upload_id:str}", **_AUTHED)(get_upload),
         delete("/{upload_id:str}", status_code=HTTP_204_NO_CONTENT, **_AUTHED)(delete_upload),
-        get("/{upload_id:str}/content")(get_content),
-        get("/{upload_id:str}/thumbnail")(get_thumbnail),
+        get("/{upload_id:str}/content", operation_class=content, **reader)(get_content),
+        get("/{upload_id:str}/thumbnail", operation_class=thumbnail, **reader)(get_thumbnail),
     ]
     return [Router(path="/uploads", route_handlers=handlers, tags=["uploads"])]

@@ -48,6 +48,16 @@ class ThingWriter(Controller):
         raise NotFoundError(f"thing {thing_id!r} not found")
 
 
+class Settings(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    is_public: bool
+    max_items: int
+
+
+@post("/docs/settings", opt={"rate_limit": None})
+async def put_settings(data: JSONBody[Settings]) -> Settings:
+    return data
+
+
 @get("/docs/open/{thing_id:str}", opt={"rate_limit": None})
 async def open_thing(thing_id: FromPath[str]) -> Thing:
     raise NotFoundError(f"thing {thing_id!r} not found")
@@ -59,7 +69,7 @@ class DocsPlugin(Plugin):
 
     @hookimpl
     def register_routes(self) -> list[Any]:
-        return [ThingReader, ThingWriter, open_thing]
+        return [ThingReader, ThingWriter, open_thing, put_settings]
 
 
 @pytest.fixture
@@ -179,3 +189,26 @@ async def test_options_and_405_list_every_method_of_a_path(app: Litestar) -> Non
     assert refused.status_code == 405
     assert {m.strip() for m in refused.headers["allow"].split(",")} == {"GET", "POST", "OPTIONS"}
     assert refused.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"isPublic": 0, "maxItems": 3}, "isPublic"),  # a number is not a boolean
+        ({"isPublic": "true", "maxItems": 3}, "isPublic"),
+        ({"isPublic": True, "maxItems": "3"}, "maxItems"),  # a string is not an integer
+        ({"isPublic": True, "maxItems": 3.5}, "maxItems"),  # 3.0 is an integer (JSON Schema)
+    ],
+)
+async def test_json_bodies_are_decoded_with_exact_types(
+    app: Litestar, body: dict[str, Any], field: str
+) -> None:
+    async with AsyncTestClient(app) as client:
+        refused = await client.post("/api/docs/settings", json=body)
+        accepted = await client.post("/api/docs/settings", json={"isPublic": True, "maxItems": 3.0})
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [(d["field"], d["location"]) for d in error["details"]] == [(field, "body")]
+    assert accepted.status_code == 201
+    assert accepted.json() == {"isPublic": True, "maxItems": 3}

@@ -170,6 +170,6 @@ def test_keel_serve_never_serves_the_dev_pages(keel_stack: Any, tmp_path: Path) 
             },
             timeout=10,
         )
-        assert answer.status_code == 400, answer.text  # the public secret verifies nothing
+        assert answer.status_code == 401, answer.text  # the public secret verifies nothing
     finally:
         server.kill()

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,32 +68,6 @@ SEED_ENDPOINTS = {
     "GET /health/ready",
 }
 
-# `keel demo` seeds completed bookings only (the API books future slots), so nothing in
-# it can be completed: add one confirmed booking that has ended, as demo.py adds its
-# completed ones, for the collection's "complete" request.
-SEED_PAST_BOOKING = """
-from datetime import timedelta
-from bson import ObjectId
-from core.cli import with_keel
-from plugins.accounts.api import find_user_by_email
-from plugins.bookings.models import Booking, Service, utcnow
-
-async def work(keel):
-    provider = await find_user_by_email(keel, "demo.provider@example.com")
-    customer = await find_user_by_email(keel, "demo.customer@example.com")
-    svc = await keel.db.get_collection(Service).find_one({"provider_id": provider["_id"]})
-    start = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
-    doc = Booking(
-        id=ObjectId(), service_id=svc["_id"], service_name=svc["name"],
-        provider_id=provider["_id"], customer_id=customer["_id"], start=start,
-        end=start + timedelta(minutes=svc["duration_minutes"]), timezone=svc["timezone"],
-        status="confirmed", price=svc["price"], currency=svc["currency"],
-    ).model_dump_doc()
-    await keel.db.get_collection(Booking).insert_one(doc)
-
-with_keel(None, work)
-"""
-
 
 def _newman() -> Path:
     """newman from tools/, installed from the lock file if needed; skip without Node."""
@@ -137,15 +110,6 @@ def _seed(env: dict[str, str]) -> None:
         timeout=120,
     )
     assert admin.returncode == 0, admin.stdout + admin.stderr
-    past = subprocess.run(
-        [sys.executable, "-c", SEED_PAST_BOOKING],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert past.returncode == 0, past.stdout + past.stderr
 
 
 def _operations(collection: dict[str, Any]) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import BadRequestError, ConfigError
+from core.errors import ConfigError, UnprocessableError
 from core.settings import AuthSettings, Settings, load_settings
 from plugins.accounts.passwords import PasswordHasher, check_policy, common_passwords
 from plugins.accounts.tokens import check_settings
@@ -74,7 +74,7 @@ def test_the_common_password_list_ships_with_the_package() -> None:
     ],
 )
 def test_policy_rejects(password: str, problem: str) -> None:
-    with pytest.raises(BadRequestError) as caught:
+    with pytest.raises(UnprocessableError) as caught:
         check_policy(password, AuthSettings(), email="ME@example.com")
     assert problem in caught.value.message
     assert caught.value.details[0]["field"] == "password"

@@ -212,6 +212,6 @@ async def test_change_password_speaks_camel_case_and_names_the_wire_field(env: E
     assert "newPassword" in response.text
     weak = {"currentPassword": PASSWORD, "newPassword": "password"}
     response = await env.client.post(path, headers=headers, json=weak)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
     assert error_of(response)["details"][0]["field"] == "newPassword"
     assert await _me(env, headers["Authorization"].removeprefix("Bearer ")) == 200

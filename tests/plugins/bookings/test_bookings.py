@@ -48,9 +48,10 @@ async def test_invalid_bookings_are_clear_4xx(market: Market) -> None:
     service = await market.service(
         availability={"monday": [{"start": "09:00", "end": "12:00"}]}, timezone="Europe/Berlin"
     )
-    past = next_slot(hours=-2)
-    assert (await market.book(service, past)).json()["error"]["message"] == (
-        "start must be in the future"
+    past = await market.book(service, next_slot(hours=-2))
+    assert (past.status_code, past.json()["error"]["message"]) == (
+        422,
+        "start must be in the future",
     )
     berlin = ZoneInfo("Europe/Berlin")
     day = datetime.now(berlin).date() + timedelta(days=7)
@@ -62,14 +63,17 @@ async def test_invalid_bookings_are_clear_4xx(market: Market) -> None:
     inside = await market.book(service, local(9))
     assert inside.status_code == 201, inside.text
     overlong = await market.book(service, local(11, 30))  # would end 12:30
-    assert overlong.status_code == 400
+    assert overlong.status_code == 422  # schema-valid: refused by the opening hours
+    assert overlong.json()["error"]["code"] == "unprocessable_entity"
     assert "outside the provider's availability" in overlong.text
     assert (await market.book(service, local(11))).status_code == 201  # ends 12:00 exactly
-    assert (await market.book(service, local(10, days=1))).status_code == 400  # a Tuesday
-    assert (await market.book(service, local(8, 55))).status_code == 400
+    assert (await market.book(service, local(10, days=1))).status_code == 422  # a Tuesday
+    assert (await market.book(service, local(8, 55))).status_code == 422
     far = await market.book(service, local(10, days=7 * 110))
+    assert far.status_code == 422
     assert far.json()["error"]["message"] == "start must be within 730 days from now"
     misaligned = await market.book(service, local(10, 3))
+    assert misaligned.status_code == 422
     assert "5-minute boundary" in misaligned.text
     monday = local(10)
     unknown = await market.book({"id": str(ObjectId())}, monday)
@@ -208,10 +212,18 @@ async def test_list_is_role_aware_filtered_and_paginated(market: Market) -> None
     ]
     latest = await listing(market.customer, sort="-start", limit=1)
     assert latest["items"][0]["id"] == mine[4]["id"]
-    bad = await market.client.get(
-        "/api/bookings", params={"status": "lost"}, headers=market.customer.headers
-    )
-    assert bad.status_code == 400
+    for wrong in (
+        {"status": "lost"},
+        {"to": "0"},  # not read as a Unix time
+        {"from": "2030-01-01T10:00:00"},  # no offset
+        {"from": "2030-02-30T10:00:00Z"},  # no such day
+    ):
+        bad = await market.client.get(
+            "/api/bookings", params=wrong, headers=market.customer.headers
+        )
+        assert bad.status_code == 400, (wrong, bad.text)
+    zulu = {"from": "2000-01-01T00:00:00Z", "to": "2999-12-31T23:59:59.999+01:00"}
+    assert (await listing(market.customer, **zulu))["total"] == 5
 
 
 def test_api_views_have_the_snapshots_fields_in_camel_case() -> None:

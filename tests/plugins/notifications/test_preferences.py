@@ -81,3 +81,17 @@ async def test_bad_preferences_are_rejected_with_every_problem(env: KeelTestApp)
     assert response.status_code == 400
     response = await env.client.get(URL)
     assert response.status_code == 401
+
+
+async def test_choices_must_be_json_booleans(env: KeelTestApp) -> None:
+    _user, headers = await env.signed_in()
+    for value in (0, 1, "true", "false", None):
+        body = {"preferences": {"user.created": {"email": value}}}
+        response = await env.client.put(URL, json=body, headers=headers)
+        assert response.status_code == 400, (value, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_error"
+        assert error["details"][0]["location"] == "body"
+    # nothing was stored: the welcome email is still on
+    response = await env.client.get(URL, headers=headers)
+    assert _by_event(response.json())["user.created"]["channels"] == {"email": True}

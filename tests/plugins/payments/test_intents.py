@@ -111,3 +111,15 @@ async def test_list_and_get_show_payments_to_payer_provider_and_admin(shop: Shop
     assert (
         await shop.client.get("/api/payments/nope", headers=shop.admin.headers)
     ).status_code == 404
+
+
+async def test_a_method_stripe_refuses_is_a_422_and_an_unknown_booking_a_404(shop: Shop) -> None:
+    unknown = await shop.intent("0" * 24, method="000")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
+    booking = await shop.booking()
+    refused = await shop.intent(booking["id"], method="pm_nothing_like_this")
+    assert refused.status_code == 422, refused.text  # schema-valid: Stripe knows no such method
+    assert refused.json()["error"]["code"] == "unprocessable_entity"
+    assert refused.json()["error"]["details"] == {"paymentMethodId": "pm_nothing_like_this"}
+    paid = await shop.intent(booking["id"], method="pm_card_visa")
+    assert (paid.status_code, paid.json()["status"]) == (200, "succeeded"), paid.text

@@ -55,21 +55,28 @@ def _charge(doc: dict[str, Any], refunded: int) -> dict[str, Any]:
     }
 
 
-async def test_bad_signatures_are_400_and_change_nothing(shop: Shop) -> None:
+async def test_bad_signatures_are_401_and_change_nothing(shop: Shop) -> None:
     doc = await _payment(shop)
     body = stripe_event("payment_intent.succeeded", _intent(doc, "succeeded"))
     tampered = body.replace(b'"amount": 4500', b'"amount": 1')
     stale = shop.sign(body, at=int(time.time()) - 301)
-    cases = {
-        "missing": await shop.webhook(body, signature=""),
+    refused = {  # schema-valid deliveries whose signature does not verify the body
         "garbage": await shop.webhook(body, signature="t=1,v1=00"),
+        "no timestamp": await shop.webhook(body, signature="v1=00"),
         "tampered": await shop.webhook(tampered, signature=shop.sign(body)),
         "wrong secret": await shop.webhook(body, signature=sign(body, secret="whsec_other")),
         "stale": await shop.webhook(body, signature=stale),
-        "not json": await shop.webhook(b"{nope", signature=shop.sign(b"{nope")),
     }
-    assert {k: r.status_code for k, r in cases.items()} == dict.fromkeys(cases, 400)
-    assert cases["missing"].json()["error"]["code"] == "bad_request"
+    assert {k: r.status_code for k, r in refused.items()} == dict.fromkeys(refused, 401)
+    assert {r.json()["error"]["code"] for r in refused.values()} == {"unauthorized"}
+    malformed = {  # deliveries that break the documented request
+        "missing": await shop.webhook(body, signature=""),
+        "not json": await shop.webhook(b"{nope", signature=shop.sign(b"{nope")),
+        "not an event": await shop.webhook(b'{"id": 1}', signature=shop.sign(b'{"id": 1}')),
+    }
+    assert {k: r.status_code for k, r in malformed.items()} == dict.fromkeys(malformed, 400)
+    assert malformed["missing"].json()["error"]["code"] == "validation_error"
+    assert malformed["not json"].json()["error"]["code"] == "bad_request"
     assert await deliveries(shop.env.keel).count_documents({}) == 0
     after = await payments(shop.env.keel).find_one({"_id": doc["_id"]})
     assert after is not None
@@ -134,3 +141,18 @@ async def test_every_order_of_events_ends_in_the_same_state(shop: Shop) -> None:
         [refunded] = seen("payment.refunded", str(doc["_id"]))
         assert (refunded.refunded_amount, refunded.total_refunded) == (1000, 1000)
         assert completed.amount == PRICE
+
+
+async def test_the_document_states_the_signature_header_and_the_refusals(shop: Shop) -> None:
+    document = (await shop.client.get("/schema/openapi.json")).json()
+    webhook = document["paths"]["/api/webhooks/stripe"]["post"]
+    [header] = webhook["parameters"]
+    assert (header["name"], header["in"], header["required"]) == (
+        "Stripe-Signature",
+        "header",
+        True,
+    )
+    assert webhook["requestBody"]["required"] is True
+    assert {"400", "401"} <= set(webhook["responses"])
+    intents = document["paths"]["/api/payments/intents"]["post"]["responses"]
+    assert {"404", "409", "422"} <= set(intents)

@@ -161,9 +161,14 @@ async def test_blocking_cuts_presence_typing_and_messages(serve: Serve) -> None:
         assert (
             await http.post(f"/api/realtime/blocks/{NOBODY}", headers=_auth(b_token))
         ).status_code == 404
+        for me in (b_id, b_id.upper()):  # blocking oneself: well-formed, refused
+            refused = await http.post(f"/api/realtime/blocks/{me}", headers=_auth(b_token))
+            assert refused.status_code == 422
+            assert refused.json()["error"]["code"] == "unprocessable_entity"
+        # an upper-case spelling names the same user, stored once, in lower case
         assert (
-            await http.post(f"/api/realtime/blocks/{b_id}", headers=_auth(b_token))
-        ).status_code == 400
+            await http.post(f"/api/realtime/blocks/{a_id.upper()}", headers=_auth(b_token))
+        ).status_code == 204
         listed = (await http.get("/api/realtime/blocks", headers=_auth(b_token))).json()
         assert listed["total"] == 1
         assert (listed["page"], listed["limit"]) == (1, 20)

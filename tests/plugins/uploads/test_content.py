@@ -129,12 +129,29 @@ async def test_openapi_describes_the_upload_bodies(env: KeelTestApp) -> None:
     schema = (await env.client.get("/schema/openapi.json")).json()
     one = schema["paths"]["/api/uploads"]["post"]
     form = one["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert form["properties"]["file"] == {"type": "string", "format": "binary"}
+    binary = {"type": "string", "format": "binary", "minLength": 1}
+    assert form["properties"]["file"] == binary
+    assert form["additionalProperties"] is False
     many = schema["paths"]["/api/uploads/multiple"]["post"]
     form = many["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert form["properties"]["files"]["type"] == "array"
-    assert "201" in one["responses"]
+    assert form["properties"]["files"] == {
+        "type": "array",
+        "items": binary,
+        "minItems": 1,
+        "maxItems": env.settings.uploads.max_files,
+    }
+    for operation in (one, many):
+        assert {"201", "400", "401", "413", "415", "429"} <= set(operation["responses"])
     assert {"get", "delete"} <= set(schema["paths"]["/api/uploads/{upload_id}"])
+
+
+async def test_openapi_documents_served_bytes_as_binary(env: KeelTestApp) -> None:
+    paths = (await env.client.get("/schema/openapi.json")).json()["paths"]
+    content = paths["/api/uploads/{upload_id}/content"]["get"]["responses"]["200"]["content"]
+    assert sorted(content) == sorted(env.settings.uploads.allowed_types)
+    assert all(c["schema"] == {"type": "string", "format": "binary"} for c in content.values())
+    thumbnail = paths["/api/uploads/{upload_id}/thumbnail"]["get"]["responses"]["200"]
+    assert list(thumbnail["content"]) == ["image/webp"]
 
 
 async def test_thumbnail_job_is_a_core_job_on_the_image_queue(env: KeelTestApp) -> None:

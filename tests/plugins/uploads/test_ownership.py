@@ -27,8 +27,8 @@ async def _image(env: KeelTestApp, headers: dict[str, str]) -> dict[str, str]:
     return body
 
 
-def _refused(response: httpx.Response, field: str) -> None:
-    assert response.status_code == 400, response.text
+def _refused(response: httpx.Response, field: str, status: int = 422) -> None:
+    assert response.status_code == status, response.text
     error = error_of(response)
     assert error["details"]["field"] == field
     assert error["message"].startswith(f"{field}: ")
@@ -38,9 +38,14 @@ async def test_avatar_is_one_of_the_callers_uploads(env: KeelTestApp) -> None:
     _, mine = await env.signed_in()
     _, theirs = await env.signed_in()
     own, other = await _image(env, mine), await _image(env, theirs)
-    for avatar in (other["id"], other["url"], "https://evil.example/x.png", "f" * 24):
+    for avatar in (other["id"], other["url"], "f" * 24):  # a reference, not to one of hers
         response = await env.client.patch("/api/users/me", json={"avatar": avatar}, headers=mine)
         _refused(response, "avatar")
+        assert error_of(response)["code"] == "unprocessable_entity"
+    for avatar in ("https://evil.example/x.png", "F" * 24, f"{own['id']}\n", own["url"] + "/"):
+        response = await env.client.patch("/api/users/me", json={"avatar": avatar}, headers=mine)
+        assert response.status_code == 400, response.text  # the document's pattern
+        assert error_of(response)["code"] == "validation_error"
     for avatar in (own["id"], own["url"]):
         response = await env.client.patch("/api/users/me", json={"avatar": avatar}, headers=mine)
         assert response.status_code == 200, response.text

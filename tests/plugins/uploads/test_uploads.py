@@ -7,6 +7,7 @@ from pathlib import Path
 from bson import ObjectId
 
 from core.testing import KeelTestApp
+from plugins.uploads._rate import UPLOADS_PER_MINUTE
 from plugins.uploads.documents import Upload
 
 from .conftest import PDF, Build, error_of, image_bytes, stored_files, upload
@@ -128,12 +129,12 @@ async def test_multiple_files(env: KeelTestApp) -> None:
     assert len(stored_files(env)) == 3
 
 
-async def test_too_many_files_is_413_and_nothing_kept(keel_app_factory: Build) -> None:
+async def test_too_many_files_is_400_and_nothing_kept(keel_app_factory: Build) -> None:
     async with keel_app_factory(plugins=[], uploads__max_files=2) as env:
         _, headers = await env.signed_in()
         files = [("files", (f"{n}.png", image_bytes(), "image/png")) for n in range(3)]
         response = await env.client.post("/api/uploads/multiple", files=files, headers=headers)
-        assert response.status_code == 413
+        assert response.status_code == 400  # the document's maxItems
         assert error_of(response)["details"] == {"maxFiles": 2}
         assert stored_files(env) == []
         assert await env.keel.db.count(Upload) == 0
@@ -164,10 +165,26 @@ async def test_malformed_requests_are_refused(env: KeelTestApp) -> None:
         files=[("file", ("a.png", image_bytes(), "image/png"))] * 2,
         headers=headers,
     )
-    assert two.status_code == 413
+    assert two.status_code == 400  # the document: exactly one file
     empty = await upload(env, headers, b"", name="e.txt", declared=None)
     assert empty.status_code == 400
     assert stored_files(env) == []
+
+
+async def test_unsigned_uploads_are_401_and_spend_no_upload_budget(env: KeelTestApp) -> None:
+    for path in ("/api/uploads", "/api/uploads/multiple"):
+        for _ in range(UPLOADS_PER_MINUTE + 1):
+            assert (await env.client.post(path)).status_code == 401
+    _, headers = await env.signed_in()
+    assert (await upload(env, headers, image_bytes())).status_code == 201
+    for _ in range(UPLOADS_PER_MINUTE - 1):  # the budget is the user's, and both routes'
+        assert (await env.client.post("/api/uploads/multiple", headers=headers)).status_code == 415
+    refused = await upload(env, headers, image_bytes())
+    assert refused.status_code == 429
+    assert error_of(refused)["code"] == "rate_limited"
+    assert error_of(refused)["details"]["limit"] == UPLOADS_PER_MINUTE
+    _, other = await env.signed_in()  # per user
+    assert (await upload(env, other, image_bytes())).status_code == 201
 
 
 async def test_authentication_required(env: KeelTestApp) -> None:
