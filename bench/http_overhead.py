@@ -2,7 +2,9 @@
 
 Each server runs as one uvicorn process; one load generator measures all three in the
 same run, in rotating order, several rounds; the table shows the median round.
-Target (issue 2): keel >= 70% of bare Litestar's req/s.
+Target (issue 2): keel >= 70% of bare Litestar's req/s, with metrics on (issue 17: keel
+records every request into prometheus-client's multiprocess files); "keel, metrics off"
+shows what recording costs in the same run.
 
     .venv/bin/python bench/http_overhead.py [--seconds 3] [--rounds 3] [--concurrency 16]
 """
@@ -46,9 +48,15 @@ def main() -> None:
                     "KEEL_DATABASE__NAME": "bench_http",
                 }
             )
-            ports = {"keel": free_port(), "bare litestar": free_port(), "bare fastapi": free_port()}
+            metrics_dir = Path(tmp) / "metrics"
+            env["KEEL_METRICS__DIR"] = str(metrics_dir)
+            names = ["keel", "keel, metrics off", "bare litestar", "bare fastapi"]
+            ports = {name: free_port() for name in names}
+            envs = dict.fromkeys(names, env)
+            envs["keel, metrics off"] = {**env, "KEEL_METRICS__ENABLED": "false"}
             argv = {
                 "keel": keel_argv(ports["keel"]),
+                "keel, metrics off": keel_argv(ports["keel, metrics off"]),
                 "bare litestar": uvicorn_argv(
                     "bench._bare_apps:litestar_app", ports["bare litestar"]
                 ),
@@ -57,10 +65,9 @@ def main() -> None:
             with contextlib.ExitStack() as servers:
                 for name, port in ports.items():
                     servers.enter_context(
-                        process(argv[name], env, f"http://127.0.0.1:{port}/health/live")
+                        process(argv[name], envs[name], f"http://127.0.0.1:{port}/health/live")
                     )
                 rounds: dict[str, list[Result]] = {name: [] for name in ports}
-                names = list(ports)
                 for i in range(args.rounds):
                     for name in names[i % len(names) :] + names[: i % len(names)]:
                         result = asyncio.run(
@@ -87,6 +94,8 @@ def main() -> None:
         f"{'PASS' if ratio >= 0.70 else 'FAIL'}"
     )
     print(f"spread of keel rounds: {statistics.pstdev([r.rps for r in rounds['keel']]):.0f} req/s")
+    off = next(r for r in medians if r.name == "keel, metrics off").rps
+    print(f"keel with metrics / keel without = {keel / off:.0%}")
 
 
 if __name__ == "__main__":

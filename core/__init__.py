@@ -9,7 +9,7 @@ Plugins import what they need from here::
 from core.context import settings_of
 from core.events import Event
 from core.plugin import Plugin, hookimpl, hookspec
-from core.records import DevService, HealthCheck, Job, Listener, RootRoutes, Schedule
+from core.records import DevService, HealthCheck, Job, Listener, Metric, RootRoutes, Schedule
 from core.stash import Stash, StashKey
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "HealthCheck",
     "Job",
     "Listener",
+    "Metric",
     "Plugin",
     "RootRoutes",
     "Schedule",

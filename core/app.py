@@ -33,6 +33,7 @@ from core.http.security import security_schemes
 from core.http.stores import KeelStores
 from core.http.strict import check_json_body
 from core.logging import configure_logging
+from core.metrics import HttpMetrics, metrics_route, process_metrics
 from core.pluginhost import InstalledPlugin, PluginHost, discover, plugin_settings_types
 from core.records import RootRoutes
 from core.runtime import close_keel, open_keel
@@ -152,7 +153,8 @@ def create_app(
 
     Returns:
         The app: plugin routes under ``/api`` (tagged with the plugin name; those in a
-        :class:`core.records.RootRoutes` at the root), ``/health``,
+        :class:`core.records.RootRoutes` at the root), ``/health``, ``/metrics`` (unless
+        ``[metrics]`` is off or has a ``bind`` of its own),
         OpenAPI at ``/schema``; ``app.state.keel`` holds the runtime context once started.
 
     Raises:
@@ -179,6 +181,7 @@ def create_app(
                         middleware=[limits.middleware] if limits else [],
                     ),
                     *root_routers,
+                    *metrics_route(settings),
                 ],
             )
         ],
@@ -209,6 +212,7 @@ def create_app(
         access_log=access,
         docs_path=SCHEMA_PATH,
         hsts=settings.app.env == "production",
+        metrics=HttpMetrics(process_metrics().core) if settings.metrics.enabled else None,
     )
     return app
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from core.events import EventBus
     from core.jobs import JobRunner
     from core.mail import Mailer
+    from core.metrics import KeelMetrics
     from core.pluginhost import PluginHost
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -40,6 +41,9 @@ class Keel:
     events: EventBus
     jobs: JobRunner
     mail: Mailer
+    metrics: KeelMetrics
+    """This process's metrics: ``keel.metrics.counter(name)`` and the like return the
+    prometheus-client objects plugins declared with ``register_metrics``."""
     started_at: float = field(default_factory=time.time)
     stash: Stash = field(default_factory=Stash)
     """This process's runtime objects (clients, hubs, caches), under typed keys

@@ -147,6 +147,7 @@ class EventBus:
                 raise  # the transaction is aborted: let its owner retry or fail
             log.debug("event %s (id %s) was already emitted", name, event.id)
             return
+        self.keel.metrics.core.events_emitted.labels(name).inc()
         staged = self._staged.get(id(session)) if session is not None else None
         if staged is not None:
             staged.append(event)
@@ -204,9 +205,12 @@ class EventBus:
                 task.add_done_callback(self._tasks.discard)
 
     async def _run_inline(self, plugin: str, listener: Listener, event: Event) -> None:
+        deliveries = self.keel.metrics.core.event_deliveries
         try:
             await listener.handler(self.keel, event)
+            deliveries.labels(f"{plugin}.{listener.key}", "inline", "ok").inc()
         except Exception:
+            deliveries.labels(f"{plugin}.{listener.key}", "inline", "error").inc()
             log.exception(
                 "plugin %s: inline listener %r failed on event %s (id %s)",
                 plugin,
@@ -242,11 +246,18 @@ class EventBus:
         if handler is None:
             raise PluginError(plugin, f"no listener {listener!r} in this process")
         decoded = msgspec.json.decode(payload, type=tp)
+        deliveries = self.keel.metrics.core.event_deliveries
         if await self.keel.valkey.exists(self._done_key(decoded.id, plugin, listener)):
+            deliveries.labels(f"{plugin}.{listener}", "durable", "duplicate").inc()
             return False
         if after:
             await self._wait_for(after, plugin, listener, decoded)
-        await handler.handler(self.keel, decoded)
+        try:
+            await handler.handler(self.keel, decoded)
+        except Exception:
+            deliveries.labels(f"{plugin}.{listener}", "durable", "error").inc()
+            raise
+        deliveries.labels(f"{plugin}.{listener}", "durable", "ok").inc()
         done = self._done_key(decoded.id, plugin, listener)
         await self.keel.valkey.set(done, "1", nx=True, ex=DONE_TTL_S)
         return True

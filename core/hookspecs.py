@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 
     from core.context import Keel
     from core.events import Event
-    from core.records import Authenticator, DevService, HealthCheck, Job, Listener, Schedule
+    from core.records import (
+        Authenticator,
+        DevService,
+        HealthCheck,
+        Job,
+        Listener,
+        Metric,
+        Schedule,
+    )
     from core.settings import Settings
 
 
@@ -96,6 +104,19 @@ def register_schedules() -> Sequence[Schedule]:
 @hookspec
 def register_health_checks() -> Sequence[HealthCheck]:
     """Return readiness probes that ``/health/ready`` and ``/health/detailed`` run."""
+    raise NotImplementedError
+
+
+@hookspec
+def register_metrics() -> Sequence[Metric]:
+    """Return :class:`core.records.Metric` declarations of the plugin's own metrics.
+
+    Called once per process when its runtime context opens (API and worker processes
+    alike). The core creates each metric (multiprocess-safe under ``keel serve
+    --workers N``) and serves it at ``/metrics`` with the core's own; the plugin records
+    with ``keel.metrics.counter(name)``, ``.gauge(name)`` or ``.histogram(name)``, which
+    return prometheus-client objects. Names must start with ``keel_<plugin>_``.
+    """
     raise NotImplementedError
 
 

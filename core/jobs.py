@@ -30,6 +30,8 @@ from core.errors import ConfigError, KeelError, ServiceUnavailableError
 from core.events import deliver_event
 from core.joblog import MAIL_RECIPIENT_ARGS, JobLogFilter, describe_job, filter_saq_logs
 from core.mail import send_mail
+from core.metrics import process_metrics
+from core.metrics._jobs import timed_job
 from core.records import Job
 from core.schedule_runs import tracked
 
@@ -206,7 +208,8 @@ class JobRunner:
             ServiceUnavailableError: Valkey did not answer within ``[valkey] timeout_s``.
         """
         job = self.job(name, kwargs, key=key, scheduled=scheduled)
-        target = self._queues[queue or self.registry[name].job.queue]
+        queue = queue or self.registry[name].job.queue
+        target = self._queues[queue]
         try:
             async with asyncio.timeout(self.settings.valkey.timeout_s):
                 result: saq.Job | None = await target.enqueue(job)
@@ -214,6 +217,8 @@ class JobRunner:
             raise ServiceUnavailableError(
                 f"job queue unreachable: {exc or type(exc).__name__}", details={"service": "valkey"}
             ) from exc
+        if result is not None:
+            process_metrics().core.jobs_enqueued.labels(queue, name).inc()
         return result
 
     async def depths(self) -> dict[str, int]:
@@ -271,7 +276,10 @@ class JobRunner:
     def _worker(
         self, client: redis_async.Redis, name: str, startup: Any, *, burst: bool
     ) -> _saq.Worker:
-        functions = [(n, tracked(e.job.function)) for n, e in self.registry.items()]
+        core = process_metrics().core
+        functions = [
+            (n, timed_job(core, name, n, tracked(e.job.function))) for n, e in self.registry.items()
+        ]
         return _saq.Worker(
             self._make_queue(client, name),
             functions,

@@ -46,7 +46,15 @@ from core.plugindiscovery import (
     essential_names,
     plugin_settings_types,
 )
-from core.records import Authenticator, DevService, HealthCheck, Job, Listener, Schedule
+from core.records import (
+    Authenticator,
+    DevService,
+    HealthCheck,
+    Job,
+    Listener,
+    Metric,
+    Schedule,
+)
 from core.settings import Settings
 
 __all__ = [
@@ -294,6 +302,10 @@ class PluginHost:
     def health_checks(self) -> list[tuple[str, HealthCheck]]:
         """``(plugin, HealthCheck)`` pairs from ``register_health_checks``."""
         return self._flat("register_health_checks", HealthCheck)
+
+    def metrics(self) -> list[tuple[str, Metric]]:
+        """``(plugin, Metric)`` pairs from ``register_metrics``."""
+        return self._flat("register_metrics", Metric)
 
     def dev_services(self) -> list[tuple[str, DevService]]:
         """``(plugin, DevService)`` pairs from ``register_dev_services``."""

@@ -123,6 +123,33 @@ class RootRoutes:
     handlers: Sequence[Any]
 
 
+MetricKind = Literal["counter", "gauge", "histogram"]
+GaugeMode = Literal["livesum", "liveall", "livemax", "livemin", "sum", "max", "min", "all"]
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A Prometheus metric a plugin records; the core creates it (see ``register_metrics``).
+
+    Attributes:
+        name: ``keel_<plugin>_<what>``, Prometheus style: a counter ends in ``_total``,
+            a duration in ``_seconds``.
+        documentation: the ``# HELP`` text.
+        kind: ``counter``, ``gauge`` or ``histogram``.
+        labels: label names; keep their values few (never ids, emails or paths).
+        buckets: a histogram's upper bounds; empty takes prometheus-client's defaults.
+        multiprocess_mode: how a gauge's values of several processes combine (``livesum``:
+            the sum over running processes).
+    """
+
+    name: str
+    documentation: str
+    kind: MetricKind = "counter"
+    labels: Sequence[str] = ()
+    buckets: Sequence[float] = ()
+    multiprocess_mode: GaugeMode = "livesum"
+
+
 class Caller(Protocol):
     """Who makes a request, as the core needs to know it (the accounts plugin's
     ``CurrentUser`` is one)."""

@@ -87,6 +87,7 @@ class Relay:
             moved = await self.relay_once()
             await self._maybe_prune()
         except (PyMongoError, ServiceUnavailableError) as exc:
+            self.keel.metrics.core.outbox_relay_errors.inc()
             self._failures += 1
             self._warn(exc)
             return BACKOFF_S[min(self._failures, len(BACKOFF_S)) - 1]
@@ -126,6 +127,7 @@ class Relay:
                     {"_id": {"$in": done}}, {"$set": {"relayed_at": datetime.now(UTC)}}
                 )
                 self.relayed += len(done)
+                self.keel.metrics.core.outbox_relayed.inc(len(done))
         return len(done)
 
     async def _enqueue(self, doc: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from core.errors import ConfigError
 from core.events import EventBus, build_subscriptions
 from core.jobs import CORE, JobRunner, build_registry, core_jobs
 from core.mail import Mailer
+from core.metrics import process_metrics
 from core.outbox import OutboxEntry
 from core.pluginhost import PluginHost
 from core.relay import get_relay
@@ -70,13 +71,16 @@ def validate(settings: Settings, host: PluginHost) -> None:
 async def open_keel(settings: Settings, host: PluginHost) -> Keel:
     """Connect to MongoDB and Valkey, build the job runner, event bus, mailer and scheduler.
 
-    Creates the indexes of every registered model. Does not call plugins' ``on_startup``.
-    The scheduler (validated here) is kept in ``keel.stash[SCHEDULER]``.
+    Declares the plugins' metrics and creates the indexes of every registered model.
+    Does not call plugins' ``on_startup``. The scheduler (validated here) is kept in
+    ``keel.stash[SCHEDULER]``.
 
     Raises:
         ConfigError: invalid jobs, listeners, event types or schedules.
         pymongo.errors.PyMongoError: MongoDB unreachable while creating indexes.
     """
+    metrics = process_metrics()
+    metrics.declare(host.metrics())
     jobs = JobRunner(settings, host)
     events = EventBus(host, jobs)
     mongo = core_db.connect(settings.database)
@@ -89,6 +93,7 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
         events=events,
         jobs=jobs,
         mail=Mailer(settings.mail, jobs),
+        metrics=metrics,
     )
     events.bind(keel)
     try:

@@ -189,6 +189,7 @@ async def run_tracked(
             log.info("schedule %s: %s redelivered while running", spec.schedule, running)
             return None
         log.info("schedule %s: skipped, %s is still running", spec.schedule, running)
+        keel.metrics.core.schedule_runs.labels(spec.schedule, "skipped").inc()
         doc.update(outcome="skipped", finished_at=doc["started_at"], duration_s=0.0)
         doc["error"] = f"skipped: {running} was still running"
         await _insert(keel, doc)
@@ -216,6 +217,7 @@ async def run_tracked(
             "finished_at": _now(),
             "duration_s": round(time.monotonic() - started, 3),
         }
+        keel.metrics.core.schedule_runs.labels(spec.schedule, outcome).inc()
         await _finish(keel, run_id, end)
         await _release(keel, lock, token)
 

@@ -305,14 +305,19 @@ class Scheduler:
             await self._fire(entry, latest)
 
     async def _fire(self, entry: ScheduleEntry, tick: datetime) -> None:
+        ticks = self.keel.metrics.core.schedule_ticks
         try:
-            await self._claim_and_enqueue(entry, tick)
+            if status := await self._claim_and_enqueue(entry, tick):
+                ticks.labels(entry.name, status).inc()
         except (ValkeyError, OSError, ServiceUnavailableError) as exc:
+            ticks.labels(entry.name, "failed").inc()
             log.warning("schedule %s: tick %s lost: %s", entry.name, tick.isoformat(), exc)
         except Exception:
+            ticks.labels(entry.name, "failed").inc()
             log.exception("schedule %s: tick %s failed", entry.name, tick.isoformat())
 
-    async def _claim_and_enqueue(self, entry: ScheduleEntry, tick: datetime) -> None:
+    async def _claim_and_enqueue(self, entry: ScheduleEntry, tick: datetime) -> str | None:
+        """Claim the tick and enqueue its job; the status, or None if another claimed it."""
         epoch = int(tick.timestamp())
         claim = self.keel.key("sched", entry.name, str(epoch))
         valkey = self.keel.valkey
@@ -321,7 +326,7 @@ class Scheduler:
             pipe.sismember(self._paused_key, entry.name)
             won, paused = await pipe.execute()
         if not won:
-            return
+            return None
         status = "paused"
         if not paused:
             try:
@@ -334,3 +339,4 @@ class Scheduler:
             status = "enqueued" if job is not None else "duplicate"
         mapping = {"tick": epoch, "status": status, "fired_at": time.time()}
         await awaited(valkey.hset(self._last_key(entry.name), mapping=mapping))
+        return status

@@ -50,6 +50,25 @@ def _run_uvicorn(target: object, **kwargs: object) -> None:
     uvicorn.run(target, **kwargs)  # type: ignore[arg-type]
 
 
+def _serve_metrics(settings: Settings) -> dict[str, str]:
+    """Choose the metric files' directory and start the ``[metrics] bind`` listener.
+
+    Returns:
+        Banner lines about metrics.
+    """
+    from core.metrics import prepare, start_listener  # noqa: PLC0415
+
+    if prepare(settings) is None:
+        return {}
+    if not settings.metrics.bind:
+        return {"Metrics": f"http://{settings.server.host}:{settings.server.port}/metrics"}
+    try:
+        start_listener(settings)
+    except OSError as exc:
+        fail(ConfigError([f"metrics.bind: cannot listen on {settings.metrics.bind}: {exc}"]))
+    return {"Metrics": f"http://{settings.metrics.bind}/metrics"}
+
+
 def _banner(settings: Settings, extra: dict[str, str]) -> None:
     base = f"http://{settings.server.host}:{settings.server.port}"
     lines = {
@@ -119,8 +138,10 @@ def run_command(config: str | None, public: bool) -> None:
         ):
             os.environ.update(stack.environ())
             settings, installed = load(config, overrides=stack.overrides)
+            extra = _serve_metrics(settings)
             app = create_app(settings, installed=installed, run_worker=True)
-            extra = {"Mail sink": str(data_dir / "mail")} if "mail.host" in stack.overrides else {}
+            if "mail.host" in stack.overrides:
+                extra["Mail sink"] = str(data_dir / "mail")
             if admins_only:
                 extra["Dev pages"] = "admins only (--public)"
             _banner(settings, extra)
@@ -141,12 +162,14 @@ def serve_command(config: str | None, workers: int | None, port: int | None) -> 
     settings, installed = load(config, overrides=overrides)
     if port:
         os.environ["KEEL_SERVER__PORT"] = str(port)
+    # before any metric exists; the workers inherit the directory, the listener runs here
+    metrics = _serve_metrics(settings)
     try:  # fail here, once, with a clean message rather than in every worker
         create_app(settings, installed=installed)
     except (ConfigError, PluginError) as exc:
         fail(exc)
     n = workers or settings.server.workers
-    _banner(settings, {"Workers": str(n)})
+    _banner(settings, {"Workers": str(n), **metrics})
     _run_uvicorn("core.app:app_factory", factory=True, workers=n, **_uvicorn_kwargs(settings))
 
 
@@ -159,6 +182,9 @@ def worker_command(config: str | None, no_scheduler: bool) -> None:
     try:
         if problems := PluginHost(settings, installed).settings_problems():
             raise ConfigError(problems)  # e.g. no signing key: jobs issue codes and tokens
+        from core.metrics import prepare  # noqa: PLC0415
+
+        prepare(settings)  # recorded here, scraped through an API process of this host
         asyncio.run(_worker(settings, installed, scheduler=not no_scheduler))
     except (ConfigError, PluginError) as exc:
         fail(exc)

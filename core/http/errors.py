@@ -125,11 +125,18 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[An
 
 def _on_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     headers = {"Retry-After": _RETRY_AFTER_S} if exc.status == 503 else None  # noqa: PLR2004
+    if exc.status == 503 and isinstance(exc.details, dict) and "service" in exc.details:  # noqa: PLR2004
+        from core.metrics import process_metrics  # noqa: PLC0415 - see _on_unavailable
+
+        process_metrics().core.dependency_errors.labels(str(exc.details["service"])).inc()
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
 
 def _on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    from core.metrics import process_metrics  # noqa: PLC0415 - core.metrics imports core.http
+
     service = next((s for t, s in _UNAVAILABLE.items() if isinstance(exc, t)), "a dependency")
+    process_metrics().core.dependency_errors.labels(service).inc()
     log.warning(
         "request %s: %s unavailable on %s %s: %s",
         current_request_id() or "-",

@@ -1,4 +1,4 @@
-"""The outermost raw ASGI middleware: request id, security headers and the access log.
+"""The outermost raw ASGI middleware: request id, security headers, access log, metrics.
 
 It wraps the whole Litestar app (routing, 404/405 and exception handling included), so
 every response, error or not, carries ``X-Request-ID`` and the security headers, and every
@@ -23,6 +23,8 @@ from core.logging import request_id_var
 
 if TYPE_CHECKING:
     from litestar import WebSocket
+
+    from core.metrics import HttpMetrics
 
 __all__ = ["API_CSP", "DOCS_CSP", "KeelMiddleware", "security_headers"]
 
@@ -84,16 +86,25 @@ def _incoming_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 
 class KeelMiddleware:
-    """Request id + security headers + access log, around the whole application.
+    """Request id + security headers + access log + metrics, around the whole application.
 
     Args:
         app: the ASGI app to wrap (Litestar's ``asgi_handler``).
         access_log: where to write one ``core.access`` line per HTTP request (none: off).
         docs_path: path prefix of the OpenAPI pages, which get :data:`DOCS_CSP`.
         hsts: also send ``Strict-Transport-Security`` (production behind TLS).
+        metrics: where to count requests and WebSocket traffic (none: off).
     """
 
-    __slots__ = ("_api_headers", "_docs_headers", "_ids", "access_log", "app", "docs_path")
+    __slots__ = (
+        "_api_headers",
+        "_docs_headers",
+        "_ids",
+        "access_log",
+        "app",
+        "docs_path",
+        "metrics",
+    )
 
     def __init__(
         self,
@@ -102,9 +113,11 @@ class KeelMiddleware:
         access_log: AccessLog | None = None,
         docs_path: str = "/schema",
         hsts: bool = False,
+        metrics: HttpMetrics | None = None,
     ) -> None:
         self.app = app
         self.access_log = access_log
+        self.metrics = metrics
         self.docs_path = docs_path
         self._api_headers = security_headers(API_CSP, hsts=hsts)
         self._docs_headers = security_headers(DOCS_CSP, hsts=hsts)
@@ -142,19 +155,26 @@ class KeelMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            elapsed = time.perf_counter() - started
             if self.access_log is not None:
-                elapsed = time.perf_counter() - started
                 self.access_log.add(rid, scope["method"], path, status, elapsed)
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, elapsed)
             request_id_var.reset(token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Litestar answers lifespan events itself; only HTTP and WebSocket reach us.
+        ended = None
+        if self.metrics is not None:
+            receive, send, ended = self.metrics.socket(receive, send)
         cast("dict[str, Any]", scope)[SERVER_SEND] = send
         token = request_id_var.set(_incoming_id(scope["headers"]) or self._ids())
         try:
             await self.app(scope, receive, send)
         finally:
             request_id_var.reset(token)
+            if ended is not None:
+                ended()
 
 
 def server_send(socket: WebSocket[Any, Any, Any]) -> Send:

@@ -1,6 +1,7 @@
 """Typed settings: ``config.toml`` + ``KEEL_<SECTION>__<KEY>`` environment overrides."""
 
 from core.settings._load import CONFIG_ENV, config_path, load_settings
+from core.settings._metrics import MetricsSettings
 from core.settings._types import (
     AppSettings,
     AuthSettings,
@@ -28,6 +29,7 @@ __all__ = [
     "DevstackSettings",
     "EventsSettings",
     "MailSettings",
+    "MetricsSettings",
     "PluginsSettings",
     "QueueSettings",
     "RateLimitSettings",

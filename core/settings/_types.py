@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from core.settings._metrics import MetricsSettings
+
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Base of every settings table: frozen, unknown keys rejected."""
@@ -291,4 +293,5 @@ class Settings(_Section, frozen=True, kw_only=True):
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     uploads: UploadsSettings = msgspec.field(default_factory=UploadsSettings)
     devstack: DevstackSettings = msgspec.field(default_factory=DevstackSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     plugins: PluginsSettings = msgspec.field(default_factory=PluginsSettings)

@@ -10,6 +10,7 @@ import hashlib
 import math
 import time
 
+from core import Metric
 from core.context import Keel
 from core.errors import RateLimitedError
 from core.http.clients import client_key
@@ -27,6 +28,30 @@ def _digest(value: str) -> str:
 
 BUSY_TTL_S = 10
 """Longest a login attempt of a failing account and client may hold its turn."""
+FAILURES = "keel_accounts_login_failures_total"
+LOCKOUTS = "keel_accounts_login_lockouts_total"
+REFUSED = "keel_accounts_login_refused_total"
+METRICS = [
+    Metric(FAILURES, "Failed logins (wrong password or code)."),
+    Metric(
+        LOCKOUTS,
+        "Failed logins that made an account wait before its next try from that client IP "
+        "(scope account), or brought a client IP to its limit (scope ip).",
+        labels=["scope"],
+    ),
+    Metric(
+        REFUSED,
+        "Logins refused with 429 before any check: the account must wait (account), the "
+        "IP failed too often (ip), another try of that account and IP is under way (busy).",
+        labels=["reason"],
+    ),
+]
+"""The throttle's metrics (``register_metrics``)."""
+
+
+def _refuse(keel: Keel, reason: str, message: str, retry_after_s: int) -> RateLimitedError:
+    keel.metrics.counter(REFUSED).labels(reason).inc()
+    return RateLimitedError(message, details={"retryAfterSeconds": retry_after_s})
 
 
 def _login_keys(keel: Keel, email: str, ip: str) -> tuple[str, str]:
@@ -69,22 +94,17 @@ async def check_login_allowed(keel: Keel, email: str, ip: str) -> str | None:
         until, ip_count, ip_ttl, failures = await pipe.execute()
     wait_ms = _as_int(until) - int(time.time() * 1000)
     if wait_ms > 0:
-        raise RateLimitedError(
-            "too many failed logins for this account; try again later",
-            details={"retryAfterSeconds": math.ceil(wait_ms / 1000)},
-        )
+        message = "too many failed logins for this account; try again later"
+        raise _refuse(keel, "account", message, math.ceil(wait_ms / 1000))
     if _as_int(ip_count) >= auth.login_max_failures_ip:
-        raise RateLimitedError(
-            "too many failed logins from this address; try again later",
-            details={"retryAfterSeconds": max(1, _as_int(ip_ttl))},
-        )
+        message = "too many failed logins from this address; try again later"
+        raise _refuse(keel, "ip", message, max(1, _as_int(ip_ttl)))
     if not _as_int(failures):
         return None
     busy = _busy_key(keel, email, ip)
     if not await keel.valkey.set(busy, 1, ex=BUSY_TTL_S, nx=True):
-        raise RateLimitedError(
-            "another login for this account is under way; try again later",
-            details={"retryAfterSeconds": 1},
+        raise _refuse(
+            keel, "busy", "another login for this account is under way; try again later", 1
         )
     return busy
 
@@ -112,8 +132,13 @@ async def record_login_failure(keel: Keel, email: str, ip: str) -> None:
         pipe.hincrby(acct, field, 1)
         pipe.incr(by_ip)
         pipe.expire(by_ip, auth.login_window_s, nx=True)
-        failures, *_ = await pipe.execute()
+        failures, ip_failures, _ = await pipe.execute()
     delay = failure_delay_s(auth, int(failures))
+    keel.metrics.counter(FAILURES).inc()
+    if delay:
+        keel.metrics.counter(LOCKOUTS).labels("account").inc()
+    if int(ip_failures) == auth.login_max_failures_ip:
+        keel.metrics.counter(LOCKOUTS).labels("ip").inc()
     async with keel.valkey.pipeline(transaction=False) as pipe:
         if delay:
             pipe.hset(acct, f"{field}:until", str(int((time.time() + delay) * 1000)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from core import Job, Plugin, hookimpl
+from core import Job, Metric, Plugin, hookimpl
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -55,6 +55,12 @@ class AccountsPlugin(Plugin):
         from plugins.accounts.jobs import jobs  # noqa: PLC0415
 
         return jobs()
+
+    @hookimpl
+    def register_metrics(self) -> Sequence[Metric]:
+        from plugins.accounts._throttle import METRICS  # noqa: PLC0415
+
+        return METRICS
 
     @hookimpl
     def register_cli_commands(self) -> Sequence[click.Command]:
