@@ -1,4 +1,4 @@
-"""Response bodies of the search endpoints (also the JSON kept in the index)."""
+"""Response bodies of the search endpoints (also the JSON kept in the index); camelCase."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 import msgspec
 
 
-class ServiceHit(msgspec.Struct, frozen=True, kw_only=True):
+class ServiceHit(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A service in search results, with its rating."""
 
     id: str
@@ -25,7 +25,7 @@ class ServiceHit(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class ServiceSuggestion(msgspec.Struct, frozen=True, kw_only=True):
+class ServiceSuggestion(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """An autocomplete suggestion for services."""
 
     id: str
@@ -33,7 +33,7 @@ class ServiceSuggestion(msgspec.Struct, frozen=True, kw_only=True):
     category: str
 
 
-class UserHit(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class UserHit(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """A user in results: a provider's public profile (admins also get ``email``)."""
 
     id: str
@@ -43,16 +43,43 @@ class UserHit(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     email: str | None = None
 
 
-class ServicePage(msgspec.Struct, frozen=True, kw_only=True):
+class CategoryCount(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """How many matches are in one category (as the services spell it)."""
+
+    value: str
+    count: int
+
+
+class PriceBucket(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """How many matches cost from ``min`` (inclusive) to ``max`` (exclusive; absent: no
+    upper bound), in minor units."""
+
+    min: int
+    max: int | None = None
+    count: int
+
+
+class Facets(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """Counts over every match of the query and filters (``facets=category,price``)."""
+
+    category: list[CategoryCount] | None = None
+    """Categories by count, most frequent first (at most 50)."""
+    price: list[PriceBucket] | None = None
+    """Every price bucket in ascending order, empty ones included."""
+
+
+class ServicePage(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """One page of service hits with the exact number of matches."""
 
     items: list[ServiceHit]
     total: int
     page: int
     limit: int
+    facets: Facets | None = None
+    """Only when ``facets`` was asked for."""
 
 
-class UserPage(msgspec.Struct, frozen=True, kw_only=True):
+class UserPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One page of user hits with the exact number of matches."""
 
     items: list[UserHit]
@@ -61,14 +88,14 @@ class UserPage(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
 
 
-class GlobalResults(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class GlobalResults(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """``GET /api/search``: results grouped by type (a type not asked for is absent)."""
 
     services: ServicePage | None = None
     users: UserPage | None = None
 
 
-class Suggestions(msgspec.Struct, frozen=True, kw_only=True):
+class Suggestions(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """``GET /api/search/autocomplete?type=services``: best first.
 
     With ``type=users`` the items are :class:`UserHit` objects instead.

@@ -53,14 +53,14 @@ async def test_filters_sorting_and_pagination(search: Search) -> None:
     body = await search.get("/services", query="yoga", sortBy="price", sortOrder="desc", limit=2)
     assert [h["price"] for h in body["items"]] == [12000, 11000]
     body = await search.get("/services", query="class", minRating=4, sortBy="rating")
-    assert [h["rating_average"] for h in body["items"]] == [4.0, 4.0]
+    assert [h["ratingAverage"] for h in body["items"]] == [4.0, 4.0]
     body = await search.get("/services", sortBy="createdAt", limit=1)  # no query: everything
     assert (body["total"], body["items"][0]["name"]) == (13, "Yoga mats")
     body = await search.get("/services", sortBy="createdAt", sortOrder="asc", limit=1)
     assert body["items"][0]["name"] == "Yoga class 1"
     assert (await search.get("/services", query="yoga", page=99))["items"] == []
     hit = (await search.get("/services", query="mats"))["items"][0]
-    assert set(hit) >= {"id", "name", "price", "currency", "rating_average", "rating_count"}
+    assert set(hit) >= {"id", "name", "price", "currency", "ratingAverage", "ratingCount"}
 
 
 async def test_user_search_public_profiles_and_admin_email(search: Search) -> None:
@@ -74,7 +74,7 @@ async def test_user_search_public_profiles_and_admin_email(search: Search) -> No
             user_id=str(user.id), email=user.email, display_name=user.name, role=user.role
         )
         await env.keel.events.emit(event)
-    await env.drain()
+    await search.sync()
     anyone = await search.get("", query="zoe", type="users")
     assert [u["name"] for u in anyone["users"]["items"]] == ["Zoë Plumbwright"]
     assert "email" not in anyone["users"]["items"][0]

@@ -1,0 +1,47 @@
+"""The tantivy schema of the index: services and users in one index, one document each.
+
+Text is tokenized in Python (:mod:`plugins.search.text`) and indexed as space-separated
+words with tantivy's ``whitespace`` tokenizer, so indexing and querying fold case and
+accents the same way. What is served (the hit JSON) is stored as bytes, ready to send.
+"""
+
+from __future__ import annotations
+
+import tantivy
+
+SCHEMA_VERSION = 1
+"""Bumped whenever the schema changes: an index of another version is rebuilt."""
+SERVICE_FIELDS = (("s_name", 3), ("s_cat", 2), ("s_desc", 1))
+"""Service text fields and their weights (name above category above description)."""
+USER_FIELDS = (("u_name", 3), ("u_email", 1))
+AC_SETS: dict[tuple[str, bool], tuple[str, ...]] = {
+    ("services", False): ("ac_s0", "ac_s1"),
+    ("services", True): ("ac_s0", "ac_s1"),
+    ("users", False): ("ac_u0", "ac_u1"),
+    ("users", True): ("ac_x0", "ac_x1", "ac_xe"),
+}
+"""Autocomplete term sets in the order they are tried: whole names, then later words."""
+SEP = "\x01"
+"""Separates an autocomplete term's text from the id (sorts below every letter)."""
+
+
+def build_schema() -> tantivy.Schema:
+    """The schema (see the module docstring)."""
+    sb = tantivy.SchemaBuilder()
+    for name in ("key", "space", "flag", "cat"):
+        sb.add_text_field(name, stored=name == "key", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("cat_label", tokenizer_name="raw", fast=True, index_option="basic")
+    for name, _ in (*SERVICE_FIELDS, *USER_FIELDS):
+        sb.add_text_field(name, tokenizer_name="whitespace", index_option="basic")
+    for name in sorted({f for fields in AC_SETS.values() for f in fields}):
+        sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    for name in ("id_hi", "id_lo", "created"):
+        sb.add_integer_field(name, fast=True)
+    sb.add_integer_field("price", fast=True, indexed=True)
+    sb.add_float_field("rating", fast=True, indexed=True)
+    for name in ("body", "body_x", "sugg"):
+        sb.add_bytes_field(name, stored=True)
+    return sb.build()
+
+
+SCHEMA = build_schema()
