@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from valkey.exceptions import ResponseError
+
 from core.context import settings_of
 from plugins.search.settings import SearchSettings
 
@@ -44,10 +46,21 @@ async def publish(keel: Keel, space: str, doc_id: str) -> None:
     )
 
 
+async def _info(keel: Keel) -> dict[str, Any] | None:
+    try:
+        info = await keel.valkey.xinfo_stream(feed_key(keel))
+    except ResponseError as exc:  # a missing stream is an error reply
+        if "no such key" not in str(exc).lower():
+            raise
+        return None
+    return {_text(k): v for k, v in info.items()}
+
+
 async def head(keel: Keel) -> str:
-    """The id of the newest entry (``0-0`` when the feed is empty or missing)."""
-    last = await keel.valkey.xrevrange(feed_key(keel), count=1)
-    return _text(last[0][0]) if last else ORIGIN
+    """The id of the newest entry ever added (``0-0`` when the feed does not exist), even
+    if trimmed since."""
+    info = await _info(keel)
+    return ORIGIN if info is None else _text(info.get("last-generated-id", ORIGIN))
 
 
 async def read(keel: Keel, after: str, *, count: int, block_ms: int | None) -> list[Entry]:
@@ -62,14 +75,18 @@ async def read(keel: Keel, after: str, *, count: int, block_ms: int | None) -> l
 
 
 async def has_gap(keel: Keel, cursor: str) -> bool:
-    """Whether entries after ``cursor`` may be lost (trimmed, or the feed was recreated)."""
-    try:
-        info = await keel.valkey.xinfo_stream(feed_key(keel))
-    except Exception as exc:  # a missing stream is an error reply
-        if "no such key" not in str(exc).lower():
-            raise
+    """Whether entries after ``cursor`` may be lost: trimmed away, or the feed recreated.
+
+    Conservative: a cursor just before the oldest kept entry also counts as a gap (the
+    stream does not tell whether entries between them were trimmed).
+    """
+    info = await _info(keel)
+    if info is None:
         return cursor != ORIGIN
-    info = {_text(k): v for k, v in info.items()}
-    last = _text(info.get("last-generated-id", ORIGIN))
-    trimmed = _text(info.get("max-deleted-entry-id", ORIGIN))
-    return order(cursor) > order(last) or order(trimmed) > order(cursor)
+    last = order(_text(info.get("last-generated-id", ORIGIN)))
+    first_entry = info.get("first-entry")
+    if order(cursor) > last:
+        return True
+    if not first_entry:  # empty: everything ever added was trimmed
+        return last > order(cursor)
+    return order(_text(first_entry[0])) > order(cursor)
