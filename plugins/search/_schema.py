@@ -9,18 +9,31 @@ from __future__ import annotations
 
 import tantivy
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever the schema changes: an index of another version is rebuilt."""
 SERVICE_FIELDS = (("s_name", 3), ("s_cat", 2), ("s_desc", 1))
 """Service text fields and their weights (name above category above description)."""
 USER_FIELDS = (("u_name", 3), ("u_email", 1))
-AC_SETS: dict[tuple[str, bool], tuple[str, ...]] = {
-    ("services", False): ("ac_s0", "ac_s1"),
-    ("services", True): ("ac_s0", "ac_s1"),
-    ("users", False): ("ac_u0", "ac_u1"),
-    ("users", True): ("ac_x0", "ac_x1", "ac_xe"),
+LATER = 3
+"""Name positions with an autocomplete field of their own (from the 2nd, 3rd, 4th+ word)."""
+
+
+def _later(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(1, LATER + 1))
+
+
+AC_SETS: dict[tuple[str, bool], tuple[tuple[str, ...], ...]] = {
+    ("services", False): (("ac_s0",), _later("ac_s")),
+    ("services", True): (("ac_s0",), _later("ac_s")),
+    ("users", False): (("ac_u0",), _later("ac_u")),
+    ("users", True): (("ac_x0",), _later("ac_x"), ("ac_e0", *_later("ac_e"))),
 }
-"""Autocomplete term sets in the order they are tried: whole names, then later words."""
+"""Autocomplete groups in the order they are tried: whole names, then names from a later
+word on (then, for admins, emails). Each field holds one untokenized, sortable term
+``"<words>\x01<id>"`` per document (the last one: every later position), so ordering
+by the field is alphabetical, ties by id."""
+KEY = "_k"
+"""Suffix of an autocomplete field's companion: its first 8 bytes as a sortable integer."""
 SEP = "\x01"
 """Separates an autocomplete term's text from the id (sorts below every letter)."""
 
@@ -33,8 +46,9 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("cat_label", tokenizer_name="raw", fast=True, index_option="basic")
     for name, _ in (*SERVICE_FIELDS, *USER_FIELDS):
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="basic")
-    for name in sorted({f for fields in AC_SETS.values() for f in fields}):
-        sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    for name in sorted({f for groups in AC_SETS.values() for g in groups for f in g}):
+        sb.add_text_field(name, tokenizer_name="raw", fast=True, index_option="basic")
+        sb.add_integer_field(name + KEY, indexed=True)
     for name in ("id_hi", "id_lo", "created"):
         sb.add_integer_field(name, fast=True)
     sb.add_integer_field("price", fast=True, indexed=True)

@@ -1,8 +1,9 @@
-"""Autocomplete: names starting with the query, in alphabetical order, via the term index.
+"""Autocomplete: names starting with the query, in alphabetical order, ties by id.
 
-Each name is indexed as untokenized terms ``"<words>\\x01<id>"`` (the whole name, then the
-name from each later word on), so tantivy's sorted term dictionary answers "the first N
-names starting with this text" directly; deleted documents are filtered out.
+Each name is indexed as untokenized, sortable terms ``"<words>\\x01<id>"`` (the whole
+name, then the name from each later word on, one field per position), so a prefix query
+ordered by that field gives the first names starting with the text alphabetically, as a
+sorted set would, however many names match.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 import tantivy
-from tantivy import Query
+from tantivy import FieldType, Order, Query
 
 from core.errors import BadRequestError
 from plugins.search import _query as q
-from plugins.search._schema import AC_SETS, SEP, SERVICE_FIELDS
-from plugins.search.documents import service_key, user_key
+from plugins.search._schema import AC_SETS, KEY, SEP, SERVICE_FIELDS
+from plugins.search.documents import lex_key
 from plugins.search.service import _user_query, run_search
 from plugins.search.text import normalize, phrase
 
@@ -24,35 +25,71 @@ if TYPE_CHECKING:
 
 AUTOCOMPLETE_MIN = 2
 EMPTY = b'{"items":[]}'
+Hit = tuple[str, tantivy.DocAddress]
+KEY_BYTES = 8
+
+
+def _first(
+    searcher: tantivy.Searcher, schema: tantivy.Schema, field: str, text: str, n: int
+) -> list[Hit]:
+    """The first ``n`` terms of ``field`` starting with ``text``, in order.
+
+    A short prefix narrows the key range from just above the prefix upwards (x16 each
+    try) until ``n`` terms are in it, so the work follows ``n``, not how many names match.
+    """
+    data = text.encode()
+    if len(data) > KEY_BYTES:
+        query = Query.fuzzy_term_query(schema, field, text, 0, True, True)
+        return _ordered(searcher, query, field, n)[0]
+    low, high = lex_key(data), lex_key(data, b"\xff")
+    width = 1 << (8 * (KEY_BYTES - 1 - len(data))) if len(data) < KEY_BYTES else 1
+    while True:
+        top = min(high, low + width - 1)
+        keys = Query.range_query(
+            schema, field + KEY, FieldType.Integer, low, top, use_inverted_index=True
+        )
+        hits, total = _ordered(searcher, keys, field, n)
+        if total >= n or top >= high:
+            return hits
+        width *= 16
+
+
+def _ordered(searcher: tantivy.Searcher, query: Query, field: str, n: int) -> tuple[list[Hit], int]:
+    found = searcher.search(query, n, count=True, order_by_field=field, order=Order.Asc)
+    total = int(found.count)  # type: ignore[attr-defined] # the stub lacks it; count=True
+    return [(str(term), addr) for term, addr in found.hits], total
+
+
+def _group(
+    searcher: tantivy.Searcher, schema: tantivy.Schema, fields: tuple[str, ...], text: str, n: int
+) -> list[Hit]:
+    """The first ``n`` terms starting with ``text`` in each of ``fields``, merged in order."""
+    found: list[Hit] = []
+    for field in fields:
+        found += _first(searcher, schema, field, text, n)
+    return sorted(found, key=lambda hit: hit[0]) if len(fields) > 1 else found
 
 
 def _prefixed(
-    searcher: tantivy.Searcher, fields: tuple[str, ...], text: str, limit: int
-) -> list[str]:
-    """Ids of the first ``limit`` distinct documents with a term starting with ``text``."""
-    ids: list[str] = []
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    groups: tuple[tuple[str, ...], ...],
+    text: str,
+    limit: int,
+) -> list[tantivy.DocAddress]:
+    """The first ``limit`` distinct documents with a term starting with ``text``, group by
+    group (whole names first)."""
+    chosen: list[tantivy.DocAddress] = []
     seen: set[str] = set()
-    alive = Query.all_query()
-    for field in fields:
-        for term, _ in searcher.terms_with_prefix(field, text, filter_query=alive, limit=limit * 4):
+    for fields in groups:
+        for term, addr in _group(searcher, schema, fields, text, limit * 2):
             doc_id = term.rpartition(SEP)[2]
             if doc_id not in seen:
                 seen.add(doc_id)
-                ids.append(doc_id)
-                if len(ids) >= limit:
-                    return ids
-    return ids
-
-
-def _bodies(
-    searcher: tantivy.Searcher, schema: tantivy.Schema, keys: list[str], body: str
-) -> list[bytes]:
-    query = Query.term_set_query(schema, "key", keys)
-    found = {}
-    for _, addr in searcher.search(query, len(keys), count=False).hits:
-        doc = searcher.doc(addr)
-        found[doc["key"][0]] = bytes(doc[body][0])
-    return [found[k] for k in keys if k in found]
+                chosen.append(addr)
+                if len(chosen) >= limit:
+                    return chosen
+    return chosen
 
 
 def _suggest(
@@ -64,25 +101,19 @@ def _suggest(
     admin: bool,
     limit: int,
 ) -> bytes:
-    text = phrase(query)
     users = kind == "users"
     body = ("body_x" if admin else "body") if users else "sugg"
-    ids = _prefixed(searcher, AC_SETS[kind, admin and users], text, limit)
-    if ids:
-        keys = [user_key(i) if users else service_key(i) for i in ids]
-        return b'{"items":[%s]}' % b",".join(_bodies(searcher, schema, keys, body))
+    addrs = _prefixed(searcher, schema, AC_SETS[kind, admin and users], phrase(query), limit)
+    if addrs:
+        return b'{"items":[%s]}' % b",".join(bytes(searcher.doc(a)[body][0]) for a in addrs)
     words = q.words_of(query)  # nothing starts with it: the best hits, typos allowed
     if users:
         match = _user_query(schema, words, admin)
     else:
-        match = q.conjunction(
-            [
-                *(q.word_query(schema, w, SERVICE_FIELDS) for w in words),
-                q.term(schema, "space", "s"),
-            ]
-        )
-    found = q.page(searcher, match, None, True, 0, limit, body)
-    return b'{"items":[%s]}' % b",".join(found.bodies)
+        found = [q.word_query(schema, w, SERVICE_FIELDS) for w in words]
+        match = q.conjunction([*found, q.term(schema, "space", "s")])
+    best = q.page(searcher, match, None, True, 0, limit, body)
+    return b'{"items":[%s]}' % b",".join(best.bodies)
 
 
 async def autocomplete(
@@ -100,7 +131,7 @@ async def autocomplete(
         )
     if not phrase(query):
         return EMPTY
-    found = await run_search(
+    found = run_search(
         keel, lambda s, schema: _suggest(s, schema, query, kind=kind, admin=admin, limit=limit)
     )
     return found or EMPTY

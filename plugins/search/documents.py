@@ -12,7 +12,7 @@ import msgspec
 import tantivy
 
 from plugins.bookings.events import ServiceSnapshot
-from plugins.search._schema import SEP
+from plugins.search._schema import KEY, LATER, SEP
 from plugins.search.schemas import ServiceHit, ServiceSuggestion, UserHit
 from plugins.search.text import phrase, tokens
 
@@ -39,18 +39,26 @@ def id_order(doc_id: str) -> tuple[int, int]:
     return (value >> 32) - _SIGN, value & 0xFFFFFFFF
 
 
+def lex_key(data: bytes, pad: bytes = b"\0") -> int:
+    """The first 8 bytes of ``data`` (padded with ``pad``) as a signed integer in the same
+    order (autocomplete narrows a prefix to a key range with it)."""
+    return int.from_bytes(data[:8].ljust(8, pad), "big") - _SIGN
+
+
 def _words(text: str) -> str:
     return " ".join(tokens(text))
 
 
-def _lex(doc: tantivy.Document, fields: tuple[str, str], text: str, doc_id: str) -> None:
-    """Autocomplete terms: the whole text, and the text from each later word on."""
+def _lex(doc: tantivy.Document, prefix: str, text: str, doc_id: str) -> None:
+    """Autocomplete terms: ``<prefix>0`` the whole text, then ``<prefix>N`` the text from
+    its N+1th word on (every later one in the last field, see ``_schema.LATER``)."""
     words = phrase(text).split(" ")
     if not words[0]:
         return
-    doc.add_text(fields[0], " ".join(words) + SEP + doc_id)
-    for i in range(1, len(words)):
-        doc.add_text(fields[1], " ".join(words[i:]) + SEP + doc_id)
+    for i in range(len(words)):
+        field, term = f"{prefix}{min(i, LATER)}", " ".join(words[i:]) + SEP + doc_id
+        doc.add_text(field, term)
+        doc.add_integer(field + KEY, lex_key(term.encode()))
 
 
 def _base(key: str, space: str, doc_id: str) -> tantivy.Document:
@@ -94,7 +102,7 @@ def service_document(snap: ServiceSnapshot) -> tantivy.Document | None:
     doc.add_bytes(
         "sugg", _encode(ServiceSuggestion(id=snap.id, name=snap.name, category=snap.category))
     )
-    _lex(doc, ("ac_s0", "ac_s1"), snap.name, snap.id)
+    _lex(doc, "ac_s", snap.name, snap.id)
     return doc
 
 
@@ -109,14 +117,12 @@ def user_document(user: dict[str, Any]) -> tantivy.Document:
     provider = role == "provider"
     if provider:
         doc.add_text("flag", "provider")
-        _lex(doc, ("ac_u0", "ac_u1"), name, uid)
+        _lex(doc, "ac_u", name, uid)
     doc.add_text("u_name", _words(name))
     doc.add_text("u_email", _words(email))
     doc.add_bytes("body", _encode(UserHit(id=uid, name=name, role=role, avatar=avatar)))
     full = UserHit(id=uid, name=name, role=role, avatar=avatar, email=email)
     doc.add_bytes("body_x", _encode(full))
-    _lex(doc, ("ac_x0", "ac_x1"), name, uid)
-    words = phrase(email).split(" ")
-    for i in range(len(words) if words[0] else 0):
-        doc.add_text("ac_xe", " ".join(words[i:]) + SEP + uid)
+    _lex(doc, "ac_x", name, uid)
+    _lex(doc, "ac_e", email, uid)
     return doc
