@@ -105,7 +105,16 @@ def make_services(start: int, count: int, seed: int = 7) -> Iterator[Any]:
         )
 
 
-def build(index_dir: Path, size: int) -> tuple[str, float]:
+async def _feed_head(env: dict[str, str]) -> str:
+    import valkey.asyncio as valkey_async
+
+    client = valkey_async.Valkey.from_url(env["KEEL_VALKEY__URL"])
+    last = await client.xrevrange(f"{PREFIX}:search:feed", count=1)
+    await client.aclose()
+    return last[0][0].decode() if last else "0-0"
+
+
+def build(index_dir: Path, size: int, env: dict[str, str]) -> tuple[str, float]:
     """A generation of ``size`` generated services, handed to the writer (PENDING)."""
     from plugins.search._build import GenerationBuilder
     from plugins.search._layout import Layout
@@ -121,7 +130,7 @@ def build(index_dir: Path, size: int) -> tuple[str, float]:
             builder.add(batch)
             batch = []
     builder.add(batch)
-    name = builder.finish("0-0")  # the writer replays the whole (short) feed onto it
+    name = builder.finish(asyncio.run(_feed_head(env)))  # as a rebuild does
     layout.set_pending(name)
     return name, time.perf_counter() - began
 
@@ -365,7 +374,7 @@ def main() -> None:
                     wait_http(f"http://127.0.0.1:{ports[name]}/health/live")
                 rss: dict[int, list[float]] = {}
                 for size in sizes:
-                    generation, took = build(index_dir, size)
+                    generation, took = build(index_dir, size, env)
                     print(f"built {size} services in {took:.1f} s ({generation})", flush=True)
                     wait_live(ports["keel"], size)
                     lines += asyncio.run(run_size(size, ports, env, args))

@@ -49,10 +49,12 @@ class Layout:
     root: Path
 
     @classmethod
-    def of(cls, index_dir: str) -> Layout:
-        """The layout of ``index_dir`` (created if missing)."""
+    def of(cls, index_dir: str, *, create: bool = True) -> Layout:
+        """The layout of ``index_dir`` (created if missing, unless ``create`` is false:
+        a reader never creates it)."""
         root = Path(index_dir).resolve()
-        root.mkdir(parents=True, exist_ok=True)
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
         return cls(root)
 
     def _read(self, name: str) -> str | None:

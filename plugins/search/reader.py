@@ -45,7 +45,7 @@ class SearchReader:
     @classmethod
     def of(cls, keel: Keel) -> SearchReader:
         """This process's reader (made once, kept in ``keel.stash``)."""
-        layout = Layout.of(settings_of(keel, SearchSettings).index_dir)
+        layout = Layout.of(settings_of(keel, SearchSettings).index_dir, create=False)
         return keel.stash.get_or_create(READER, lambda: cls(layout))
 
     def refresh(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import tantivy
@@ -106,16 +107,23 @@ class SearchWriter:
 
     async def _run(self) -> None:
         while True:
-            if not await asyncio.to_thread(self.lock.acquire):
-                await asyncio.sleep(RETRY_S)  # another process on this host writes
-                continue
+            if await asyncio.to_thread(self.lock.acquire):
+                break
+            await asyncio.sleep(RETRY_S)  # another process on this host writes
+        await self._retrying(self._bootstrap, "building or opening the index")
+        while True:  # a failed step (MongoDB or Valkey too slow) is retried, not restarted
+            await self._retrying(self._follow, "applying the change feed")
+
+    @staticmethod
+    async def _retrying(work: Callable[[], Awaitable[None]], what: str) -> None:
+        while True:
             try:
-                await self._bootstrap()
-                await self._follow()
+                await work()
             except Exception:
-                log.exception("search: the index writer failed; restarting it")
-                await self._drop_writer()
+                log.exception("search: %s failed; retrying in %.0f s", what, RETRY_S)
                 await asyncio.sleep(RETRY_S)
+            else:
+                return
 
     async def _bootstrap(self) -> None:
         name = self.layout.pending() or self.layout.current()
@@ -129,10 +137,10 @@ class SearchWriter:
         """Open ``name``, replay the feed onto it from its cursor, then make it live."""
         meta = self.layout.meta(name)
         index = tantivy.Index.open(str(self.layout.path(name)))
-        writer = await asyncio.to_thread(index.writer, self.settings.writer_heap_mb * MB, 1)
         old = self.generation
-        await self._drop_writer()
-        self._writer, self.generation = writer, name
+        await self._drop_writer()  # first: ``name`` may be the generation it writes
+        self._writer = await asyncio.to_thread(index.writer, self.settings.writer_heap_mb * MB, 1)
+        self.generation = name
         self.cursor = meta.cursor if meta is not None else feed.ORIGIN
         while await self._step(block_ms=None):
             pass  # caught up with the feed
@@ -148,7 +156,7 @@ class SearchWriter:
         checked = loop.time()
         while True:
             pending = self.layout.pending()
-            if pending is not None and pending != self.generation:
+            if pending is not None:  # also one whose swap failed half-way
                 await self.swap(pending)
             await self._step(block_ms=BLOCK_MS)
             if loop.time() - checked > GAP_CHECK_S:

@@ -15,7 +15,8 @@ import pytest
 
 from core.testing._app import AppFactory
 from plugins.bookings.events import ServiceCreated
-from tests.e2e._keel_procs import KeelProcess, free_port, write_config
+from plugins.search._layout import FileLock
+from tests.e2e._keel_procs import KeelProcess, free_port, run_keel, write_config
 from tests.plugins.search.conftest import snapshot
 
 pytestmark = pytest.mark.e2e
@@ -84,3 +85,21 @@ async def test_two_api_processes_read_the_index_the_worker_writes(
             assert _found(server.url, names[0]) == 1
     assert (host["index"] / "CURRENT").is_file()
     assert not any(p.name.startswith("tmp-") for p in host["index"].iterdir())
+
+
+def test_keel_search_reindex_shows_progress_and_refuses_a_second_run_cleanly(
+    host: dict[str, Any],
+) -> None:
+    done = run_keel(["search", "reindex"], host["env"], timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "search index generation g" in done.stdout
+    assert "0 service(s), 0 user(s)" in done.stdout
+    lock = FileLock(Path(host["index"]) / "reindex.lock")
+    assert lock.acquire()  # as if another rebuild were running
+    try:
+        refused = run_keel(["search", "reindex"], host["env"], timeout=120)
+    finally:
+        lock.release()
+    assert refused.returncode == 1
+    assert "a search reindex is already running" in refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
