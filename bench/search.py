@@ -7,7 +7,8 @@ bulk path of ``keel search reindex``), hands it to the writer, then measures thr
 HTTP, in one run:
 
 * uncached service search (query + price window + sort by rating) and autocomplete,
-  p50/p99 and req/s at ``--concurrency`` clients, next to the bare handler;
+  p50/p99 and req/s at ``--concurrency`` clients, next to the bare handler and keel's
+  own ``/health/live`` (what the keel stack costs without any search);
 * Valkey ``PING`` p99 from a separate process while service search is under load;
 * index lag p99 (``service.created`` emitted -> found by the API) under ``--rate``
   changes/s;
@@ -31,14 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._load import Result, _read_response, _request
+from bench._search_data import ADJECTIVES, TRADES, _brand, make_services
 from bench._servers import base_env, free_port, keel_argv, uvicorn_argv, wait_http
 from core.devstack import DevStack
 from core.pluginhost import discover, plugin_settings_types
@@ -46,63 +46,6 @@ from core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "benchsearch"
-CATEGORIES = [
-    "Cleaning", "Plumbing", "Electrical", "Gardening", "Painting", "Tutoring", "Fitness",
-    "Beauty", "Photography", "Music", "Moving", "Pet care", "Cooking", "Repairs",
-    "Carpentry", "Roofing", "Wellness", "Design", "Translation", "Childcare",
-]  # fmt: skip
-TRADES = [
-    "cleaner", "plumber", "electrician", "gardener", "painter", "tutor", "trainer",
-    "stylist", "photographer", "teacher", "mover", "sitter", "chef", "handyman",
-    "carpenter", "roofer", "therapist", "designer", "translator", "nanny", "mechanic",
-    "tiler", "locksmith", "welder", "florist", "baker", "coach", "masseur", "barber",
-]  # fmt: skip
-ADJECTIVES = [
-    "express", "premium", "friendly", "certified", "local", "expert", "budget", "quick",
-    "reliable", "eco", "family", "professional", "weekend", "mobile", "classic", "modern",
-]  # fmt: skip
-WORDS = [
-    "home", "office", "garden", "kitchen", "bathroom", "window", "floor", "wall", "roof",
-    "lesson", "session", "repair", "install", "service", "care", "emergency", "daily",
-    "weekly", "deep", "move", "paint", "fix", "lights", "wiring", "pipes", "boiler",
-    "yoga", "piano", "guitar", "math", "english", "french", "wedding", "portrait",
-    "dog", "cat", "party", "vegan", "bread", "furniture", "cabinet", "fence", "deck",
-    "city", "north", "south", "east", "west", "center", "village", "river", "hill",
-]  # fmt: skip
-SYLLABLES = ["ka", "lo", "mi", "ra", "ten", "vo", "zu", "bel", "dor", "fin", "gra", "nel"]
-
-
-def _brand(rng: random.Random) -> str:
-    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
-
-
-def make_services(start: int, count: int, seed: int = 7) -> Iterator[Any]:
-    """``count`` deterministic service snapshots (ids from ``start``)."""
-    from plugins.bookings.events import ServiceSnapshot
-
-    rng = random.Random(seed + start)
-    base = datetime(2025, 1, 1, tzinfo=UTC)
-    for i in range(start, start + count):
-        trade = rng.choice(TRADES)
-        created = base + timedelta(seconds=i * 37)
-        yield ServiceSnapshot(
-            id=f"{i:024x}",
-            provider_id=f"{i % 5000:024x}",
-            name=f"{rng.choice(ADJECTIVES).title()} {trade} {_brand(rng).title()}",
-            description=" ".join(rng.choice(WORDS) for _ in range(8)),
-            category=rng.choice(CATEGORIES),
-            price=rng.randrange(1000, 50000, 50),
-            currency="EUR",
-            duration_minutes=60,
-            active=True,
-            images=[],
-            timezone="UTC",
-            rating_average=round(rng.uniform(1, 5), 2),
-            rating_count=rng.randint(1, 50),
-            revision=1,
-            created_at=created,
-            updated_at=created,
-        )
 
 
 async def _feed_head(env: dict[str, str]) -> str:
@@ -308,10 +251,11 @@ async def run_size(
     """Every measurement at one index size, in a fixed order."""
     bare = await measure("bare litestar + 1 valkey GET", ports["bare"], ["/get"], args)
     base = bare.rps or 1.0
+    floor = await measure("keel /health/live (stack floor)", ports["keel"], ["/health/live"], args)
     ac = await measure("autocomplete (uncached)", ports["keel"], autocomplete_paths(), args)
     searched, pings = await search_with_pings(ports["keel"], env["KEEL_VALKEY__URL"], args)
     lag = await index_lag(env, ports["keel"], args)
-    return [_row(size, r, base) for r in (bare, ac, searched)] + [
+    return [_row(size, r, base) for r in (bare, floor, ac, searched)] + [
         _row(size, pings, None),
         _row(size, lag, None),
     ]

@@ -7,7 +7,16 @@ accents the same way. What is served (the hit JSON) is stored as bytes, ready to
 
 from __future__ import annotations
 
+import os
+
 import tantivy
+
+# tantivy searches on a rayon thread pool with one thread per core; its idle threads
+# spin, and with an API process per core they starve each other: at 100,000 services
+# and 16 clients, service search did 142 req/s with the pool and 853 with one thread
+# (bench/search.py). rayon reads this when its pool starts (the first search), and every
+# search goes through this module; an explicit value is kept.
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 SCHEMA_VERSION = 2
 """Bumped whenever the schema changes: an index of another version is rebuilt."""
