@@ -107,6 +107,8 @@ def page(  # noqa: PLR0917 - one call with every knob of a sorted page
     Equal keys are put in id order within a window of :data:`TIE_WINDOW` hits around the
     page (same direction as the sort), so pages never overlap while a tie fits in it.
     """
+    if sort_field is None and not descending:  # tantivy ranks scores high to low only
+        return _least_relevant(searcher, query, offset, limit, body)
     start = max(0, offset - TIE_WINDOW)
     fetch = offset - start + limit + TIE_WINDOW
     order = Order.Desc if descending else Order.Asc
@@ -122,3 +124,15 @@ def page(  # noqa: PLR0917 - one call with every knob of a sorted page
     ranked = sorted(range(len(hits)), key=lambda i: (hits[i][0], ties[i]), reverse=descending)
     chosen = ranked[offset - start : offset - start + limit]
     return Page([bytes(searcher.doc(addrs[i])[body][0]) for i in chosen], total)
+
+
+def _least_relevant(
+    searcher: tantivy.Searcher, query: Query, offset: int, limit: int, body: str
+) -> Page:
+    """Ascending relevance: the matching page of the descending order, reversed."""
+    total = int(searcher.search(query, 1, count=True).count)  # type: ignore[attr-defined]
+    end = total - offset
+    if end <= 0:
+        return Page([], total)
+    found = page(searcher, query, None, True, max(0, end - limit), min(limit, end), body)
+    return Page(found.bodies[::-1], total)
