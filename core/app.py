@@ -120,6 +120,7 @@ def _lifespan(
         try:
             app.state.keel = keel
             stores.bind(keel.valkey, settings.valkey.key_prefix)
+            keel.runs_worker = run_worker
             await host.startup(keel)
             if run_worker:
                 worker = asyncio.create_task(run_keel_worker(keel), name="keel-worker")

@@ -45,6 +45,9 @@ class Keel:
     """This process's metrics: ``keel.metrics.counter(name)`` and the like return the
     prometheus-client objects plugins declared with ``register_metrics``."""
     started_at: float = field(default_factory=time.time)
+    runs_worker: bool = False
+    """Whether this process runs the queue workers (``keel worker``, ``keel run``): set
+    before plugins' ``on_startup``, for plugins with one background role per host."""
     stash: Stash = field(default_factory=Stash)
     """This process's runtime objects (clients, hubs, caches), under typed keys
     (:class:`core.stash.StashKey`); see :meth:`Stash.get_or_create`."""

@@ -199,6 +199,7 @@ async def _worker(
     configure_logging(settings)
     host = PluginHost(settings, installed)
     keel = await open_keel(settings, host)
+    keel.runs_worker = True
     try:
         await host.startup(keel)
         task = asyncio.create_task(run_worker(keel, scheduler=scheduler))

@@ -1,54 +1,80 @@
-"""What the index stores for a service or a user: built from event snapshots and users.
+"""What the index holds for a service or a user: tantivy documents built from MongoDB data.
 
-A payload tells the ``APPLY`` script every key the document touches (postings, sets,
-sort fields, autocomplete entries, served JSON), so removing it later needs no lookup.
+The served JSON (camelCase, :mod:`plugins.search.schemas`) is encoded once here and
+stored with the document, so a search never re-encodes a hit.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
+import tantivy
 
 from plugins.bookings.events import ServiceSnapshot
+from plugins.search._schema import KEY, LATER, SEP
 from plugins.search.schemas import ServiceHit, ServiceSuggestion, UserHit
 from plugins.search.text import phrase, tokens
 
-NAME, CATEGORY, DESCRIPTION, EMAIL = 3, 2, 1, 1
-"""Field weights: a word in the name counts more than one in the description."""
-SEP = "\x01"
-"""Separates the text of an autocomplete entry from the id (sorts below every letter)."""
 _encode = msgspec.json.Encoder().encode
+_SIGN = 1 << 63
 
 
-def _postings(fam: str, fields: list[tuple[str, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for text, weight in fields:
-        for tok in tokens(text):
-            key = f"{fam}:{tok}"
-            out[key] = max(out.get(key, 0), weight)
-    return out
+def service_key(service_id: str) -> str:
+    """The unique ``key`` term of a service's document."""
+    return f"s:{service_id}"
 
 
-def _lex(text: str, doc_id: str) -> tuple[list[str], list[str]]:
-    """Autocomplete entries: the whole text, and the text from each later word on."""
+def user_key(user_id: str) -> str:
+    """The unique ``key`` term of a user's document."""
+    return f"u:{user_id}"
+
+
+def id_order(doc_id: str) -> tuple[int, int]:
+    """Two signed integers ordered like the 24-hex id (the tie-break of equal sort keys)."""
+    try:
+        value = int(doc_id, 16) if len(doc_id) == 24 else int.from_bytes(doc_id.encode()[:12])  # noqa: PLR2004
+    except ValueError:
+        value = int.from_bytes(doc_id.encode()[:12])
+    return (value >> 32) - _SIGN, value & 0xFFFFFFFF
+
+
+def lex_key(data: bytes, pad: bytes = b"\0") -> int:
+    """The first 8 bytes of ``data`` (padded with ``pad``) as a signed integer in the same
+    order (autocomplete narrows a prefix to a key range with it)."""
+    return int.from_bytes(data[:8].ljust(8, pad), "big") - _SIGN
+
+
+def _words(text: str) -> str:
+    return " ".join(tokens(text))
+
+
+def _lex(doc: tantivy.Document, prefix: str, text: str, doc_id: str) -> None:
+    """Autocomplete terms: ``<prefix>0`` the whole text, then ``<prefix>N`` the text from
+    its N+1th word on (every later one in the last field, see ``_schema.LATER``)."""
     words = phrase(text).split(" ")
     if not words[0]:
-        return [], []
-    starts = [" ".join(words[i:]) + SEP + doc_id for i in range(1, len(words))]
-    return [" ".join(words) + SEP + doc_id], starts
+        return
+    for i in range(len(words)):
+        field, term = f"{prefix}{min(i, LATER)}", " ".join(words[i:]) + SEP + doc_id
+        doc.add_text(field, term)
+        doc.add_integer(field + KEY, lex_key(term.encode()))
 
 
-def category_key(category: str) -> str:
-    """The set of a category (case and accents ignored)."""
-    return "cat:" + phrase(category)
+def _base(key: str, space: str, doc_id: str) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_text("key", key)
+    doc.add_text("space", space)
+    hi, lo = id_order(doc_id)
+    doc.add_integer("id_hi", hi)
+    doc.add_integer("id_lo", lo)
+    return doc
 
 
-def service_payload(snap: ServiceSnapshot) -> dict[str, Any]:
-    """The index payload of a service; an inactive one is indexed as nothing at all."""
+def service_document(snap: ServiceSnapshot) -> tantivy.Document | None:
+    """The document of a service; None for an inactive one (never found)."""
     if not snap.active:
-        return {"t": {}, "a": {}, "s": [], "f": {}, "d": {}}
+        return None
     hit = ServiceHit(
         id=snap.id,
         provider_id=snap.provider_id,
@@ -63,50 +89,40 @@ def service_payload(snap: ServiceSnapshot) -> dict[str, Any]:
         rating_count=snap.rating_count,
         created_at=snap.created_at,
     )
-    suggestion = ServiceSuggestion(id=snap.id, name=snap.name, category=snap.category)
-    whole, later = _lex(snap.name, snap.id)
-    return {
-        "t": _postings(
-            "s", [(snap.name, NAME), (snap.category, CATEGORY), (snap.description, DESCRIPTION)]
-        ),
-        "a": {"ac:s0": whole, "ac:s1": later},
-        "s": [category_key(snap.category)],
-        "f": {
-            "price": snap.price,
-            "rating": snap.rating_average,
-            "created": snap.created_at.timestamp(),
-        },
-        "d": {"doc:s": _encode(hit).decode(), "acd:s": _encode(suggestion).decode()},
-    }
+    doc = _base(service_key(snap.id), "s", snap.id)
+    doc.add_text("s_name", _words(snap.name))
+    doc.add_text("s_cat", _words(snap.category))
+    doc.add_text("s_desc", _words(snap.description))
+    doc.add_text("cat", phrase(snap.category))
+    doc.add_text("cat_label", snap.category)
+    doc.add_integer("price", snap.price)
+    doc.add_float("rating", float(snap.rating_average))
+    doc.add_integer("created", int(snap.created_at.timestamp() * 1000))
+    doc.add_bytes("body", _encode(hit))
+    doc.add_bytes(
+        "sugg", _encode(ServiceSuggestion(id=snap.id, name=snap.name, category=snap.category))
+    )
+    _lex(doc, "ac_s", snap.name, snap.id)
+    return doc
 
 
-def user_revision(doc: dict[str, Any]) -> int:
-    """A user's revision: its ``updated_at`` in milliseconds (users have no counter)."""
-    updated: datetime = doc["updated_at"]
-    return int(updated.timestamp() * 1000)
-
-
-def user_payload(doc: dict[str, Any]) -> dict[str, Any]:
-    """The index payload of a user document from the ``users`` collection.
+def user_document(user: dict[str, Any]) -> tantivy.Document:
+    """The document of a user from the ``users`` collection.
 
     Everyone finds providers by name; admins find every user by name or email.
     """
-    uid, name, role = str(doc["_id"]), str(doc["name"]), str(doc["role"])
-    public = UserHit(id=uid, name=name, role=role, avatar=doc.get("avatar"))
-    full = UserHit(id=uid, name=name, role=role, avatar=doc.get("avatar"), email=doc["email"])
-    whole, later = _lex(name, uid)
-    email_whole, email_later = _lex(doc["email"], uid)
+    uid, name, role = str(user["_id"]), str(user["name"]), str(user["role"])
+    email, avatar = str(user["email"]), user.get("avatar")
+    doc = _base(user_key(uid), "u", uid)
     provider = role == "provider"
-    return {
-        "t": {**_postings("ue", [(doc["email"], EMAIL)]), **_postings("un", [(name, NAME)])},
-        "a": {
-            "ac:u0": whole if provider else [],
-            "ac:u1": later if provider else [],
-            "ac:x0": whole,
-            "ac:x1": later,
-            "ac:xe": email_whole + email_later,
-        },
-        "s": ["prov:u"] if provider else [],
-        "f": {},
-        "d": {"doc:u": _encode(public).decode(), "docx:u": _encode(full).decode()},
-    }
+    if provider:
+        doc.add_text("flag", "provider")
+        _lex(doc, "ac_u", name, uid)
+    doc.add_text("u_name", _words(name))
+    doc.add_text("u_email", _words(email))
+    doc.add_bytes("body", _encode(UserHit(id=uid, name=name, role=role, avatar=avatar)))
+    full = UserHit(id=uid, name=name, role=role, avatar=avatar, email=email)
+    doc.add_bytes("body_x", _encode(full))
+    _lex(doc, "ac_x", name, uid)
+    _lex(doc, "ac_e", email, uid)
+    return doc

@@ -1,6 +1,6 @@
 """The search plugin's MongoDB collection: the latest snapshot of every service it heard of.
 
-The index in Valkey is derived data; this collection is what ``keel search reindex``
+Every host's index is derived data; this collection is what ``keel search reindex``
 rebuilds it from (with the core's ``users`` collection), so the index can be dropped,
 re-shaped or moved without asking the bookings plugin for anything.
 """

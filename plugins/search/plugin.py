@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 
 
 class SearchPlugin(Plugin):
-    """Global search, service search and autocomplete over an index kept in Valkey.
+    """Global search, service search and autocomplete over a tantivy index on each host.
 
-    The index follows ``service.*`` and ``user.*`` events through durable listeners;
-    ``keel search reindex`` (or the ``search.reindex`` job) rebuilds it from MongoDB,
-    and a start that finds no index at all enqueues that job by itself.
+    Durable listeners of ``service.*`` and ``user.*`` save changes in MongoDB and put them
+    on a change feed (a Valkey stream) that each host's writer follows; every process
+    reads its host's index. ``keel search reindex`` (or the ``search.reindex`` job)
+    rebuilds it from MongoDB, and a writer that finds no usable index builds one itself.
     """
 
     name = "search"
@@ -67,12 +68,20 @@ class SearchPlugin(Plugin):
 
     @hookimpl
     async def on_startup(self, keel: Keel) -> None:
-        from plugins.accounts.api import count_users  # noqa: PLC0415
-        from plugins.search.index import SearchIndex  # noqa: PLC0415
-        from plugins.search.store import count_services  # noqa: PLC0415
+        from plugins.search.reader import SearchReader  # noqa: PLC0415
+        from plugins.search.writer import SearchWriter  # noqa: PLC0415
 
-        if not await SearchIndex.of(keel).ensure():
-            return
-        # a new (or lost) index: build it from what MongoDB holds, once, on a worker
-        if await count_services(keel) or await count_users(keel):
-            await keel.jobs.enqueue("search.reindex", key="search.reindex")
+        mode = self.settings.writer
+        if mode == "always" or (mode == "auto" and keel.runs_worker):
+            SearchWriter.of(keel).start()  # builds the index first if there is none
+        await SearchReader.of(keel).start(self.settings.refresh_ms / 1000)
+
+    @hookimpl
+    async def on_shutdown(self, keel: Keel) -> None:
+        from plugins.search.reader import READER  # noqa: PLC0415
+        from plugins.search.writer import WRITER  # noqa: PLC0415
+
+        if (reader := keel.stash.get(READER, None)) is not None:
+            await reader.stop()
+        if (writer := keel.stash.get(WRITER, None)) is not None:
+            await writer.stop()

@@ -1,12 +1,12 @@
 """``/api/search``, ``/api/search/services`` and ``/api/search/autocomplete``.
 
 Anyone may search; an admin's token (``Authorization: Bearer``) widens user search to
-every account, by name or email. Bodies are JSON built and cached in Valkey.
+every account, by name or email. Bodies are JSON stored finished in the index.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from litestar import Controller, Response, get
 from litestar.di import Provide
@@ -18,6 +18,7 @@ from core.context import settings_of
 from core.http import KeelDep
 from plugins.accounts.api import OptionalUserDep, optional_user
 from plugins.search import service
+from plugins.search.autocomplete import autocomplete
 from plugins.search.schemas import GlobalResults, ServicePage, Suggestions
 from plugins.search.settings import SearchSettings
 
@@ -27,6 +28,7 @@ Query = Annotated[
 ]
 Page = Annotated[int, Parameter(ge=1, le=10_000, description="1-based page number.")]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="Results per page (max 100).")]
+FACETS_PATTERN = r"^(category|price)(,(category|price))*$"
 
 
 def _json(body: bytes) -> Response[bytes]:
@@ -80,8 +82,22 @@ class SearchController(Controller):
         sort_order: Annotated[service.SortOrder | None, QueryParameter(name="sortOrder")] = None,
         page: Page = 1,
         limit: Limit = 20,
+        facets: Annotated[
+            str | None,
+            Parameter(
+                max_length=40,
+                pattern=FACETS_PATTERN,
+                description="Comma-separated: `category` (counts), `price` (buckets).",
+            ),
+        ] = None,
     ) -> Response[bytes]:
-        """Active services with filters (prices in minor units), sorting and an exact total."""
+        """Active services with filters (prices in minor units), sorting and an exact total;
+        with ``facets``, category counts and price buckets of every match too."""
+        # the pattern lets only facet names through
+        wanted = cast(
+            "tuple[service.Facet, ...]",
+            tuple(dict.fromkeys((facets or "").split(",")) if facets else ()),
+        )
         params = service.ServiceQuery(
             query=text,
             category=category,
@@ -92,6 +108,7 @@ class SearchController(Controller):
             sort_order=sort_order,
             page=page,
             limit=limit,
+            facets=wanted,
         )
         return _json(await service.search_services(keel, settings_of(keel, SearchSettings), params))
 
@@ -108,9 +125,8 @@ class SearchController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=20)] = 5,
     ) -> Response[bytes]:
         """Names starting with the query (at least 2 characters), best first."""
-        body = await service.autocomplete(
+        body = await autocomplete(
             keel,
-            settings_of(keel, SearchSettings),
             text,
             kind=search_type,
             admin=user is not None and user.is_admin,

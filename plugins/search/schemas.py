@@ -1,4 +1,4 @@
-"""Response bodies of the search endpoints (also the JSON kept in the index)."""
+"""Response bodies of the search endpoints (also the JSON kept in the index); camelCase."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class ServiceSuggestion(msgspec.Struct, frozen=True, kw_only=True, rename="camel
     category: str
 
 
-class UserHit(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename="camel"):
+class UserHit(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """A user in results: a provider's public profile (admins also get ``email``)."""
 
     id: str
@@ -43,13 +43,40 @@ class UserHit(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, ren
     email: str | None = None
 
 
-class ServicePage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class CategoryCount(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """How many matches are in one category (as the services spell it)."""
+
+    value: str
+    count: int
+
+
+class PriceBucket(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """How many matches cost from ``min`` (inclusive) to ``max`` (exclusive; absent: no
+    upper bound), in minor units."""
+
+    min: int
+    max: int | None = None
+    count: int
+
+
+class Facets(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """Counts over every match of the query and filters (``facets=category,price``)."""
+
+    category: list[CategoryCount] | None = None
+    """Categories by count, most frequent first (at most 50)."""
+    price: list[PriceBucket] | None = None
+    """Every price bucket in ascending order, empty ones included."""
+
+
+class ServicePage(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """One page of service hits with the exact number of matches."""
 
     items: list[ServiceHit]
     total: int
     page: int
     limit: int
+    facets: Facets | None = None
+    """Only when ``facets`` was asked for."""
 
 
 class UserPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -61,7 +88,7 @@ class UserPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     limit: int
 
 
-class GlobalResults(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename="camel"):
+class GlobalResults(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """``GET /api/search``: results grouped by type (a type not asked for is absent)."""
 
     services: ServicePage | None = None

@@ -1,4 +1,8 @@
-"""The search plugin's own copy of services (MongoDB), written by the listeners."""
+"""The search plugin's own copy of services (MongoDB), written by the listeners.
+
+The indexes on every host are derived from it (and the accounts' users): revisions are
+checked here, once, so the index only ever mirrors what is stored.
+"""
 
 from __future__ import annotations
 
@@ -60,11 +64,10 @@ async def iter_services(keel: Keel) -> AsyncIterator[tuple[str, ServiceSnapshot 
             yield str(doc["_id"]), msgspec.convert(doc["service"], ServiceSnapshot)
 
 
-async def load_service(keel: Keel, service_id: str) -> tuple[bool, ServiceSnapshot | None]:
-    """``(known, snapshot)`` of one stored service; the snapshot is None when deleted."""
-    doc = await _collection(keel).find_one({"_id": service_id})
-    if doc is None:
-        return False, None
-    if doc.get("deleted") or doc.get("service") is None:
-        return True, None
-    return True, msgspec.convert(doc["service"], ServiceSnapshot)
+async def load_services(keel: Keel, service_ids: list[str]) -> dict[str, ServiceSnapshot]:
+    """The stored snapshots of ``service_ids`` (deleted and unknown ones are absent)."""
+    found: dict[str, ServiceSnapshot] = {}
+    async for doc in _collection(keel).find({"_id": {"$in": service_ids}, "deleted": False}):
+        if doc.get("service") is not None:
+            found[str(doc["_id"])] = msgspec.convert(doc["service"], ServiceSnapshot)
+    return found

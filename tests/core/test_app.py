@@ -304,6 +304,15 @@ async def test_in_process_worker_runs_jobs_and_stops_within_the_grace_period(
     assert time.monotonic() - stopping < 2 + 2
 
 
+async def test_keel_tells_plugins_whether_the_process_runs_the_queue_workers(
+    keel_settings_factory: Any,
+) -> None:
+    for run_worker in (True, False):
+        app = make_app(keel_settings_factory, ["worker"], run_worker=run_worker)
+        async with AsyncTestClient(app):
+            assert app.state.keel.runs_worker is run_worker
+
+
 def test_app_factory_reads_keel_config_and_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,8 +29,11 @@ def free_port() -> int:
 
 
 def write_config(path: Path, *, enabled: list[str], extra: str = "") -> Path:
-    """A config.toml enabling ``enabled``, quiet logs, a short grace period, plus ``extra``."""
+    """A config.toml enabling ``enabled``, quiet logs, a short grace period, plus ``extra``
+    (and, with search enabled, a search index next to the file)."""
     names = ", ".join(f'"{n}"' for n in enabled)
+    if "search" in enabled:  # each test's own index, not ./var/search
+        extra += f'\n[plugins.search]\nindex_dir = "{path.parent / "search"}"\n'
     path.write_text(
         f'[app]\nenv = "test"\nlog_level = "WARNING"\n\n'
         f"[server]\ngrace_period_s = 5.0\n\n"

@@ -1,9 +1,14 @@
-"""Fixtures of the search tests: an app with bookings + search and event helpers."""
+"""Fixtures of the search tests: an app with bookings + search and event helpers.
+
+Each app writes its own index under the test's temporary directory; helpers wait until
+the app's reader sees every change put on the feed so far (as a client would, soon).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -18,6 +23,8 @@ from plugins.bookings.events import (
     ServiceSnapshot,
     ServiceUpdated,
 )
+from plugins.search import feed
+from plugins.search.reader import SearchReader
 
 _BASE = datetime(2026, 1, 1, tzinfo=UTC)
 _COUNTER = [0]
@@ -60,24 +67,29 @@ class Search:
     def __init__(self, env: KeelTestApp) -> None:
         self.env = env
 
+    async def sync(self) -> None:
+        """Run queued deliveries, then wait until this app's index includes them."""
+        await self.env.drain()
+        await indexed(self.env)
+
     async def create(self, *snaps: ServiceSnapshot) -> None:
         for snap in snaps:
             await self.env.keel.events.emit(ServiceCreated(service=snap))
-        await self.env.drain()
+        await self.sync()
 
     async def update(self, snap: ServiceSnapshot, fields: list[str] | None = None) -> None:
         event = ServiceUpdated(
             service=snap, changed=fields or ["name"], updated_by=snap.provider_id
         )
         await self.env.keel.events.emit(event)
-        await self.env.drain()
+        await self.sync()
 
     async def delete(self, snap: ServiceSnapshot) -> None:
         event = ServiceDeleted(
             service_id=snap.id, provider_id=snap.provider_id, deleted_by=snap.provider_id
         )
         await self.env.keel.events.emit(event)
-        await self.env.drain()
+        await self.sync()
 
     async def get(self, path: str, status: int = 200, **params: Any) -> Any:
         headers = params.pop("headers", None)
@@ -90,8 +102,22 @@ class Search:
         return [hit["name"] for hit in body["items"]]
 
 
+async def indexed(env: KeelTestApp, timeout_s: float = 10.0) -> None:
+    """Wait until ``env``'s reader includes every feed entry written so far."""
+    head = await feed.head(env.keel)
+    assert await SearchReader.of(env.keel).wait_for(head, timeout_s), f"index not at {head}"
+
+
+def search_app(factory: AppFactory, index_dir: Path, **settings: Any) -> Any:
+    """``async with search_app(...) as env``: bookings + search, its index in ``index_dir``
+    (written by this app unless ``writer="never"``)."""
+    table = {"index_dir": str(index_dir), "writer": "always", **settings}
+    overrides = {f"plugins.search.{key}": value for key, value in table.items()}
+    return factory(plugins=["bookings", "search"], overrides=overrides)
+
+
 @pytest.fixture
-async def search(keel_app_factory: AppFactory) -> AsyncIterator[Search]:
-    """An app with bookings and search enabled, on this test's own data."""
-    async with keel_app_factory(plugins=["bookings", "search"]) as env:
+async def search(keel_app_factory: AppFactory, tmp_path: Path) -> AsyncIterator[Search]:
+    """An app with bookings and search enabled, on this test's own data and index."""
+    async with search_app(keel_app_factory, tmp_path / "search") as env:
         yield Search(env)

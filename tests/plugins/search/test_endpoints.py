@@ -74,7 +74,7 @@ async def test_user_search_public_profiles_and_admin_email(search: Search) -> No
             user_id=str(user.id), email=user.email, display_name=user.name, role=user.role
         )
         await env.keel.events.emit(event)
-    await env.drain()
+    await search.sync()
     anyone = await search.get("", query="zoe", type="users")
     assert [u["name"] for u in anyone["users"]["items"]] == ["Zoë Plumbwright"]
     assert "email" not in anyone["users"]["items"][0]
@@ -91,3 +91,34 @@ async def test_user_search_public_profiles_and_admin_email(search: Search) -> No
     assert [u["name"] for u in suggestions["items"]] == ["Zoë Plumbwright"]
     both = await search.get("", query="zoe")
     assert set(both) == {"services", "users"}
+
+
+async def test_facets_count_categories_and_price_buckets_of_the_query(search: Search) -> None:
+    await search.create(
+        snapshot("Yoga basics", category="Fitness", price=900),
+        snapshot("Yoga flow", category="Fitness", price=2500),
+        snapshot("Yoga retreat", category="Travel", price=60000),
+        snapshot("Pilates", category="Fitness", price=1500),
+    )
+    body = await search.get("/services", query="yoga", facets="category,price", limit=1)
+    assert (body["total"], len(body["items"])) == (3, 1)
+    assert body["facets"]["category"] == [
+        {"value": "Fitness", "count": 2},
+        {"value": "Travel", "count": 1},
+    ]
+    assert body["facets"]["price"] == [
+        {"min": 0, "max": 1000, "count": 1},
+        {"min": 1000, "max": 2500, "count": 0},
+        {"min": 2500, "max": 5000, "count": 1},
+        {"min": 5000, "max": 10000, "count": 0},
+        {"min": 10000, "max": 25000, "count": 0},
+        {"min": 25000, "max": 50000, "count": 0},
+        {"min": 50000, "count": 1},
+    ]
+    filtered = await search.get("/services", query="yoga", maxPrice=3000, facets="category")
+    assert filtered["facets"] == {"category": [{"value": "Fitness", "count": 2}]}
+    assert "facets" not in await search.get("/services", query="yoga")
+    none = await search.get("/services", query="zzzz", facets="price")
+    assert sum(b["count"] for b in none["facets"]["price"]) == 0
+    await search.get("/services", 400, facets="rating")
+    await search.get("/services", 400, facets="category,")

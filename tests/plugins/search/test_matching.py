@@ -49,6 +49,8 @@ async def test_ranking_exact_then_prefix_then_typo_name_above_description(search
     names = [hit["name"] for hit in body["items"]]
     assert names == ["Paint studio", "Garden care", "Painter", "Roof work", "Pant tailoring"]
     assert body["total"] == 5
+    assert await search.names("paint", sortOrder="asc") == names[::-1]
+    assert await search.names("paint", sortOrder="asc", limit=2, page=2) == names[::-1][2:4]
 
 
 async def test_regex_metacharacters_are_literal(search: Search) -> None:
