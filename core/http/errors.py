@@ -79,12 +79,32 @@ def _code_for(status: int) -> str:
     return _CODES.get(status, f"http_{status}")
 
 
-def _validation_details(exc: ValidationException) -> list[dict[str, Any]]:
-    """Each bad field as ``{"field", "location", "message"}``."""
+def _wire_names(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Python parameter name -> the name the client sends (``text`` -> ``query``), for the
+    route's query, header and cookie parameters that are given another name."""
+    try:
+        parameters = request.route_handler.parsed_fn_signature.parameters
+    except (AttributeError, KeyError):  # not routed (404, 405): no parameters to rename
+        return {}
+    names = {}
+    for name, field in parameters.items():
+        kwarg = field.kwarg_definition
+        aliases = (getattr(kwarg, key, None) for key in ("name", "query", "header", "cookie"))
+        alias = next((a for a in aliases if a), None)
+        if isinstance(alias, str):
+            names[name] = alias
+    return names
+
+
+def _validation_details(
+    exc: ValidationException, request: Request[Any, Any, Any]
+) -> list[dict[str, Any]]:
+    """Each bad field as ``{"field", "location", "message"}``, by its wire name."""
     items = exc.extra if isinstance(exc.extra, list) else []
+    wire = _wire_names(request) if items else {}
     return [
         {
-            "field": item.get("key"),
+            "field": wire.get(item.get("key", ""), item.get("key")),
             "location": str(getattr(source := item.get("source", "body"), "value", source)),
             "message": item.get("message", ""),
         }
@@ -113,7 +133,7 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[An
     if status >= 500 and status != 503:  # noqa: PLR2004
         return _on_internal(request, exc)
     if isinstance(exc, ValidationException):
-        details = _validation_details(exc)
+        details = _validation_details(exc, request)
         message = "Validation failed: " + "; ".join(
             f"{d['location']} field {d['field']!r}: {d['message']}" if d["field"] else d["message"]
             for d in details

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import tantivy
 from tantivy import FieldType, Order, Query
 
-from core.errors import BadRequestError
+from core.errors import UnprocessableError
 from plugins.search import _query as q
 from plugins.search._schema import AC_SETS, KEY, SEP, SERVICE_FIELDS
 from plugins.search.documents import lex_key
@@ -122,10 +122,11 @@ async def autocomplete(
     """Up to ``limit`` suggestions whose name starts with the query (typo-tolerant fallback).
 
     Raises:
-        BadRequestError: the query has fewer than 2 characters.
+        UnprocessableError: the query has fewer than 2 characters once trimmed (a
+            shorter one is refused by its documented ``minLength`` with a 400).
     """
     if len(normalize(query).strip()) < AUTOCOMPLETE_MIN:
-        raise BadRequestError(
+        raise UnprocessableError(
             f"autocomplete needs a query of at least {AUTOCOMPLETE_MIN} characters",
             details={"query": query},
         )

@@ -15,7 +15,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter, QueryParameter
 
 from core.context import settings_of
-from core.http import KeelDep
+from core.errors import UnprocessableError
+from core.http import KeelDep, error_responses
+from core.http.security import OPTIONAL_SECURITY
 from plugins.accounts.api import OptionalUserDep, optional_user
 from plugins.search import service
 from plugins.search.autocomplete import autocomplete
@@ -31,6 +33,10 @@ Limit = Annotated[int, Parameter(ge=1, le=100, description="Results per page (ma
 FACETS_PATTERN = r"^(category|price)(,(category|price))*$"
 
 
+_MIN0 = {"minimum": 0}
+"""Litestar leaves ``ge=0`` out of the document (it tests the bound for truth), so say it."""
+
+
 def _json(body: bytes) -> Response[bytes]:
     return Response(content=body, media_type=MediaType.JSON)
 
@@ -43,6 +49,7 @@ class SearchController(Controller):
     """Global search, service search and autocomplete."""
 
     path = "/search"
+    security = OPTIONAL_SECURITY  # anyone may search; a token sent must be valid (else 401)
     dependencies = {"user": Provide(optional_user)}  # noqa: RUF012 - Litestar reads a dict
 
     @get("/", responses=_ok(GlobalResults), summary="Search services and users")
@@ -75,9 +82,15 @@ class SearchController(Controller):
         keel: KeelDep,
         text: Query = "",
         category: Annotated[str | None, Parameter(max_length=MAX_QUERY)] = None,
-        min_price: Annotated[int | None, QueryParameter(name="minPrice", ge=0)] = None,
-        max_price: Annotated[int | None, QueryParameter(name="maxPrice", ge=0)] = None,
-        min_rating: Annotated[float | None, QueryParameter(name="minRating", ge=0, le=5)] = None,
+        min_price: Annotated[
+            int | None, QueryParameter(name="minPrice", ge=0, schema_extra=_MIN0)
+        ] = None,
+        max_price: Annotated[
+            int | None, QueryParameter(name="maxPrice", ge=0, schema_extra=_MIN0)
+        ] = None,
+        min_rating: Annotated[
+            float | None, QueryParameter(name="minRating", ge=0, le=5, schema_extra=_MIN0)
+        ] = None,
         sort_by: Annotated[service.SortBy, QueryParameter(name="sortBy")] = "relevance",
         sort_order: Annotated[service.SortOrder | None, QueryParameter(name="sortOrder")] = None,
         page: Page = 1,
@@ -112,13 +125,26 @@ class SearchController(Controller):
         )
         return _json(await service.search_services(keel, settings_of(keel, SearchSettings), params))
 
-    @get("/autocomplete", responses=_ok(Suggestions), summary="Suggestions as the user types")
+    @get(
+        "/autocomplete",
+        responses={**_ok(Suggestions), **error_responses(UnprocessableError)},
+        summary="Suggestions as the user types",
+    )
     async def autocomplete(
         self,
         *,
         keel: KeelDep,
         user: OptionalUserDep,
-        text: Query,
+        text: Annotated[
+            str,
+            QueryParameter(
+                name="query",
+                min_length=2,
+                max_length=MAX_QUERY,
+                description="Text, never a pattern: 2 characters or more, not counting "
+                "surrounding spaces (fewer once trimmed: 422).",
+            ),
+        ],
         search_type: Annotated[
             Literal["services", "users"], QueryParameter(name="type")
         ] = "services",

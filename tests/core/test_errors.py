@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 import pytest
 import valkey.asyncio as valkey_async
 from litestar import Litestar, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.testing import AsyncTestClient
 from motor.motor_asyncio import AsyncIOMotorClient
 
@@ -41,7 +41,12 @@ def _dead_port() -> int:
 
 
 @post("/oops/bookings")
-async def create_booking(data: JSONBody[Booking], notify: FromQuery[int] = 0) -> Booking:
+async def create_booking(
+    data: JSONBody[Booking],
+    notify: FromQuery[int] = 0,
+    max_seats: Annotated[int, QueryParameter(name="maxSeats", ge=1)] = 1,
+    request_tag: Annotated[str, HeaderParameter(name="X-Tag", max_length=3)] = "",
+) -> Booking:
     return data
 
 
@@ -263,3 +268,15 @@ async def test_error_responses_carry_request_id_and_security_headers(app: Litest
     assert response.status_code == 404
     assert response.headers["x-request-id"] == "abc-123"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_validation_errors_name_parameters_as_clients_send_them(app: Litestar) -> None:
+    async with AsyncTestClient(app) as client:
+        response = await client.post(
+            "/api/oops/bookings?maxSeats=0",
+            json={"title": "Yoga", "seats": 1},
+            headers={"X-Tag": "toolong"},
+        )
+    assert response.status_code == 400
+    fields = sorted(d["field"] for d in error_of(response)["details"])
+    assert fields == sorted(["maxSeats", "X-Tag"])  # not max_seats / request_tag

@@ -24,9 +24,10 @@ async def test_autocomplete_prefixes_limits_and_errors(search: Search) -> None:
     typo = [s["name"] for s in (await search.get("/autocomplete", query="pilatse"))["items"]]
     assert typo == ["Pilates"]  # nothing starts with it: typo-tolerant fallback
     assert (await search.get("/autocomplete", query="..."))["items"] == []
-    error = await search.get("/autocomplete", 400, query="p")
-    assert "at least 2 characters" in error["error"]["message"]
-    await search.get("/autocomplete", 400, query=" é ")
+    error = await search.get("/autocomplete", 400, query="p")  # the documented minLength
+    assert [d["field"] for d in error["error"]["details"]] == ["query"]
+    assert "length >= 2" in error["error"]["message"]
+    await search.get("/autocomplete", 422, query=" é ")  # 2 characters once trimmed: 1
     await search.get("/autocomplete", 400, query="pl", limit=21)
     await search.get("/autocomplete", 400, query="pl", limit=0)
     await search.get("/autocomplete", 400, query="x" * 101)
