@@ -22,7 +22,7 @@ from plugins.search._layout import TMP, Layout
 from plugins.search._schema import SCHEMA
 from plugins.search.documents import service_document, user_document
 from plugins.search.settings import SearchSettings
-from plugins.search.store import count_services, iter_services
+from plugins.search.store import count_services, iter_services, sync_from_bookings
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -77,6 +77,7 @@ async def build_from_mongo(
     """Write ``search_services`` and ``users`` into a new generation (not yet live)."""
     settings = settings_of(keel, SearchSettings)
     cursor = await feed.head(keel)  # before reading: whatever changes later is replayed
+    await sync_from_bookings(keel)  # services that no event brought here (search enabled late)
     total = await count_services(keel) + await count_users(keel)
     builder = await asyncio.to_thread(GenerationBuilder, layout, settings.writer_heap_mb)
     counts, done, batch = {"s": 0, "u": 0}, 0, list[tantivy.Document]()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from pymongo.errors import DuplicateKeyError
 
+from plugins.bookings.api import iter_service_snapshots
 from plugins.bookings.events import ServiceSnapshot
 from plugins.search.models import IndexedService
 
@@ -71,3 +72,17 @@ async def load_services(keel: Keel, service_ids: list[str]) -> dict[str, Service
         if doc.get("service") is not None:
             found[str(doc["_id"])] = msgspec.convert(doc["service"], ServiceSnapshot)
     return found
+
+
+async def sync_from_bookings(keel: Keel) -> int:
+    """Copy the bookings plugin's services that this copy lacks or has older; how many.
+
+    For a deployment that enables search on existing data (no event ever reached this
+    copy) or had search off for a while. Revisions decide (``save_service``), so a sync
+    racing the listeners keeps the newest. A service deleted while search was off is not
+    tombstoned here: its ``service.deleted`` event is the only sign of it.
+    """
+    changed = 0
+    async for snap in iter_service_snapshots(keel):
+        changed += await save_service(keel, snap)
+    return changed

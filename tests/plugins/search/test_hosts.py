@@ -67,3 +67,25 @@ async def test_a_host_behind_the_trimmed_feed_rebuilds(
             await indexed(env)
             names = sorted(await Search(env).names("window"))
             assert names == ["Window cleaning", "Window repair"]
+
+
+async def test_enabling_search_on_existing_services_indexes_them(
+    keel_app_factory: AppFactory, tmp_path: Path
+) -> None:
+    body = {"category": "wellness", "price": 3000, "currency": "EUR", "durationMinutes": 60}
+    async with keel_app_factory(plugins=["bookings"]) as before:  # search not enabled yet
+        _, provider = await before.signed_in("provider")
+        made = []
+        for name in ("Yoga at dawn", "Yoga at dusk", "Yoga paused"):
+            created = await before.client.post(
+                "/api/services", json={**body, "name": name}, headers=provider
+            )
+            assert created.status_code == 201, created.text
+            made.append(created.json()["id"])
+        paused = await before.client.patch(
+            f"/api/services/{made[2]}", json={"active": False}, headers=provider
+        )
+        assert paused.status_code == 200, paused.text
+    async with search_app(keel_app_factory, tmp_path / "late") as env:
+        await indexed(env)  # the first build copies bookings' services
+        assert sorted(await Search(env).names("yoga")) == ["Yoga at dawn", "Yoga at dusk"]
