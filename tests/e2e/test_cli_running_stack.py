@@ -16,7 +16,6 @@ from typing import Any
 
 import msgspec
 import pytest
-import valkey
 from _keel_procs import BUILT_INS, KEEL, free_port, write_config
 from _running_stack import Background, clean_env, get, login, run
 
@@ -117,11 +116,11 @@ def check_commands(cwd: Path, env: dict[str, str], api: str, descriptor: dict[st
     assert unknown.stderr.splitlines()[-1].startswith("keel: no schedule named 'nope'; known: ")
     assert "Traceback" not in unknown.stderr
 
-    with valkey.Valkey.from_url(descriptor["services"]["valkey"]["url"]) as client:
-        generation = client.get("keel:search:gen")
-        out = keel(cwd, env, "search", "reindex")
-        assert "48 service(s)" in out
-        assert client.get("keel:search:gen") != generation
+    live = cwd / "search" / "CURRENT"  # the index generation keel run's readers serve
+    generation = live.read_text(encoding="utf-8")
+    out = keel(cwd, env, "search", "reindex")
+    assert "48 service(s)" in out
+    assert live.read_text(encoding="utf-8") != generation  # rebuilt and swapped in
     found = get(api, "/api/search/services", token, query="cleaning")
     assert found["total"] >= 6
 
