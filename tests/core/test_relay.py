@@ -110,8 +110,8 @@ async def test_one_relay_at_a_time_and_a_standby_takes_over(keel_factory: KeelFa
             await first.events.emit(Pinged(n=n))
         await wait_until(lambda: _all_relayed(first), "the next 10 relayed by the standby")
         assert relays[leader].relayed == 20  # the stopped one relays nothing more
-        # The standby took over (a burst drain of the test's keel may relay one or two of
-        # the ten too: any relay holding the lease may; exactly-once is checked below).
+        # The standby took over. It once relayed 9 of the 10 under CI load (who relayed the
+        # tenth was not pinned down); exactly-once and order are checked below.
         assert relays[1 - leader].relayed > 0
     finally:
         for task in tasks:
