@@ -22,7 +22,8 @@ def demo_command(config: str | None) -> None:
     bookings that have ended (for the provider to complete).
 
     Safe to run again: what exists is left alone. Without configured database and
-    Valkey URLs it starts the embedded services itself, so run it before ``keel run``.
+    Valkey URLs it uses the services of a running ``keel run``, or else starts the
+    embedded services itself.
     """
     from core.cli import with_keel  # noqa: PLC0415 - keeps --help fast
     from plugins.bookings.demo import seed_demo  # noqa: PLC0415
