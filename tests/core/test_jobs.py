@@ -144,8 +144,11 @@ async def test_a_job_past_its_timeout_is_aborted(make_keel: Any) -> None:
 
     assert time.monotonic() - started < 5
     stored = await keel.jobs.queue("default").job(job.key)
-    assert stored.status == Status.FAILED
-    assert "TimeoutError" in stored.error
+    # Stopped either way: SAQ marks it failed with the TimeoutError, or, on a loaded
+    # machine, the sweeper finds it abandoned first and aborts it (seen once in CI).
+    assert stored.status in {Status.FAILED, Status.ABORTED}, stored.status
+    if stored.status == Status.FAILED:
+        assert "TimeoutError" in stored.error
 
 
 async def test_a_key_collapses_duplicate_enqueues(make_keel: Any) -> None:
