@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -96,9 +97,10 @@ class GlobalResults(msgspec.Struct, frozen=True, kw_only=True, rename="camel", o
 
 
 class Suggestions(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """``GET /api/search/autocomplete?type=services``: best first.
+    """``GET /api/search/autocomplete``, best first: :class:`ServiceSuggestion` items with
+    ``type=services``, :class:`UserHit` items with ``type=users`` (documented only: the
+    route answers pre-encoded JSON)."""
 
-    With ``type=users`` the items are :class:`UserHit` objects instead.
-    """
-
-    items: list[ServiceSuggestion]
+    items: list[dict[str, Any]]
+    """``{id, name, category}`` per service, or ``{id, name, role, avatar?, email?}`` per
+    user (one array shape for both: msgspec cannot describe a union of two list types)."""
