@@ -9,7 +9,16 @@ Plugins import what they need from here::
 from core.context import settings_of
 from core.events import Event
 from core.plugin import Plugin, hookimpl, hookspec
-from core.records import DevService, HealthCheck, Job, Listener, Metric, RootRoutes, Schedule
+from core.records import (
+    DevService,
+    HealthCheck,
+    Job,
+    Listener,
+    Metric,
+    RootRoutes,
+    Schedule,
+    Toggle,
+)
 from core.stash import Stash, StashKey
 
 __all__ = [
@@ -24,6 +33,7 @@ __all__ = [
     "Schedule",
     "Stash",
     "StashKey",
+    "Toggle",
     "hookimpl",
     "hookspec",
     "settings_of",

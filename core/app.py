@@ -25,6 +25,7 @@ from core.http.access import AccessLog
 from core.http.apidocs import docs_router, render_plugins
 from core.http.deps import dependencies
 from core.http.errors import exception_handlers
+from core.http.guards import plugin_gate
 from core.http.middleware import KeelMiddleware
 from core.http.openapi import StrictStructSchemaPlugin, use_keel_document
 from core.http.ratelimit import check_route_limits, rate_limit_config
@@ -39,6 +40,7 @@ from core.records import RootRoutes
 from core.runtime import close_keel, open_keel
 from core.runtime import run_worker as run_keel_worker
 from core.settings import Settings, load_settings
+from core.toggles.routes import toggles_router
 
 __all__ = ["API_PATH", "SCHEMA_PATH", "app_factory", "create_app"]
 
@@ -62,7 +64,10 @@ def _plugin_routers(host: PluginHost) -> tuple[list[Router], list[Router]]:
             api.setdefault(plugin, []).append(record)
 
     def routers(group: dict[str, list[Any]]) -> list[Router]:
-        return [KeelRouter(path="/", route_handlers=rs, tags=[p]) for p, rs in group.items()]
+        return [
+            KeelRouter(path="/", route_handlers=rs, tags=[p], guards=[plugin_gate(p)])
+            for p, rs in group.items()
+        ]
 
     return routers(api), routers(root)
 
@@ -122,6 +127,7 @@ def _lifespan(
             stores.bind(keel.valkey, settings.valkey.key_prefix)
             keel.runs_worker = run_worker
             await host.startup(keel)
+            await keel.toggles.start(runs_worker=run_worker)
             if run_worker:
                 worker = asyncio.create_task(run_keel_worker(keel), name="keel-worker")
                 worker.add_done_callback(_report_worker_exit)
@@ -178,7 +184,7 @@ def create_app(
                     health_router(),
                     KeelRouter(
                         path=API_PATH,
-                        route_handlers=api_routers,  # rate limits apply to /api only
+                        route_handlers=[toggles_router(), *api_routers],  # rate limits: /api
                         middleware=[limits.middleware] if limits else [],
                     ),
                     *root_routers,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from core.mail import Mailer
     from core.metrics import KeelMetrics
     from core.pluginhost import PluginHost
+    from core.toggles import Switchboard
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -51,6 +52,14 @@ class Keel:
     stash: Stash = field(default_factory=Stash)
     """This process's runtime objects (clients, hubs, caches), under typed keys
     (:class:`core.stash.StashKey`); see :meth:`Stash.get_or_create`."""
+
+    @property
+    def toggles(self) -> Switchboard:
+        """This process's live toggles (:mod:`core.toggles`): ``keel.toggles.active(name)``,
+        ``keel.toggles.feature(plugin, name)``; in-memory reads."""
+        from core.toggles import get_switchboard  # noqa: PLC0415 - core.toggles imports this
+
+        return get_switchboard(self)
 
     def key(self, *parts: str) -> str:
         """A Valkey key under this deployment's prefix: ``<prefix>:<part>:<part>``."""

@@ -41,6 +41,7 @@ from core._subscriptions import (
 )
 from core.errors import PluginError
 from core.records import Listener
+from core.toggles._held import hold
 
 __all__ = [
     "DONE_TTL_S",
@@ -198,8 +199,9 @@ class EventBus:
         return self.pending > 0 or await outbox.has_unrelayed(self.keel)
 
     def _start_inline(self, event: Event) -> None:
+        toggles = self.keel.toggles
         for plugin, listener in self.listeners(type(event).name):
-            if listener.mode == "inline":
+            if listener.mode == "inline" and toggles.active(plugin):  # off: not delivered
                 task = asyncio.create_task(self._run_inline(plugin, listener, event))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -232,7 +234,9 @@ class EventBus:
                 listener; waited for up to ``[events] order_wait_s``.
 
         Returns:
-            False when this (event id, listener) was already handled (a no-op), else True.
+            False when this (event id, listener) was already handled (a no-op), or when
+            the listener's plugin is switched off (the delivery is held, see
+            :mod:`core.toggles._held`, and runs when it is on again); else True.
 
         Raises:
             UnknownEventError, PluginError: the event type or listener is not known in
@@ -249,6 +253,19 @@ class EventBus:
         deliveries = self.keel.metrics.core.event_deliveries
         if await self.keel.valkey.exists(self._done_key(decoded.id, plugin, listener)):
             deliveries.labels(f"{plugin}.{listener}", "durable", "duplicate").inc()
+            return False
+        if not self.keel.toggles.active(plugin):  # switched off live: kept until it is on
+            await hold(
+                self.keel,
+                event_id=decoded.id,
+                event=event,
+                payload=payload,
+                plugin=plugin,
+                listener=listener,
+                queue=handler.queue,
+                after=after,
+            )
+            deliveries.labels(f"{plugin}.{listener}", "durable", "held").inc()
             return False
         if after:
             await self._wait_for(after, plugin, listener, decoded)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Listener,
         Metric,
         Schedule,
+        Toggle,
     )
     from core.settings import Settings
 
@@ -159,6 +160,16 @@ async def create_user(  # noqa: PLR0917 - pluggy passes hook arguments by name
 
 
 @hookspec
+def register_toggles() -> Sequence[Toggle]:
+    """Return the plugin's live feature switches (:class:`core.records.Toggle`).
+
+    Code on the request path asks ``keel.toggles.feature("<plugin>", "<name>")``: an
+    in-memory read, kept current on every process by :mod:`core.toggles`.
+    """
+    raise NotImplementedError
+
+
+@hookspec
 def register_dev_services() -> Sequence[DevService]:
     """Return embedded services to start in development and tests (``keel run``)."""
     raise NotImplementedError
@@ -185,3 +196,16 @@ async def on_startup(keel: Keel) -> None:
 @hookspec
 async def on_shutdown(keel: Keel) -> None:
     """Awaited once per process before connections close, in reverse plugin order."""
+
+
+@hookspec
+async def on_deactivate(keel: Keel) -> None:
+    """Awaited on every process when an operator switches this plugin off live, and once
+    after ``on_startup`` when the plugin starts off (``plugins.standby``): stop background
+    work. Routes, listeners, schedules and WebSocket events are held by the core."""
+
+
+@hookspec
+async def on_activate(keel: Keel) -> None:
+    """Awaited on every process when an operator switches this plugin back on live:
+    resume what ``on_deactivate`` stopped."""

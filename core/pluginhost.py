@@ -19,7 +19,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import pluggy
@@ -54,6 +54,7 @@ from core.records import (
     Listener,
     Metric,
     Schedule,
+    Toggle,
 )
 from core.settings import Settings
 
@@ -111,7 +112,11 @@ class PluginHost:
         wanted = list(settings.plugins.enabled if names is None else names)
         if names is None:
             wanted = [*essential_names(settings, installed), *wanted]
-        wanted = list(dict.fromkeys(wanted))
+        self.standby: frozenset[str] = frozenset(
+            n for n in settings.plugins.standby if n not in wanted
+        )
+        """Plugins loaded but off until switched on live (``plugins.standby``)."""
+        wanted = list(dict.fromkeys([*wanted, *sorted(self.standby)]))
         order = _ordered(wanted, installed) if check_requires else wanted
         for name in order:
             cls = installed[name].cls
@@ -306,6 +311,25 @@ class PluginHost:
     def metrics(self) -> list[tuple[str, Metric]]:
         """``(plugin, Metric)`` pairs from ``register_metrics``."""
         return self._flat("register_metrics", Metric)
+
+    def toggles(self) -> list[tuple[str, Toggle]]:
+        """``(plugin, Toggle)`` pairs from ``register_toggles``."""
+        return self._flat("register_toggles", Toggle)
+
+    async def notify(self, hook: str, plugin: str, keel: Any) -> None:
+        """Await plugin ``plugin``'s own implementation of ``hook`` (``on_activate``,
+        ``on_deactivate``), if it has one: a notification for that plugin alone.
+
+        Raises:
+            PluginError: naming the plugin, when its implementation failed.
+        """
+        caller: pluggy.HookCaller = getattr(self.pm.hook, hook)
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == plugin and not (impl.wrapper or impl.hookwrapper):
+                with _naming(plugin, hook):
+                    await cast(
+                        "Awaitable[None]", impl.function(**dict.fromkeys(impl.argnames, keel))
+                    )
 
     def dev_services(self) -> list[tuple[str, DevService]]:
         """``(plugin, DevService)`` pairs from ``register_dev_services``."""

@@ -37,6 +37,23 @@ class Listener:
 
 
 @dataclass(frozen=True, slots=True)
+class Toggle:
+    """A feature of a plugin that operators switch on and off live (``keel toggles``).
+
+    Attributes:
+        name: the feature's name within its plugin (``typing``); the switchboard names it
+            ``<plugin>.<name>``.
+        default: its state until an operator sets it (usually from the plugin's settings,
+            so ``config.toml`` gives the starting state and ``keel config apply`` the rest).
+        description: one line for ``keel toggles show`` and the admin API.
+    """
+
+    name: str
+    default: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """A SAQ job handler. The core names it ``<plugin>.<name>``.
 

@@ -35,6 +35,7 @@ from core.schedule_runs import ScheduleRun
 from core.scheduler import Scheduler, load_schedules
 from core.settings import Settings
 from core.stash import StashKey
+from core.toggles import MODELS as TOGGLE_MODELS
 
 SCHEDULER = StashKey[Scheduler]("core.scheduler")
 """``keel.stash`` key of the process's :class:`Scheduler`."""
@@ -101,9 +102,11 @@ async def open_keel(settings: Settings, host: PluginHost) -> Keel:
         models = [
             ScheduleRun,
             OutboxEntry,
+            *TOGGLE_MODELS,
             *(model for _, model in host.models()),
         ]
         await core_db.ensure_indexes(keel.db, models)
+        await keel.toggles.load()  # before serving: a process starts in the current state
     except BaseException:
         await close_keel(keel)
         raise
@@ -117,6 +120,8 @@ def get_scheduler(keel: Keel) -> Scheduler:
 
 async def close_keel(keel: Keel) -> None:
     """Finish inline listeners (briefly), then close every connection. Never raises."""
+    with contextlib.suppress(Exception):
+        await keel.toggles.close()
     await keel.events.close()
     with contextlib.suppress(Exception):
         await keel.jobs.close()

@@ -328,7 +328,9 @@ class Scheduler:
         if not won:
             return None
         status = "paused"
-        if not paused:
+        if not self.keel.toggles.active(entry.plugin):
+            status = "plugin_off"  # switched off live: its ticks are skipped until it is on
+        elif not paused:
             try:
                 job = await self.keel.jobs.enqueue(
                     entry.job, key=f"sched:{entry.name}:{epoch}", **entry.kwargs

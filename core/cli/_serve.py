@@ -202,6 +202,7 @@ async def _worker(
     keel.runs_worker = True
     try:
         await host.startup(keel)
+        await keel.toggles.start(runs_worker=True)
         task = asyncio.create_task(run_worker(keel, scheduler=scheduler))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

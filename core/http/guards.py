@@ -6,14 +6,18 @@ admin; the caller comes from the plugin that provides ``register_authenticator``
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 
 from core.errors import ForbiddenError, UnauthorizedError
 
-__all__ = ["admin_only"]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+__all__ = ["admin_only", "plugin_gate"]
 
 
 async def admin_only(
@@ -32,3 +36,16 @@ async def admin_only(
     caller = await authenticate(connection)
     if caller.role != "admin":
         raise ForbiddenError("requires role admin")
+
+
+def plugin_gate(plugin: str) -> Guard:
+    """A guard for every route of ``plugin``: 404, as for a path no plugin serves, while
+    the plugin is switched off live (:mod:`core.toggles`; an in-memory read)."""
+
+    # async: Litestar runs a sync guard in a worker thread
+    async def gate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if not connection.app.state.keel.toggles.active(plugin):
+            raise NotFoundException()
+
+    gate.plugin_gate = True  # type: ignore[attr-defined] # core.http.openapi: no 401/403
+    return gate

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import Any
 
 import msgspec
 from litestar import Litestar
@@ -164,7 +165,9 @@ def _statuses(operation: Operation, handler: HTTPRouteHandler, route: HTTPRoute)
         found.add(400)
     if any(requirement for requirement in operation.security or ()):
         found.add(401)
-    if handler.resolve_guards():
+    # a plugin's gate (core.http.guards.plugin_gate) answers no status of its own while the
+    # route is in the document: the route leaves the document when the plugin is off
+    if any(not getattr(g, "plugin_gate", False) for g in handler.resolve_guards()):
         found |= {401, 403}
     if route.path_parameters:
         found.add(404)
@@ -238,13 +241,49 @@ def amend_document(document: OpenAPI, routes: Iterable[HTTPRoute]) -> OpenAPI:
     return document
 
 
+_HTTP_METHODS = frozenset(("get", "put", "post", "delete", "options", "head", "patch", "trace"))
+_WITHOUT: dict[tuple[int, frozenset[str]], dict[str, Any]] = {}
+
+
+def without_plugins(schema: dict[str, Any], plugins: frozenset[str]) -> dict[str, Any]:
+    """``schema`` (a document as a dict) without the operations of ``plugins`` (those
+    tagged with a plugin's name, as :mod:`core.app` tags each plugin's routes), nor the
+    paths left empty, nor those tags. Cached per document and set of plugins."""
+    key = (id(schema), plugins)
+    if (cached := _WITHOUT.get(key)) is not None:
+        return cached
+    paths: dict[str, Any] = {}
+    for path, item in (schema.get("paths") or {}).items():
+        kept = {
+            name: value
+            for name, value in item.items()
+            if name not in _HTTP_METHODS or not plugins.intersection(value.get("tags") or ())
+        }
+        if any(name in _HTTP_METHODS for name in kept):
+            paths[path] = kept
+    out = {**schema, "paths": paths}
+    if "tags" in schema:
+        out["tags"] = [t for t in schema["tags"] if t.get("name") not in plugins]
+    if len(_WITHOUT) > 64:  # noqa: PLR2004 - a few sets of switched-off plugins at most
+        _WITHOUT.clear()
+    _WITHOUT[key] = out
+    return out
+
+
 class _KeelOpenAPIPlugin(OpenAPIPlugin):
-    """Litestar's OpenAPI plugin, whose document is amended by :func:`amend_document`."""
+    """Litestar's OpenAPI plugin, whose document is amended by :func:`amend_document` and
+    leaves out the routes of plugins switched off live (:mod:`core.toggles`)."""
 
     __slots__ = ()
 
     def _build_openapi(self) -> OpenAPI:
         return amend_document(super()._build_openapi(), self.included_routes.values())
+
+    def provide_openapi_schema(self) -> dict[str, Any]:
+        schema = super().provide_openapi_schema()
+        keel = getattr(self.app.state, "keel", None)
+        off = keel.toggles.inactive() if keel is not None else frozenset()
+        return without_plugins(schema, off) if off else schema
 
 
 def use_keel_document(app: Litestar) -> None:

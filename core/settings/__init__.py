@@ -16,6 +16,7 @@ from core.settings._types import (
     SchedulerSettings,
     ServerSettings,
     Settings,
+    TogglesSettings,
     UploadsSettings,
     ValkeySettings,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "SchedulerSettings",
     "ServerSettings",
     "Settings",
+    "TogglesSettings",
     "UploadsSettings",
     "ValkeySettings",
     "config_path",

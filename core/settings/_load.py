@@ -130,6 +130,12 @@ def _load_plugins(
             errors.append(
                 f"plugins.enabled: unknown plugin {name!r}; installed plugins: {installed}"
             )
+    standby = _names(raw.pop("standby", []), "plugins.standby", errors)
+    for name in standby:
+        if name not in types:
+            errors.append(
+                f"plugins.standby: unknown plugin {name!r}; installed plugins: {installed}"
+            )
     tables: dict[str, Any] = {}
     for name, plugin_type in types.items():
         table = raw.pop(name, {})
@@ -141,6 +147,7 @@ def _load_plugins(
     return PluginsSettings(
         enabled=[n for n in dict.fromkeys(enabled) if n not in disabled],
         disabled=list(dict.fromkeys(disabled)),
+        standby=[n for n in dict.fromkeys(standby) if n not in enabled],
         tables=tables,
     )
 

@@ -138,6 +138,12 @@ class EventsSettings(_Section, frozen=True, kw_only=True):
     previous event of the same aggregate (order per aggregate), then runs anyway."""
 
 
+class TogglesSettings(_Section, frozen=True, kw_only=True):
+    refresh_s: Annotated[float, msgspec.Meta(ge=0.2, le=60)] = 2.0
+    """Every process re-reads the switchboard this often, so one that missed a change's
+    announcement (Valkey pub/sub) still follows it within this long."""
+
+
 class MailSettings(_Section, frozen=True, kw_only=True):
     host: str = ""
     """SMTP host; empty uses the embedded sink under ``var/mail`` in development."""
@@ -271,6 +277,10 @@ class PluginsSettings(_Section, frozen=True, kw_only=True):
     Essential plugins (``accounts``, ``uploads``) load without being listed."""
     disabled: list[str] = msgspec.field(default_factory=list)
     """Essential plugins to switch off (``uploads``); ``accounts`` is always on."""
+    standby: list[str] = msgspec.field(default_factory=list)
+    """Installed plugins loaded and validated at startup but off, so that an operator can
+    switch them on live (``keel toggles set <name> on``); see docs/toggles.md. A plugin
+    in neither ``enabled`` nor ``standby`` is not loaded: switching it on needs a restart."""
     tables: dict[str, Any] = msgspec.field(default_factory=dict)
     """Each enabled or configured plugin's decoded ``[plugins.<name>]`` table."""
 
@@ -289,6 +299,7 @@ class Settings(_Section, frozen=True, kw_only=True):
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     events: EventsSettings = msgspec.field(default_factory=EventsSettings)
+    toggles: TogglesSettings = msgspec.field(default_factory=TogglesSettings)
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     uploads: UploadsSettings = msgspec.field(default_factory=UploadsSettings)

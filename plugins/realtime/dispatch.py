@@ -142,7 +142,9 @@ async def dispatch(ctx: WsContext, data: str | bytes) -> None:
         if found is None:
             raise WsError(UNKNOWN_EVENT, f"unknown event {parsed.event!r}")
         feature = found.event.feature
-        if feature is not None and not getattr(hub.settings, feature):
+        if not hub.keel.toggles.active(found.plugin):  # its plugin is switched off live
+            raise WsError(FEATURE_DISABLED, f"{parsed.event!r}: plugin {found.plugin!r} is off")
+        if feature is not None and not hub.feature(feature):
             raise WsError(FEATURE_DISABLED, f"{parsed.event!r}: feature {feature!r} is off")
         await found.event.handler(ctx, found.decode(parsed.data))
     except WsError as exc:

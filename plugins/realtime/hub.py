@@ -117,8 +117,18 @@ class Hub:
         async with asyncio.timeout(timeout + 5):
             await self.subscriber.subscribed.wait()
         await self.sockets.renew()
-        if self.settings.presence:
+        if self.feature("presence"):
             await self.presence.renew()
+
+    def feature(self, name: str) -> bool:
+        """Whether realtime feature ``name`` (``typing``, ``presence``, ...) is on now: the
+        operator's live switch (``keel toggles set realtime.<name> off``), in memory."""
+        return self.keel.toggles.feature("realtime", name)
+
+    def disconnect_all(self, code: int, reason: str) -> None:
+        """Close every socket of this process (the plugin was switched off live)."""
+        for conn in list(self.connections):
+            conn.close(code, reason)
 
     async def close(self) -> None:
         """Close every socket with 1001, leave the presence cluster, stop the loops."""
@@ -131,7 +141,7 @@ class Hub:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOSE_WAIT_S):
                     await self._all_closed.wait()
-        if self.settings.presence and self._started:
+        if self.feature("presence") and self._started:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_WAIT_S):
                     await self.changes.idle()
@@ -155,7 +165,7 @@ class Hub:
         first = not self.by_user[conn.user.id]
         self.by_user[conn.user.id].add(conn)
         self.guard.watch(conn)
-        if first and self.settings.presence:
+        if first and self.feature("presence"):
             self.changes.push(conn.user.id, True)
 
     async def remove(self, conn: Connection) -> None:
@@ -175,7 +185,7 @@ class Hub:
             await self.sockets.closed(user_id, conn.id)
         except Exception:  # the member goes with the key's TTL, or with the process
             log.warning("realtime: socket count of user %s not updated", user_id)
-        if user_id not in self.by_user and self.settings.presence:
+        if user_id not in self.by_user and self.feature("presence"):
             self.changes.push(user_id, False)
 
     def join(self, conn: Connection, room_id: str) -> None:

@@ -25,7 +25,7 @@ def listeners(settings: RealtimeSettings) -> list[Listener]:
     async def push_notification(keel: Keel, event: Any) -> None:
         """``notification.created`` -> a ``notification`` frame on the user's sockets (the
         event's fields, and the keys of its ``data``, in camelCase: the wire's convention)."""
-        if settings.notifications:
+        if keel.toggles.feature("realtime", "notifications"):
             text = frame("notification", camel_keys(msgspec.to_builtins(event)))
             await publish(keel, "u", [str(event.user_id)], text)
 

@@ -69,7 +69,7 @@ class Maintenance:
             await self.hub.sockets.renew()
         except Exception:
             log.exception("realtime: socket count lease renewal failed")
-        if self.hub.settings.presence:
+        if self.hub.feature("presence"):
             try:
                 await self.hub.renew_lease()
             except Exception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from core import Listener, Plugin, RootRoutes, hookimpl
+from core import Listener, Plugin, RootRoutes, Toggle, hookimpl
 from core.errors import ConfigError
 from plugins.realtime import hookspecs
 from plugins.realtime.builtin_events import BUILTIN_EVENTS
@@ -13,7 +13,8 @@ from plugins.realtime.hookspecs import WsEvent
 from plugins.realtime.hub import HUB, Hub
 from plugins.realtime.listeners import listeners
 from plugins.realtime.models import MODELS
-from plugins.realtime.settings import RealtimeSettings, frame_limit_problems
+from plugins.realtime.protocol import CLOSE_FEATURE_DISABLED, FEATURE_DISABLED
+from plugins.realtime.settings import FEATURE_HELP, FEATURES, RealtimeSettings, frame_limit_problems
 
 if TYPE_CHECKING:
     import pluggy
@@ -72,6 +73,17 @@ class RealtimePlugin(Plugin):
     @hookimpl
     def register_models(self) -> list[Any]:
         return list(MODELS)
+
+    @hookimpl
+    def register_toggles(self) -> list[Toggle]:
+        # each feature switch of [plugins.realtime] starts as config.toml says
+        return [Toggle(name, getattr(self.settings, name), FEATURE_HELP[name]) for name in FEATURES]
+
+    @hookimpl
+    async def on_deactivate(self, keel: Keel) -> None:
+        hub = keel.stash.get(HUB, None)
+        if hub is not None:  # the socket route answers 404 from now on
+            hub.disconnect_all(CLOSE_FEATURE_DISABLED, FEATURE_DISABLED)
 
     @hookimpl
     def register_listeners(self) -> list[Listener]:

@@ -35,6 +35,9 @@ CLOSE_REPLACED = 4409
 """The user opened more than ``max_sockets_per_user`` sockets: their oldest is closed."""
 TOO_MANY_SOCKETS = "too_many_sockets"
 """4409's reason."""
+CLOSE_FEATURE_DISABLED = 4404
+"""Close code when an operator switches the realtime plugin off live (reason
+``feature_disabled``); a reconnect gets 404 until it is on again."""
 CLOSE_TOO_MANY_UPGRADES = 4429
 """The client IP made more than ``upgrades_per_ip_per_minute`` upgrades this minute."""
 TOO_MANY_UPGRADES = "too_many_upgrades"

@@ -46,7 +46,7 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
 
 
 def _check_enabled(keel: Any) -> None:
-    if not hub_of(keel).settings.messages:
+    if not hub_of(keel).feature("messages"):
         raise FeatureDisabledError("the realtime feature 'messages' is switched off")
 
 

@@ -143,10 +143,10 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
 async def _welcome(hub: Hub, conn: Connection) -> None:
     await hub.add(conn)
     await _enforce_limit(hub, conn)
-    if hub.settings.messages:
+    if hub.feature("messages"):
         found = await service.comembers(hub.keel, conn.user.id)
         hub.know(conn, found)
-        if hub.settings.presence:
+        if hub.feature("presence"):
             hub.watch(conn, found)
     expires = iso_seen(conn.user.expires_at)
     conn.push(

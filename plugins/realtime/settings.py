@@ -63,7 +63,14 @@ class RealtimeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
 
 
 FEATURES = tuple(f.name for f in msgspec.structs.fields(RealtimeSettings) if f.type is bool)
-"""The feature switches (``typing``, ``presence``, ...) a ``WsEvent.feature`` may name."""
+"""The feature switches (``typing``, ``presence``, ...) a ``WsEvent.feature`` may name; each
+is also a live toggle (``realtime.typing``), starting as ``[plugins.realtime]`` says."""
+FEATURE_HELP = {
+    "typing": "Typing indicators (typing / stopTyping)",
+    "presence": "Presence (getOnlineStatus, userOnline / userOffline)",
+    "messages": "Rooms and messages (joinRoom, leaveRoom, message; the history routes)",
+    "notifications": "Live notification frames",
+}
 
 
 def frame_limit_problems(settings: RealtimeSettings, server_max_bytes: int) -> list[str]:

@@ -77,6 +77,17 @@ class SearchPlugin(Plugin):
         await SearchReader.of(keel).start(self.settings.refresh_ms / 1000)
 
     @hookimpl
+    async def on_deactivate(self, keel: Keel) -> None:
+        # switched off live: the index stops following the feed (its entries wait in the
+        # stream, and the durable listeners' deliveries are held by the core) and the
+        # reader stops reloading; both resume in on_activate
+        await self.on_shutdown(keel)
+
+    @hookimpl
+    async def on_activate(self, keel: Keel) -> None:
+        await self.on_startup(keel)
+
+    @hookimpl
     async def on_shutdown(self, keel: Keel) -> None:
         from plugins.search.reader import READER  # noqa: PLC0415
         from plugins.search.writer import WRITER  # noqa: PLC0415
