@@ -144,6 +144,10 @@ async def run_worker(keel: Keel, *, burst: bool = False, scheduler: bool = True)
     ``[server] grace_period_s`` to finish.
     """
     with_scheduler = scheduler and not burst and keel.settings.scheduler.enabled
+    try:  # deliveries held while a plugin was off, now on (core.toggles)
+        await keel.toggles.release_held()
+    except Exception as exc:  # the switchboard's periodic re-read retries
+        log.warning("held deliveries not released yet: %s", exc)
     async with asyncio.TaskGroup() as group:
         relay = None
         if burst or keel.settings.events.relay:

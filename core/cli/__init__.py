@@ -11,6 +11,7 @@ from core.cli._export import export_group
 from core.cli._plugins import plugins_command
 from core.cli._runtime import with_keel
 from core.cli._serve import run_command, serve_command, worker_command
+from core.cli._toggles import apply_command, toggles_group
 from core.errors import ConfigError, PluginError
 from core.pluginhost import PluginHost
 
@@ -56,4 +57,6 @@ main.add_command(worker_command)
 main.add_command(plugins_command)
 main.add_command(config_group)
 main.add_command(events_group)
+main.add_command(toggles_group)
+config_group.add_command(apply_command)
 main.add_command(export_group)

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import click
 import msgspec
 
 from core.cli._common import config_option, fail, load
 from core.errors import ConfigError, PluginError
 from core.pluginhost import PluginHost
-
-_SECRET = re.compile(r"(password|secret|token|api_key|private_key)", re.IGNORECASE)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
-
-
-def mask(value: Any, key: str = "") -> Any:
-    """``value`` with secrets replaced by ``***`` and credentials stripped from URLs."""
-    if isinstance(value, dict):
-        return {k: mask(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask(v, key) for v in value]
-    if isinstance(value, str):
-        if value and _SECRET.search(key):
-            return "***"
-        return _URL_CREDENTIALS.sub(r"\g<scheme>***@", value)
-    return value
+from core.toggles._config import mask
 
 
 @click.group("config")

@@ -128,8 +128,10 @@ def with_plugins(
     installed: Mapping[str, InstalledPlugin],
     enabled: Iterable[str] | None,
     extra: Iterable[type[Plugin]] = (),
+    standby: Iterable[str] = (),
 ) -> tuple[Settings, dict[str, InstalledPlugin]]:
-    """``settings`` with ``enabled`` plugins (default: as configured) plus test plugins."""
+    """``settings`` with ``enabled`` plugins (default: as configured) plus test plugins,
+    and ``standby`` ones (loaded, off until switched on live)."""
     everything = dict(installed)
     tables = dict(settings.plugins.tables)
     for cls in extra:
@@ -137,7 +139,7 @@ def with_plugins(
         tables.setdefault(cls.name, cls.settings_type())
     names = list(settings.plugins.enabled if enabled is None else enabled)
     names += [cls.name for cls in extra if cls.name not in names]
-    plugins = PluginsSettings(enabled=names, tables=tables)
+    plugins = PluginsSettings(enabled=names, tables=tables, standby=list(standby))
     return msgspec.structs.replace(settings, plugins=plugins), everything
 
 
@@ -150,7 +152,8 @@ def keel_app_factory(
     """``async with keel_app_factory(plugins=None, extra=(), **dotted) as env``.
 
     ``plugins`` names the enabled plugins (default: those in config.toml), ``extra``
-    adds test-only Plugin classes (enabled), ``dotted`` are settings overrides
+    adds test-only Plugin classes (enabled), ``standby`` names plugins loaded but off
+    (``plugins.standby``), ``dotted`` are settings overrides
     (``server__port=1`` or ``{"server.port": 1}`` via ``overrides=``).
     """
 
@@ -159,10 +162,11 @@ def keel_app_factory(
         plugins: Iterable[str] | None = None,
         extra: Iterable[type[Plugin]] = (),
         overrides: Mapping[str, Any] | None = None,
+        standby: Iterable[str] = (),
         **dotted: Any,
     ) -> AsyncIterator[KeelTestApp]:
         settings, installed = with_plugins(
-            keel_settings_factory(overrides, **dotted), keel_installed, plugins, extra
+            keel_settings_factory(overrides, **dotted), keel_installed, plugins, extra, standby
         )
         app = create_app(settings, installed=installed)
         transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]

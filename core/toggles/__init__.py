@@ -39,6 +39,7 @@ from valkey.exceptions import ValkeyError
 
 from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from core.stash import StashKey
+from core.toggles._config import restart_settings
 from core.toggles._held import HeldDelivery, hold, release
 from core.toggles._models import HISTORY, SwitchboardDoc, ToggleChange, ToggleHistory
 
@@ -61,6 +62,7 @@ __all__ = [
 MODELS = (SwitchboardDoc, ToggleHistory, HeldDelivery)
 """The switchboard's collections, whose indexes :func:`core.runtime.open_keel` creates."""
 DOC_ID = "switchboard"
+RUNNING_CONFIG_ID = "running-config"
 CAS_ATTEMPTS = 5
 WARN_EVERY_S = 30.0
 SWITCHBOARD_KEY = StashKey["Switchboard"]("core.toggles")
@@ -191,6 +193,10 @@ class Switchboard:
             return
         self._started = True
         self._runs_worker = runs_worker
+        try:
+            await self.record_config(restart_settings(self.keel.settings, self.keel.host))
+        except PyMongoError as exc:
+            self._warn("cannot record this process's configuration", exc)
         for name in self.inactive():
             await self._notify("on_deactivate", name)
         self._task = asyncio.create_task(self._follow(), name="keel:toggles")
@@ -212,7 +218,7 @@ class Switchboard:
         doc = await self._read()
         if doc is not None and int(doc["version"]) == self._state.version:
             if self._started and self._runs_worker:
-                await self._release_held()
+                await self.release_held()
             return False
         await self._apply(self._state_of(doc))
         return True
@@ -235,7 +241,7 @@ class Switchboard:
                 if new.plugins.get(name) and not old.plugins.get(name):
                     await self._notify("on_activate", name)
             if self._runs_worker:
-                await self._release_held()
+                await self.release_held()
 
     async def _notify(self, hook: str, plugin: str) -> None:
         try:
@@ -243,7 +249,9 @@ class Switchboard:
         except Exception:
             log.exception("plugin %s: %s failed (the switch holds)", plugin, hook)
 
-    async def _release_held(self) -> None:
+    async def release_held(self) -> None:
+        """Enqueue the held deliveries of the active plugins (worker processes do, on
+        each switch and re-read, and when their queues start)."""
         active = [name for name, on in self._state.plugins.items() if on]
         if await release(self.keel, active):
             log.info("toggles: released held deliveries")
@@ -316,7 +324,9 @@ class Switchboard:
                         details={"plugin": needed, "requiredBy": name},
                     )
 
-    async def set(self, changes: Mapping[str, bool], *, by: str, source: str) -> list[ToggleChange]:
+    async def set(
+        self, changes: Mapping[str, bool], *, by: str, source: str, pin: bool = False
+    ) -> list[ToggleChange]:
         """Switch plugins (``"search"``) and features (``"realtime.typing"``) on or off on
         every process: the new state is stored, recorded and announced, and applied here
         at once; the other processes follow within a second (``refresh_s`` at worst).
@@ -325,6 +335,9 @@ class Switchboard:
             changes: key -> on.
             by: who asks (an admin's id or email, ``cli:<user>``), for the history.
             source: ``api``, ``cli`` or ``config apply``.
+            pin: store every key of ``changes`` even where it equals this process's
+                effective value (``keel config apply``: processes started with another
+                ``config.toml`` have other defaults, so each value must be explicit).
 
         Returns:
             What changed (empty when everything already was so; no new version then).
@@ -351,7 +364,8 @@ class Switchboard:
                     for k, v in changes.items()
                     if before[k] != v
                 ]
-                if not diff:
+                unpinned = pin and any(current.stored.get(k) != v for k, v in changes.items())
+                if not diff and not unpinned:
                     await self._apply(current)
                     return []
                 if await self._write(doc, current, changes, by):
@@ -373,6 +387,27 @@ class Switchboard:
         await self._announce(version)
         await self._refresh_quietly()
         return diff
+
+    async def record_config(self, config: list[list[Any]]) -> None:
+        """Store what this process started with (its loaded plugins, features and other
+        settings, secrets masked), for ``keel config apply`` to compare an edited file to.
+        The last process to start wins: every process of a deployment should agree."""
+        doc = {
+            "loaded": list(self._defaults),
+            "features": list(self.toggles),
+            "settings": config,
+            "at": datetime.now(UTC),
+        }
+        await self._collection(SwitchboardDoc).replace_one(
+            {"_id": RUNNING_CONFIG_ID}, doc, upsert=True
+        )
+
+    async def running_config(self) -> dict[str, Any] | None:
+        """What the last process to start recorded (:meth:`record_config`), or None."""
+        doc: dict[str, Any] | None = await self._collection(SwitchboardDoc).find_one(
+            {"_id": RUNNING_CONFIG_ID}
+        )
+        return doc
 
     async def _write(
         self,
