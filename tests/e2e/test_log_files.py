@@ -5,7 +5,8 @@ Two uvicorn worker processes write JSON lines to the same directory with a tiny
 the directory sees: one file family per process, named after its role and pid; every line
 whole JSON; one access line per request made, none lost across rotations, none twice; a
 signed-in request's lines name its user and the client IP its proxy forwarded; no token or
-password anywhere. Runtime about 10 s (most of it the two workers starting).
+password anywhere. Runtime: the test body ~4 s (bounded at 25 s); starting the two
+workers 5-30 s, depending on the machine's load.
 """
 
 from __future__ import annotations
