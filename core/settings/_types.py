@@ -107,8 +107,11 @@ class QueueSettings(_Section, frozen=True, kw_only=True):
     """Cap of the (doubling, jittered) retry delay; 0 = no cap."""
     timeout_s: int = 60
     """Default job timeout."""
-    heartbeat_s: int = 0
-    """Abort a job not heard from in this many seconds (0 = off)."""
+    heartbeat_s: int = 10
+    """Workers beat each running job's heartbeat every third of this; a job not heard from
+    this long (its worker died or stalled) is aborted and retried on another worker, and
+    abandoned jobs are looked for every half of it. 0 = off: a dead worker's job waits
+    for its timeout plus SAQ's 60 s sweep."""
 
 
 class ScheduleOverride(_Section, frozen=True, kw_only=True):
