@@ -1,5 +1,6 @@
 """SAQ adapters for :mod:`core.jobs`: a redis-py client with keel's timeouts, a queue that
-rides out a Valkey outage quietly, and a worker that leaves signals to the process."""
+rides out a Valkey outage quietly, and a worker that leaves signals to the process, beats
+the heartbeat of the jobs it runs and, once stopping, starts no new job."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 from saq.queue.redis import RedisQueue
+from saq.utils import now
 
 from core.settings import ValkeySettings, redis_url
 
@@ -29,6 +32,8 @@ SWEEP_SETTLE_S = 1.0
 WARN_EVERY_S = 10.0
 """During an outage, each queue logs the problem at most this often."""
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+SWEEP_EVERY_S = 60
+"""How often a worker looks for abandoned jobs when heartbeats are off (SAQ's default)."""
 log = logging.getLogger("core.jobs")
 
 
@@ -54,6 +59,8 @@ class Queue(RedisQueue):
     """
 
     _warned_at = 0.0
+    stopping = False
+    """Set by :meth:`Worker.stop`: a job dequeued from now on is handed back, not run."""
 
     async def _quiet(self, call: Awaitable[T], default: T) -> T:
         try:
@@ -75,7 +82,48 @@ class Queue(RedisQueue):
         if job is failed:
             await asyncio.sleep(DEQUEUE_TIMEOUT_S)
             return None
+        if job is not None and self.stopping:
+            # taken by a blocking dequeue that began before the worker was told to stop:
+            # back to the head of the queue, never marked ACTIVE, for another worker
+            await self._quiet(self._hand_back(job), None)  # type: ignore[arg-type]
+            return None
         return job  # type: ignore[return-value]
+
+    async def _hand_back(self, job: saq.Job) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(self._active, 1, job.id)
+            pipe.lpush(self._queued, job.id)
+            await pipe.execute()
+        log.info("queue %s: handed %s back while stopping", self.name, job.id)
+
+    async def touch(self, job: saq.Job, worker_id: str) -> bool:
+        """Beat ``job``'s heartbeat (its ``touched`` time) if it still is this attempt's.
+
+        Only the stored job's ``touched`` changes, and only while it is ACTIVE, on
+        ``worker_id``, at the attempt ``job`` is: a job finished, swept or retried meanwhile
+        is left alone (the write is a WATCH/MULTI transaction on the job's key).
+
+        Returns:
+            Whether the heartbeat was written.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(job.id)
+                stored = self.deserialize(await pipe.get(job.id))
+                if (
+                    stored is None
+                    or stored.status != saq.job.Status.ACTIVE
+                    or stored.worker_id != worker_id
+                    or stored.attempts != job.attempts
+                ):
+                    return False
+                stored.touched = now()
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set(job.id, self.serialize(stored))
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
 
     async def schedule(self, lock: int = 1) -> list[str]:
         return await self._quiet(super().schedule(lock), [])
@@ -145,16 +193,66 @@ class Queue(RedisQueue):
         await self._pubsub.pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
+def sweep_every_s(heartbeat_s: int) -> int:
+    """How often workers look for abandoned jobs: twice per heartbeat period, at most a
+    minute apart.
+
+    A job whose worker died is found by the sweep once its heartbeat is ``heartbeat_s``
+    old (or, heartbeats off, once past its timeout); the sweep's own period adds to that.
+    """
+    return max(1, min(SWEEP_EVERY_S, heartbeat_s // 2)) if heartbeat_s > 0 else SWEEP_EVERY_S
+
+
 class Worker(saq.Worker):  # type: ignore[type-arg]
-    """A SAQ worker that leaves signal handling to the process (CLI, uvicorn)."""
+    """A SAQ worker that leaves signal handling to the process (CLI, uvicorn).
+
+    SAQ checks heartbeats but leaves beating them to each job (``await job.update()``);
+    with ``heartbeat_s`` set this worker beats them for every job it runs, every third of
+    the period, so a job is swept only when its worker is gone or stalled, not for being
+    long. On :meth:`stop` it starts no new job (one dequeued meanwhile goes back to the
+    queue's head) and keeps beating until its running jobs are done or handed back.
+
+    Args:
+        *args: SAQ's.
+        heartbeat_s: the jobs' heartbeat period (``[queue] heartbeat_s``); 0 = off.
+        **kwargs: SAQ's.
+    """
 
     SIGNALS: list[signal.Signals] = []  # noqa: RUF012 (overrides SAQ's class attribute)
+    queue: Queue
+
+    def __init__(self, *args: Any, heartbeat_s: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._heartbeat_s = heartbeat_s
+        self._beating: asyncio.Task[None] | None = None
+
+    async def upkeep(self) -> list[asyncio.Task[None]]:
+        tasks: list[asyncio.Task[None]] = await super().upkeep()
+        if self._heartbeat_s > 0 and self._beating is None:
+            self._beating = asyncio.create_task(self._beat(), name="heartbeat")
+        return tasks
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s / 3)
+            for job in list(self.job_task_contexts):
+                try:
+                    await self.queue.touch(job, self.id)
+                except UNREACHABLE as exc:  # the sweep cannot run either; next beat
+                    log.debug("heartbeat of %s not written: %s", job.id, exc)
 
     async def stop(self) -> None:
         # SAQ's stop() waits out the grace period for its upkeep loops too (they sleep up
         # to a minute); only jobs deserve the grace, so the loops are cancelled first.
         self.event.set()
+        self.queue.stopping = True
         for task in list(self.tasks):
             if task.get_name() != "process":
                 task.cancel()
-        await super().stop()
+        try:
+            await super().stop()
+        finally:
+            if self._beating is not None:  # beats on through the grace period
+                self._beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._beating

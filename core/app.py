@@ -231,5 +231,5 @@ def app_factory() -> Litestar:
     """
     installed = discover()
     settings = load_settings(plugin_types=plugin_settings_types(installed))
-    configure_logging(settings)
+    configure_logging(settings, role="serve")
     return create_app(settings, installed=installed)

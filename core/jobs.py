@@ -5,6 +5,13 @@ Every job is a plain ``async def fn(ctx, **kwargs)``; ``ctx["keel"]`` is the run
 ``core.deliver_event`` (durable listeners) and ``core.send_mail`` (the ``email`` queue).
 Each named queue of ``[queue] names`` lives in Valkey under ``saq:<key_prefix>:<name>:*``.
 
+A job whose worker died (SIGKILL, lost host) stays ACTIVE in Valkey until a worker's sweep
+finds it abandoned and retries it: once its heartbeat is ``[queue] heartbeat_s`` old (the
+workers beat it for their running jobs) or, heartbeats off, once past its timeout. Sweeps
+run every :func:`core._saq.sweep_every_s` seconds, so with ``heartbeat_s = H`` a dead
+worker's job runs again within about ``H + H/2 + 5`` s (the 5 s: the sweep gives a live
+but stalled worker that long to stop the job first) plus its retry delay.
+
 SAQ's log lines show a job by its repr, which lists the job's arguments (a mail job's
 bodies); :class:`JobLogFilter` shows it by id, function, attempt and, for mail jobs,
 recipient instead (see :func:`describe_job`).
@@ -243,8 +250,10 @@ class JobRunner:
 
         Drained means: no job queued, running, or due within ``burst_horizon_s`` (so jobs
         waiting for a retry are waited for) on any of the queues, no inline event
-        listener in flight and no outbox entry waiting for the relay. On the way out,
-        running jobs get ``[server] grace_period_s``.
+        listener in flight and no outbox entry waiting for the relay. On the way out no
+        new job starts, running jobs get ``[server] grace_period_s`` to finish, and those
+        still running then are cancelled and go back to their queue (a retry, on any
+        worker).
 
         Args:
             keel: the runtime context handed to jobs as ``ctx["keel"]``.
@@ -287,6 +296,8 @@ class JobRunner:
             concurrency=self.settings.queue.concurrency,
             dequeue_timeout=BURST_DEQUEUE_TIMEOUT_S if burst else _saq.DEQUEUE_TIMEOUT_S,
             shutdown_grace_period_s=math.ceil(self.settings.server.grace_period_s),
+            heartbeat_s=self.settings.queue.heartbeat_s,
+            timers={"sweep": _saq.sweep_every_s(self.settings.queue.heartbeat_s)},
             metadata={"host": socket.gethostname(), "pid": os.getpid(), "queue": name},
         )
 

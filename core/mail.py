@@ -2,8 +2,16 @@
 
 ``await keel.mail.send(to, subject, text=..., html=...)`` enqueues the ``core.send_mail``
 job on the ``email`` queue; a worker sends it with aiosmtplib using ``[mail]``, retried with
-backoff like every job. Delivery is at least once: a retry after a send whose
-acknowledgement was lost sends the message again.
+backoff like every job (and run again when its worker dies mid-send, see :mod:`core.jobs`).
+
+A run of the job that follows an accepted send never sends again: right after the server
+accepts the message (its reply to the end of ``DATA``), before ``QUIT`` and before the job
+is marked complete, a marker is written next to the job in Valkey, and each run checks it
+first. What remains at least once is the window SMTP itself leaves (RFC 1047): the server
+has taken the message but its acceptance never reached the worker (the connection broke,
+or the worker died, between the server's commit and the marker's write, a round trip or
+two). A message sent twice then keeps one Message-ID, derived from the job, so receivers
+that deduplicate by Message-ID show it once.
 
 A queued message sits in Valkey (job arguments, kept a while after the job ends, and in
 Valkey's RDB/AOF files), so a message that carries a secret (a one-time code, a reset link)
@@ -24,7 +32,10 @@ HTML templates are autoescaped; text templates are not. Undefined variables are 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,10 +46,13 @@ from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
 import jinja2
+from redis.exceptions import RedisError
 
 from core.errors import ConfigError, KeelError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     import saq
 
     from core.context import Keel
@@ -47,6 +61,10 @@ if TYPE_CHECKING:
 
 SUBJECT_PREFIX = "Subject:"
 SMTP_TIMEOUT_S = 30.0
+SENT_MARKER_TTL_S = 7 * 24 * 3600
+"""How long the "accepted by the server" marker of a mail job is kept (longer than any
+job's retries last)."""
+log = logging.getLogger("core.mail")
 
 
 class MailDeliveryError(KeelError):
@@ -210,24 +228,56 @@ class Mailer:
 
 
 def build_message(
-    settings: MailSettings, to: Sequence[str], subject: str, text: str, html: str | None
+    settings: MailSettings,
+    to: Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None,
+    *,
+    stable_id: str | None = None,
 ) -> EmailMessage:
-    """The MIME message: text, plus an HTML alternative when given."""
+    """The MIME message: text, plus an HTML alternative when given.
+
+    Args:
+        settings: the ``[mail]`` table (sender).
+        to: the recipients.
+        subject: the subject line.
+        text: the plain-text body.
+        html: an optional HTML alternative.
+        stable_id: derive the Message-ID from this (every attempt at one delivery gets the
+            same one); None makes a random one.
+    """
     message = EmailMessage()
     message["From"] = settings.sender
     message["To"] = ", ".join(to)
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
-    domain = parseaddr(settings.sender)[1].rpartition("@")[2] or None
-    message["Message-ID"] = make_msgid(domain=domain)
+    domain = parseaddr(settings.sender)[1].rpartition("@")[2] or "keel.invalid"
+    if stable_id is None:
+        message["Message-ID"] = make_msgid(domain=domain)
+    else:
+        digest = hashlib.sha256(stable_id.encode()).hexdigest()[:32]
+        message["Message-ID"] = f"<{digest}@{domain}>"
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
 
 
-async def deliver(settings: MailSettings, message: EmailMessage) -> None:
+async def deliver(
+    settings: MailSettings,
+    message: EmailMessage,
+    *,
+    accepted: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Send ``message`` over SMTP now (no queue).
+
+    Args:
+        settings: the ``[mail]`` table.
+        message: the message.
+        accepted: awaited as soon as the server has accepted the message, before ``QUIT``
+            (a failure after that point, e.g. a lost ``QUIT``, is ignored: the message
+            is on its way).
 
     Raises:
         ConfigError: ``[mail] host`` is empty.
@@ -236,20 +286,29 @@ async def deliver(settings: MailSettings, message: EmailMessage) -> None:
     """
     if not settings.host:
         raise ConfigError(["mail.host: no SMTP server configured"])
+    client = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        username=settings.username or None,
+        password=settings.password or None,
+        start_tls=settings.starttls,
+        timeout=SMTP_TIMEOUT_S,
+    )
     try:
-        await aiosmtplib.send(
-            message,
-            hostname=settings.host,
-            port=settings.port,
-            username=settings.username or None,
-            password=settings.password or None,
-            start_tls=settings.starttls,
-            timeout=SMTP_TIMEOUT_S,
-        )
+        await client.connect()
+        await client.send_message(message)
     except (aiosmtplib.SMTPException, OSError) as exc:
+        client.close()
         to = str(message["To"])
         where = f"{settings.host}:{settings.port}"
         raise MailDeliveryError(f"mail to {to} via {where} not sent: {_failure(exc)}") from None
+    try:
+        if accepted is not None:
+            await accepted()
+    finally:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.quit()
+        client.close()
 
 
 def _failure(exc: Exception) -> str:
@@ -265,15 +324,65 @@ def _failure(exc: Exception) -> str:
     return f"{kind}: {exc}"
 
 
+class SentMarker:
+    """The "accepted by the SMTP server" marker of one mail job, in Valkey.
+
+    One marker per enqueued job (its id and enqueue time, which every attempt shares and a
+    later job with the same key does not), next to the job's own key, so it lives in the
+    same store as the job that it guards.
+
+    Args:
+        job: the running SAQ job.
+    """
+
+    def __init__(self, job: saq.Job) -> None:
+        if job.queue is None:
+            raise ValueError("a mail job's marker needs the job's queue")
+        self._redis: Any = getattr(job.queue, "redis", None)
+        self.key = f"{job.id}:smtp-accepted"
+        self.delivery = f"{job.id}:{job.queued}"
+
+    async def sent(self) -> str | None:
+        """The Message-ID an earlier attempt had accepted, or None."""
+        value = await self._redis.get(self.key)
+        if value is None:
+            return None
+        delivery, _, message_id = value.decode().rpartition("|")
+        return message_id if delivery == self.delivery else None
+
+    async def mark(self, message_id: str) -> None:
+        """Record the acceptance; a failure is logged, not raised (the message is sent:
+        failing the job now would send it again)."""
+        try:
+            await self._redis.set(self.key, f"{self.delivery}|{message_id}", ex=SENT_MARKER_TTL_S)
+        except (RedisError, OSError) as exc:
+            log.warning("mail job %s: sent, but its marker was not written: %s", self.key, exc)
+
+
 async def send_mail(
     ctx: dict[str, Any], *, to: list[str], subject: str, text: str, html: str | None = None
 ) -> str:
     """The ``core.send_mail`` job; returns the Message-ID.
 
+    An attempt after one whose message the server accepted sends nothing and returns
+    that message's Message-ID (see :class:`SentMarker` and the module's docstring).
+
     Raises:
         MailDeliveryError: see :func:`deliver`; SAQ retries the job.
     """
     keel: Keel = ctx["keel"]
-    message = build_message(keel.settings.mail, to, subject, text, html)
-    await deliver(keel.settings.mail, message)
-    return str(message["Message-ID"])
+    job: saq.Job | None = ctx.get("job")
+    marker = SentMarker(job) if job is not None and job.queue is not None else None
+    if marker is not None and (earlier := await marker.sent()) is not None:
+        log.info("mail job %s: accepted by the server in an earlier attempt", marker.key)
+        return earlier
+    stable = marker.delivery if marker is not None else None
+    message = build_message(keel.settings.mail, to, subject, text, html, stable_id=stable)
+    message_id = str(message["Message-ID"])
+
+    async def accepted() -> None:
+        if marker is not None:
+            await marker.mark(message_id)
+
+    await deliver(keel.settings.mail, message, accepted=accepted)
+    return message_id

@@ -122,7 +122,7 @@ def run_command(config: str | None, public: bool) -> None:
     settings, installed = load(config)
     if problem := _public_problem(settings, public):
         fail(ConfigError([problem]))
-    configure_logging(settings)
+    configure_logging(settings, role="run")
     admins_only = not is_loopback(settings.server.host)
     try:
         host = PluginHost(settings, installed)
@@ -196,7 +196,7 @@ async def _worker(
     from core.logging import configure_logging  # noqa: PLC0415
     from core.runtime import close_keel, open_keel, run_worker  # noqa: PLC0415
 
-    configure_logging(settings)
+    configure_logging(settings, role="worker")
     host = PluginHost(settings, installed)
     keel = await open_keel(settings, host)
     keel.runs_worker = True

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 
-from core.logging import AccessLine, direct_access_handlers
+from core.logging import AccessLine, RequestContext, direct_access_handlers
 
 __all__ = ["ACCESS_BATCH", "ACCESS_FLUSH_S", "AccessLog", "access_logger"]
 
@@ -29,7 +29,8 @@ class AccessLog:
     """Collects access lines and emits them as ``core.access`` INFO records in batches.
 
     Each record has the message ``"GET /path 200 1.23ms"`` and the fields ``method``,
-    ``path``, ``status``, ``duration_ms`` and ``request_id``.
+    ``path``, ``status``, ``duration_ms``, ``request_id``, ``client_ip`` and ``user_id``
+    (JSON lines spell them in camelCase and leave out an unknown user or IP).
     """
 
     __slots__ = ("_pending", "_scheduled")
@@ -38,12 +39,25 @@ class AccessLog:
         self._pending: list[AccessLine] = []
         self._scheduled = False
 
-    def add(self, request_id: str, method: str, path: str, status: int, elapsed_s: float) -> None:
+    def add(
+        self, context: RequestContext, method: str, path: str, status: int, elapsed_s: float
+    ) -> None:
         """Queue one line (call from the event loop that serves the request)."""
         if not access_logger.isEnabledFor(logging.INFO):
             return
         ms = round(elapsed_s * 1000, 2)
-        self._pending.append((time.time(), request_id, method, path, status, ms))
+        self._pending.append(
+            (
+                time.time(),
+                context.request_id,
+                method,
+                path,
+                status,
+                ms,
+                context.client_ip,
+                context.user_id,
+            )
+        )
         if len(self._pending) >= ACCESS_BATCH:
             self.flush()
         elif not self._scheduled:
@@ -70,7 +84,7 @@ class AccessLog:
 
 def _emit_records(pending: list[AccessLine]) -> None:
     """Real log records, for when some handler is not one of keel's (pytest's caplog...)."""
-    for created, request_id, method, path, status, duration_ms in pending:
+    for created, request_id, method, path, status, duration_ms, client_ip, user_id in pending:
         record = access_logger.makeRecord(
             access_logger.name,
             logging.INFO,
@@ -86,6 +100,8 @@ def _emit_records(pending: list[AccessLine]) -> None:
                 "status": status,
                 "duration_ms": duration_ms,
                 "request_id": request_id,
+                "client_ip": client_ip,
+                "user_id": user_id,
             },
         )
         record.created = created

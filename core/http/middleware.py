@@ -2,8 +2,10 @@
 
 It wraps the whole Litestar app (routing, 404/405 and exception handling included), so
 every response, error or not, carries ``X-Request-ID`` and the security headers, and every
-log line written while serving the request carries its id. Written as plain ASGI with
-precomputed header lists because it runs on every request (``/health/live`` included).
+log line written while serving the request carries its id, its client IP and, once a route
+has authenticated the caller, the user's id (see :class:`core.logging.RequestContext`).
+Written as plain ASGI with precomputed header lists because it runs on every request
+(``/health/live`` included).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.http.access import AccessLog
-from core.logging import request_id_var
+from core.logging import RequestContext, request_context_var
 
 if TYPE_CHECKING:
     from litestar import WebSocket
@@ -85,6 +87,14 @@ def _incoming_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def _client_ip(scope: Scope) -> str | None:
+    """The client's address, as the rate limiter and the login throttles see it: uvicorn
+    has already replaced the peer by the ``X-Forwarded-For`` client when the peer is one of
+    ``server.trusted_proxies``."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
 class KeelMiddleware:
     """Request id + security headers + access log + metrics, around the whole application.
 
@@ -129,7 +139,8 @@ class KeelMiddleware:
             await self._websocket(scope, receive, send)
             return
         rid = _incoming_id(scope["headers"]) or self._ids()
-        token = request_id_var.set(rid)
+        context = RequestContext(rid, _client_ip(scope))
+        token = request_context_var.set(context)
         path: str = scope["path"]
         extra = [
             (REQUEST_ID_HEADER, rid.encode()),
@@ -157,10 +168,10 @@ class KeelMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             if self.access_log is not None:
-                self.access_log.add(rid, scope["method"], path, status, elapsed)
+                self.access_log.add(context, scope["method"], path, status, elapsed)
             if self.metrics is not None:
                 self.metrics.observe(scope, status, elapsed)
-            request_id_var.reset(token)
+            request_context_var.reset(token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Litestar answers lifespan events itself; only HTTP and WebSocket reach us.
@@ -168,11 +179,12 @@ class KeelMiddleware:
         if self.metrics is not None:
             receive, send, ended = self.metrics.socket(receive, send)
         cast("dict[str, Any]", scope)[SERVER_SEND] = send
-        token = request_id_var.set(_incoming_id(scope["headers"]) or self._ids())
+        rid = _incoming_id(scope["headers"]) or self._ids()
+        token = request_context_var.set(RequestContext(rid, _client_ip(scope)))
         try:
             await self.app(scope, receive, send)
         finally:
-            request_id_var.reset(token)
+            request_context_var.reset(token)
             if ended is not None:
                 ended()
 

@@ -1,15 +1,16 @@
-"""Process-wide logging: JSON lines or readable text, a request id on every line.
+"""Process-wide logging: JSON lines or readable text, the request's context on every line.
 
 :func:`configure_logging` is called once per process by the entry points (``keel`` CLI,
-:func:`core.app.app_factory`, the worker); library code only ever does
-``logging.getLogger(__name__)``. The current request id lives in a context variable that the
-HTTP middleware sets, so log lines written while serving a request, and tasks started from
-it, carry it.
+:func:`core.app.app_factory`, the worker), each naming its role; library code only ever
+does ``logging.getLogger(__name__)``. The request being served (its id, client IP and,
+once authenticated, user id) lives in a context variable that the HTTP middleware sets,
+so log lines written while serving a request, and tasks started from it, carry it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -17,9 +18,12 @@ from core.logging._format import (
     AccessLine,
     ConsoleFormatter,
     JsonFormatter,
+    RequestContext,
     RequestIdFilter,
     current_request_id,
-    request_id_var,
+    redact,
+    request_context_var,
+    set_log_user,
 )
 from core.logging._handlers import (
     FLUSH_INTERVAL_S,
@@ -38,16 +42,18 @@ __all__ = [
     "BatchingStreamHandler",
     "ConsoleFormatter",
     "JsonFormatter",
+    "RequestContext",
     "RequestIdFilter",
     "configure_logging",
     "current_request_id",
     "direct_access_handlers",
-    "request_id_var",
+    "log_file_name",
+    "redact",
+    "request_context_var",
     "reset_logging",
+    "set_log_user",
 ]
 
-LOG_FILE_MAX_BYTES = 10 * 1024 * 1024
-LOG_FILE_BACKUPS = 5
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 _MARK = "_keel_handler"
 
@@ -64,19 +70,29 @@ def _handler(handler: logging.Handler, formatter: logging.Formatter) -> logging.
     return handler
 
 
-def configure_logging(settings: Settings) -> None:
+def log_file_name(settings: Settings, role: str, pid: int | None = None) -> str:
+    """The name of a process's log file in ``app.log_dir``: ``<app.name>-<role>-<pid>.log``
+    (its rotated copies add ``.1``, ``.2``...)."""
+    return f"{settings.app.name}-{role}-{os.getpid() if pid is None else pid}.log"
+
+
+def configure_logging(settings: Settings, *, role: str = "app") -> None:
     """Configure the root logger for this process from ``settings.app``.
 
     JSON lines when ``app.log_format`` is ``json`` (or ``auto`` in production), readable
-    text otherwise, on stderr; with ``app.log_dir`` also JSON lines in a size-rotated
-    ``<app.name>.log`` there (one file per process is safest with several workers: give
-    each its own ``KEEL_APP__LOG_DIR``). Access lines are written in batches, at most
-    :data:`FLUSH_INTERVAL_S` late; every other record at once. uvicorn's loggers
-    propagate to the root, so they are formatted the same way. Calling it again replaces
-    what it set up before and leaves foreign handlers (pytest's, for instance) alone.
+    text otherwise, on stderr; with ``app.log_dir`` also JSON lines in a file of this
+    process alone there, :func:`log_file_name` (``keel-serve-4242.log``), rotated past
+    ``app.log_max_bytes`` keeping ``app.log_backups`` copies. Python's rotating handler is
+    not safe with several processes on one file, so each has its own; files of processes
+    that are gone stay (``cron.cleanup_logs`` deletes old ones). Access lines are written in
+    batches, at most :data:`FLUSH_INTERVAL_S` late; every other record at once. uvicorn's
+    loggers propagate to the root, so they are formatted the same way. Calling it again
+    replaces what it set up before and leaves foreign handlers (pytest's) alone.
 
     Args:
         settings: the application settings.
+        role: what this process is, in its log file's name: ``serve`` (an API worker),
+            ``worker``, ``run``.
     """
     reset_logging()
     root = logging.getLogger()
@@ -86,9 +102,9 @@ def configure_logging(settings: Settings) -> None:
         directory = Path(settings.app.log_dir)
         directory.mkdir(parents=True, exist_ok=True)
         rotating = BatchingRotatingFileHandler(
-            directory / f"{settings.app.name}.log",
-            max_bytes=LOG_FILE_MAX_BYTES,
-            backups=LOG_FILE_BACKUPS,
+            directory / log_file_name(settings, role),
+            max_bytes=settings.app.log_max_bytes,
+            backups=settings.app.log_backups,
         )
         root.addHandler(_handler(rotating, JsonFormatter()))
     root.setLevel(settings.app.log_level)

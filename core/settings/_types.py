@@ -23,7 +23,12 @@ class AppSettings(_Section, frozen=True, kw_only=True):
     log_format: Literal["auto", "json", "console"] = "auto"
     """``auto`` is JSON in production and readable elsewhere."""
     log_dir: str = ""
-    """When set, logs also go to rotating files in this directory."""
+    """When set, each process also writes JSON lines to a file of its own in this directory,
+    ``<name>-<role>-<pid>.log`` (role ``serve``, ``worker`` or ``run``)."""
+    log_max_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 10 * 1024 * 1024
+    """A process's log file is rotated (renamed ``.1``, ``.2``...) once it would pass this size."""
+    log_backups: Annotated[int, msgspec.Meta(ge=0)] = 5
+    """Rotated copies kept per process log file; older ones are deleted at rotation."""
     access_log: bool = True
     """Log one line per HTTP request."""
 
@@ -102,8 +107,11 @@ class QueueSettings(_Section, frozen=True, kw_only=True):
     """Cap of the (doubling, jittered) retry delay; 0 = no cap."""
     timeout_s: int = 60
     """Default job timeout."""
-    heartbeat_s: int = 0
-    """Abort a job not heard from in this many seconds (0 = off)."""
+    heartbeat_s: int = 10
+    """Workers beat each running job's heartbeat every third of this; a job not heard from
+    this long (its worker died or stalled) is aborted and retried on another worker, and
+    abandoned jobs are looked for every half of it. 0 = off: a dead worker's job waits
+    for its timeout plus SAQ's 60 s sweep."""
 
 
 class ScheduleOverride(_Section, frozen=True, kw_only=True):

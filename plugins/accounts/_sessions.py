@@ -17,6 +17,7 @@ from bson import ObjectId
 
 from core.context import Keel
 from core.errors import NotFoundError, UnauthorizedError
+from core.logging import set_log_user
 
 from ._revocation import revoke_family_access, revoke_user_access
 from ._runtime import accounts
@@ -62,6 +63,7 @@ async def issue_pair(
             deleted before its tokens are revoked, and checked here after the new refresh
             token is stored, so a refresh racing a logout never outlives it.
     """
+    set_log_user(str(user.id))  # a sign-in or refresh: its lines name who it was
     now = utcnow()
     expires = now + timedelta(seconds=keel.settings.auth.refresh_ttl_s)
     continuing = family is not None

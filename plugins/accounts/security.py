@@ -30,6 +30,7 @@ from litestar.params import SkipValidation
 
 from core.context import Keel
 from core.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from core.logging import set_log_user
 
 from ._revocation import access_problem
 from ._runtime import accounts
@@ -115,6 +116,7 @@ async def authenticate(
         raise UnauthorizedError("authentication required: send 'Authorization: Bearer <token>'")
     user = await verify_access_token(keel_of(connection), token)
     connection.state[_STATE_KEY] = user
+    set_log_user(user.id)  # this request's later log lines, its access line included
     return user
 
 

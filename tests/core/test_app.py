@@ -266,19 +266,22 @@ async def test_json_logs_with_request_id_in_a_rotating_file(
         logging.getLogger("uvicorn.error").warning("from uvicorn")
     finally:
         reset_logging()
-    lines = [json.loads(line) for line in (tmp_path / "keel.log").read_text().splitlines()]
+    own_file = tmp_path / f"keel-app-{os.getpid()}.log"  # one file per process
+    lines = [json.loads(line) for line in own_file.read_text().splitlines()]
     assert response.status_code == 200
-    access = [e for e in lines if e["logger"] == "core.access" and e["request_id"] == "log-1"]
+    access = [e for e in lines if e["logger"] == "core.access" and e["requestId"] == "log-1"]
     assert len(access) == 1
     assert access[0]["method"] == "GET"
     assert access[0]["path"] == "/api/shown/whoami"
     assert access[0]["status"] == 200
-    assert access[0]["duration_ms"] >= 0
+    assert access[0]["durationMs"] >= 0
     handler_line = next(e for e in lines if e["msg"] == "serving whoami")
-    assert handler_line["request_id"] == "log-1"
+    assert handler_line["requestId"] == "log-1"
+    assert handler_line["clientIp"] == access[0]["clientIp"]
     uvicorn_line = next(e for e in lines if e["logger"] == "uvicorn.error")
     assert uvicorn_line["msg"] == "from uvicorn"
-    assert uvicorn_line["request_id"] == "-"
+    assert uvicorn_line["requestId"] == "-"
+    assert "clientIp" not in uvicorn_line
 
 
 def test_console_format_is_readable_with_the_request_id() -> None:
@@ -333,7 +336,7 @@ def test_app_factory_reads_keel_config_and_the_environment(
 
 @pytest.mark.parametrize("formatter", [JsonFormatter(), ConsoleFormatter()])
 def test_direct_access_lines_match_formatted_records(formatter: logging.Formatter) -> None:
-    line = (1_764_000_000.25, "rid-9", "POST", "/api/x", 201, 12.5)
+    line = (1_764_000_000.25, "rid-9", "POST", "/api/x", 201, 12.5, "203.0.113.7", "u-1")
     record = logging.makeLogRecord(
         {
             "name": "core.access",
@@ -348,6 +351,8 @@ def test_direct_access_lines_match_formatted_records(formatter: logging.Formatte
             "status": 201,
             "duration_ms": 12.5,
             "request_id": "rid-9",
+            "client_ip": "203.0.113.7",
+            "user_id": "u-1",
         }
     )
     direct = formatter.format_access(line)  # type: ignore[attr-defined]

@@ -98,7 +98,8 @@ async def test_a_worker_process_keeps_refused_reset_tokens_out_of_logs_and_valke
             code, _ = worker.wait(20)
         finally:
             worker.kill()
-        log_file = (tmp_path / "logs" / "keel.log").read_text(encoding="utf-8")
+        pid = worker.proc.pid if worker.proc else 0  # the worker's own file
+        log_file = (tmp_path / "logs" / f"keel-worker-{pid}.log").read_text(encoding="utf-8")
         places = {
             "log file": log_file.encode(),
             "worker output": worker.output().encode(),

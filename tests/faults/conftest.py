@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,12 +24,16 @@ from typing import Any
 import httpx
 import pymongo
 import pytest
+import valkey
+from aiosmtpd.controller import Controller
 
 from core.devstack import DevStack
+from core.devstack.smtp_sink import MaildirHandler
 from core.pluginhost import PluginHost, discover, plugin_settings_types
 from core.runtime import close_keel, open_keel
 from core.settings import load_settings
 from core.testing import private_stack
+from core.testing._faults import process_state
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 from _keel_procs import KeelProcess, free_port, write_config
@@ -97,11 +103,7 @@ def create_user(cluster: Cluster, role: str) -> str:
     does), in this test process; its email."""
     email = f"{role}.{uuid.uuid4().hex[:10]}@example.com"
     installed = discover()
-    settings = load_settings(
-        cluster.env["KEEL_CONFIG"],
-        environ=cluster.env,
-        plugin_types=plugin_settings_types(installed),
-    )
+    settings = _settings(cluster, installed)
 
     async def make() -> None:
         keel = await open_keel(settings, PluginHost(settings, installed))
@@ -120,6 +122,126 @@ def create_user(cluster: Cluster, role: str) -> str:
 
     asyncio.run(make())
     return email
+
+
+def _settings(cluster: Cluster, installed: Any) -> Any:
+    return load_settings(
+        cluster.env["KEEL_CONFIG"],
+        environ=cluster.env,
+        plugin_types=plugin_settings_types(installed),
+    )
+
+
+def enqueue(cluster: Cluster, jobs: list[tuple[str, dict[str, Any]]]) -> None:
+    """Enqueue ``(job name, kwargs)`` pairs as a keel process of the cluster would."""
+    installed = discover()
+    settings = _settings(cluster, installed)
+
+    async def put() -> None:
+        keel = await open_keel(settings, PluginHost(settings, installed))
+        try:
+            for name, kwargs in jobs:
+                assert await keel.jobs.enqueue(name, **kwargs) is not None
+        finally:
+            await close_keel(keel)
+
+    asyncio.run(put())
+
+
+def live_workers(cluster: Cluster, queue: str = "default") -> int:
+    """SAQ workers of ``queue`` that announced themselves in Valkey (a killed one's entry
+    lingers until its TTL, about 11 s)."""
+    prefix = cluster.env["KEEL_VALKEY__KEY_PREFIX"]
+    url = cluster.env["KEEL_VALKEY__URL"].replace("valkey://", "redis://")
+    with valkey.Valkey.from_url(url) as client:
+        return len(list(client.scan_iter(f"saq:{prefix}:{queue}:worker_info:*")))
+
+
+@dataclass
+class Trap:
+    """What :class:`TrapSink` does once: SIGKILL ``pid`` at ``phase`` of the first SMTP
+    session carrying mail for ``rcpt``.
+
+    Phases: ``data`` (the message is in, the server has not accepted it: nothing stored),
+    ``stored`` (stored, the acceptance not sent yet: the RFC 1047 window), ``quit`` (accepted
+    and acknowledged; the client is saying goodbye).
+    """
+
+    phase: str
+    rcpt: str
+    pid: int
+    sprung: threading.Event = field(default_factory=threading.Event)
+
+
+class TrapHandler(MaildirHandler):
+    """The dev SMTP sink's handler, with a :class:`Trap`."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.trap: Trap | None = None
+        self._delivered: set[int] = set()  # sessions that carried mail for the trap's rcpt
+
+    def _spring(self, phase: str) -> bool:
+        trap = self.trap
+        if trap is None or trap.phase != phase or trap.sprung.is_set():
+            return False
+        os.kill(trap.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        with contextlib.suppress(FileNotFoundError):
+            while process_state(trap.pid) != "Z" and time.monotonic() < deadline:
+                time.sleep(0.01)  # dead (a zombie until reaped): its sockets are closed
+        trap.sprung.set()
+        return True
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        ours = self.trap is not None and self.trap.rcpt in envelope.rcpt_tos
+        if ours and self._spring("data"):
+            return "451 4.3.0 not taken"
+        reply = await super().handle_DATA(server, session, envelope)
+        if ours:
+            self._delivered.add(id(session))
+            self._spring("stored")
+        return reply
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if id(session) in self._delivered:
+            self._spring("quit")
+        return "221 Bye"
+
+
+class TrapSink:
+    """An SMTP sink in this test process (aiosmtpd on a thread) whose handler can kill the
+    sending worker at a chosen point of the SMTP transaction."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.handler = TrapHandler(directory)
+        self.port = free_port()
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def environ(self) -> dict[str, str]:
+        """The ``[mail]`` overrides that point keel at this sink."""
+        return {"KEEL_MAIL__HOST": "127.0.0.1", "KEEL_MAIL__PORT": str(self.port)}
+
+    def mails_to(self, email: str) -> list[Path]:
+        """Stored messages whose envelope names ``email``."""
+        return [p for p in self.directory.glob("*.eml") if email in p.read_text(errors="replace")]
+
+    def start(self) -> TrapSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+@pytest.fixture
+def trap_sink(tmp_path: Path) -> Iterator[TrapSink]:
+    """A started :class:`TrapSink` (its mail under ``tmp_path / "trap-mail"``)."""
+    sink = TrapSink(tmp_path / "trap-mail").start()
+    yield sink
+    sink.stop()
 
 
 def signup(cluster: Cluster, base: str, role: str) -> tuple[str, dict[str, str]]:
@@ -155,16 +277,19 @@ def booking_body(service: dict[str, Any], hours: int) -> dict[str, Any]:
 
 @pytest.fixture
 def cluster_factory(keel_stack: DevStack, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
-    """``make(services=("valkey",), extra="")``: a :class:`Cluster` (no process started)."""
+    """``make(services=("valkey",), extra="", plugins=PLUGINS)``: a :class:`Cluster` (no
+    process started)."""
     made: list[Cluster] = []
     stacks: list[DevStack] = []
 
-    def make(services: tuple[str, ...] = ("valkey",), extra: str = "") -> Cluster:
+    def make(
+        services: tuple[str, ...] = ("valkey",), extra: str = "", plugins: list[str] | None = None
+    ) -> Cluster:
         own = private_stack(keel_stack, tmp_path / "own", *services)
         own.start()
         stacks.append(own)
         unique = uuid.uuid4().hex[:10]
-        config = write_config(tmp_path / "config.toml", enabled=PLUGINS, extra=extra)
+        config = write_config(tmp_path / "config.toml", enabled=plugins or PLUGINS, extra=extra)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("KEEL_")},
             **own.environ(),

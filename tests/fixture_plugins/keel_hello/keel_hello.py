@@ -6,6 +6,9 @@ It shows every common contribution in one place:
   emits the plugin's own event ``hello.greeted``;
 * an event type (``hello.greeted``) and a durable listener that stores each greeting;
 * a job, ``hello.record_tick``, that stores one document per run;
+* with ``slow_jobs = true``, a job, ``hello.slow_effect``, that takes as long as its
+  argument says and then makes one counted write (for the fault tests: a job cut short
+  must not leave its effect, a job run again must not leave it twice);
 * a schedule, ``hello.tick``, that runs ``record_tick`` (every second by default);
 * a ``keel hello`` CLI command;
 * a WebSocket event, ``helloWave`` (answered with ``helloWaved``), through the realtime
@@ -19,6 +22,7 @@ Install it with ``pip install -e tests/fixture_plugins/keel_hello`` and enable i
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -44,6 +48,8 @@ class HelloSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     """What ``GET /api/hello`` answers."""
     tick_cron: str = "* * * * * *"
     """When ``hello.tick`` fires: a croniter expression, six fields with seconds last."""
+    slow_jobs: bool = False
+    """Also register ``hello.slow_effect`` (the fault tests' job)."""
 
 
 class HelloGreeted(Event, frozen=True, kw_only=True):
@@ -71,6 +77,30 @@ class Tick(Model):
     job_key: str = Field(index=True)
     ran_at: datetime
     pid: int
+
+
+class SlowRun(Model):
+    """One attempt of ``hello.slow_effect`` as it began (collection ``hello_slow_runs``)."""
+
+    model_config = {"collection": "hello_slow_runs"}  # noqa: RUF012
+
+    token: str = Field(index=True)
+    pid: int
+    attempt: int
+    started_at: datetime
+
+
+class SlowEffect(Model):
+    """The effect of one finished ``hello.slow_effect`` (collection ``hello_slow_effects``).
+
+    Deliberately not deduplicated: a job that ran to its end twice shows twice.
+    """
+
+    model_config = {"collection": "hello_slow_effects"}  # noqa: RUF012
+
+    token: str = Field(index=True)
+    pid: int
+    done_at: datetime
 
 
 class WaveData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -139,6 +169,25 @@ async def record_tick(ctx: dict[str, Any]) -> None:
     await keel.db.save(run)
 
 
+async def slow_effect(ctx: dict[str, Any], *, token: str, seconds: float) -> None:
+    """Job ``hello.slow_effect``: note the attempt, take ``seconds``, then write the effect.
+
+    Args:
+        ctx: the SAQ context.
+        token: names this job's records.
+        seconds: how long the job takes before its effect.
+    """
+    keel: Keel = ctx["keel"]
+    attempt = int(getattr(ctx.get("job"), "attempts", 0))
+    began = datetime.now(UTC)
+    await keel.db.save(
+        SlowRun(token=token, pid=os.getpid(), attempt=attempt, started_at=began)  # type: ignore[call-arg]
+    )
+    await asyncio.sleep(seconds)
+    done = SlowEffect(token=token, pid=os.getpid(), done_at=datetime.now(UTC))  # type: ignore[call-arg]
+    await keel.db.save(done)
+
+
 @click.command("hello")
 @click.option("--who", default="world", help="Whom to greet.")
 def hello_command(who: str) -> None:
@@ -159,7 +208,7 @@ class HelloPlugin(Plugin):
 
     @hookimpl
     def register_models(self) -> list[type[Model]]:
-        return [Greeting, Tick]
+        return [Greeting, Tick, SlowRun, SlowEffect]
 
     @hookimpl
     def register_event_types(self) -> list[type[Event]]:
@@ -171,7 +220,10 @@ class HelloPlugin(Plugin):
 
     @hookimpl
     def register_jobs(self) -> list[Job]:
-        return [Job("record_tick", record_tick)]
+        jobs = [Job("record_tick", record_tick)]
+        if self.settings.slow_jobs:
+            jobs.append(Job("slow_effect", slow_effect, timeout=120))
+        return jobs
 
     @hookimpl
     def register_schedules(self) -> list[Schedule]:
