@@ -105,6 +105,8 @@ class Subscriber:
         timeout_s: bound on connecting, subscribing and each health check.
         health_s: a quiet subscription is PINGed after this many seconds.
         name: the connection's name in ``CLIENT LIST``.
+        on_lost: called when a subscription that was made is lost: what was published
+            until the next one is made never arrives here.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class Subscriber:
         timeout_s: float,
         health_s: float,
         name: str = "keel-realtime",
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.channel = channel.encode()
@@ -123,6 +126,7 @@ class Subscriber:
         self.timeout_s = timeout_s
         self.health_s = health_s
         self.name = name
+        self.on_lost = on_lost
         self.subscribed = asyncio.Event()
         """Set while subscribed (cleared while reconnecting)."""
         self.connections = 0
@@ -146,9 +150,12 @@ class Subscriber:
                     "realtime: pub/sub subscription lost (%s); reconnecting in %.1f s", exc, pause
                 )
             finally:
+                was_subscribed = self.subscribed.is_set()
                 self.subscribed.clear()
                 if protocol is not None and protocol.transport is not None:
                     protocol.transport.abort()
+                if was_subscribed and self.on_lost is not None:
+                    self.on_lost()
             await asyncio.sleep(pause)
             pause = min(pause * 2, RECONNECT_MAX_S)
 
