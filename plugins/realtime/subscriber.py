@@ -105,8 +105,8 @@ class Subscriber:
         timeout_s: bound on connecting, subscribing and each health check.
         health_s: a quiet subscription is PINGed after this many seconds.
         name: the connection's name in ``CLIENT LIST``.
-        on_lost: called when a subscription that was made is lost: what was published
-            until the next one is made never arrives here.
+        on_lost: called when Valkey stays unreachable after a subscription was lost
+            (see :meth:`run`): what is published until the next one never arrives here.
     """
 
     def __init__(
@@ -133,15 +133,21 @@ class Subscriber:
         """Subscriptions made so far (1 + reconnects)."""
 
     async def run(self) -> None:
-        """Subscribe, stay subscribed, reconnect when the connection is lost."""
+        """Subscribe, stay subscribed, reconnect when the connection is lost.
+
+        ``on_lost`` is called once per outage, when the first attempt to subscribe again
+        fails (Valkey is down, not just this connection): a quick reconnect after a
+        dropped connection keeps the sockets, as the resubscribe's checks cover it.
+        """
         pause = RECONNECT_S
+        outage = False  # a subscription was lost and the next attempt is still to succeed
         while True:
             protocol: _Protocol | None = None
             try:
                 protocol = await self._subscribe()
                 self.connections += 1
                 self.subscribed.set()
-                pause = RECONNECT_S
+                pause, outage = RECONNECT_S, False
                 await self._watch(protocol)
             except asyncio.CancelledError:
                 raise
@@ -149,13 +155,14 @@ class Subscriber:
                 log.warning(
                     "realtime: pub/sub subscription lost (%s); reconnecting in %.1f s", exc, pause
                 )
+                if protocol is None and outage and self.on_lost is not None:
+                    self.on_lost()
+                    outage = False  # reported; the next success starts over
             finally:
-                was_subscribed = self.subscribed.is_set()
+                outage = outage or self.subscribed.is_set()
                 self.subscribed.clear()
                 if protocol is not None and protocol.transport is not None:
                     protocol.transport.abort()
-                if was_subscribed and self.on_lost is not None:
-                    self.on_lost()
             await asyncio.sleep(pause)
             pause = min(pause * 2, RECONNECT_MAX_S)
 
