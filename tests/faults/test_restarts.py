@@ -1,6 +1,7 @@
 """Valkey killed and restarted, an API process killed: real processes, real signals.
 
-Runtime: about 75 s in all on this machine (each case 11-20 s). Payments webhooks during a Valkey restart are not covered yet.
+Runtime: about 75 s in all on this machine (each case 11-20 s). Payments webhooks during
+a Valkey restart are not covered yet.
 """
 
 from __future__ import annotations
