@@ -223,15 +223,28 @@ class EventBus:
             )
 
     async def deliver(
-        self, *, event: str, payload: str, plugin: str, listener: str, after: str | None = None
+        self,
+        *,
+        event: str,
+        payload: str,
+        plugin: str,
+        listener: str,
+        after: str | None = None,
+        recheck: bool = False,
     ) -> bool:
         """Run one durable delivery (the body of the ``core.deliver_event`` job).
+
+        A delivery is done once its listener returned: the outbox entry records it in
+        MongoDB (what survives Valkey losing its data, see :mod:`core.relay`), then a
+        done-marker in Valkey (the fast check). A delivery whose marker exists is a no-op.
 
         Args:
             event, payload: the event's name and JSON.
             plugin, listener: whose listener.
             after: the id of the same aggregate's previous event delivered to this
                 listener; waited for up to ``[events] order_wait_s``.
+            recheck: the relay handed the entry out again after Valkey lost its data (and
+                the done-markers with it): look for the MongoDB record too.
 
         Returns:
             False when this (event id, listener) was already handled (a no-op), or when
@@ -251,7 +264,7 @@ class EventBus:
             raise PluginError(plugin, f"no listener {listener!r} in this process")
         decoded = msgspec.json.decode(payload, type=tp)
         deliveries = self.keel.metrics.core.event_deliveries
-        if await self.keel.valkey.exists(self._done_key(decoded.id, plugin, listener)):
+        if await self._is_done(decoded.id, plugin, listener, recheck=recheck):
             deliveries.labels(f"{plugin}.{listener}", "durable", "duplicate").inc()
             return False
         if not self.keel.toggles.active(plugin):  # switched off live: kept until it is on
@@ -268,13 +281,14 @@ class EventBus:
             deliveries.labels(f"{plugin}.{listener}", "durable", "held").inc()
             return False
         if after:
-            await self._wait_for(after, plugin, listener, decoded)
+            await self._wait_for(after, plugin, listener, decoded, recheck=recheck)
         try:
             await handler.handler(self.keel, decoded)
         except Exception:
             deliveries.labels(f"{plugin}.{listener}", "durable", "error").inc()
             raise
         deliveries.labels(f"{plugin}.{listener}", "durable", "ok").inc()
+        await outbox.mark_delivered(self.keel, decoded.id, f"{plugin}.{listener}")
         done = self._done_key(decoded.id, plugin, listener)
         await self.keel.valkey.set(done, "1", nx=True, ex=DONE_TTL_S)
         return True
@@ -282,11 +296,21 @@ class EventBus:
     def _done_key(self, event_id: str, plugin: str, listener: str) -> str:
         return self.keel.key("events", "done", f"{event_id}:{plugin}.{listener}")
 
-    async def _wait_for(self, after: str, plugin: str, listener: str, event: Event) -> None:
-        key = self._done_key(after, plugin, listener)
+    async def _is_done(self, event_id: str, plugin: str, listener: str, *, recheck: bool) -> bool:
+        key = self._done_key(event_id, plugin, listener)
+        if await self.keel.valkey.exists(key):
+            return True
+        if not recheck or not await outbox.delivered(self.keel, event_id, f"{plugin}.{listener}"):
+            return False
+        await self.keel.valkey.set(key, "1", nx=True, ex=DONE_TTL_S)  # the lost marker, again
+        return True
+
+    async def _wait_for(
+        self, after: str, plugin: str, listener: str, event: Event, *, recheck: bool
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.keel.settings.events.order_wait_s
-        while not await self.keel.valkey.exists(key):
+        while not await self._is_done(after, plugin, listener, recheck=recheck):
             if loop.time() >= deadline:
                 log.warning(
                     "plugin %s: listener %r gets event %s (id %s) before its predecessor %s",
@@ -328,9 +352,15 @@ async def deliver_event(
     plugin: str,
     listener: str,
     after: str | None = None,
+    recheck: bool = False,
 ) -> bool:
     """The ``core.deliver_event`` job: one durable delivery (see :meth:`EventBus.deliver`)."""
     keel: Keel = ctx["keel"]
     return await keel.events.deliver(
-        event=event, payload=payload, plugin=plugin, listener=listener, after=after
+        event=event,
+        payload=payload,
+        plugin=plugin,
+        listener=listener,
+        after=after,
+        recheck=recheck,
     )

@@ -3,13 +3,16 @@
 One document per event in ``core_outbox``::
 
     {_id, event_id, name, payload (the event's JSON), aggregate, at,
-     deliveries: [{plugin, listener, queue}], relayed_at (None until relayed), replays}
+     deliveries: [{plugin, listener, queue}], relayed_at (None until relayed), replays,
+     done: ["<plugin>.<listener>", ...], recovered}
 
 ``deliveries`` are the durable listeners subscribed when the event was emitted; the relay
 (:mod:`core.relay`) enqueues one ``core.deliver_event`` job per delivery and sets
-``relayed_at``. An event without durable listeners is stored already relayed: the outbox
-is also the event log that ``keel events list`` shows and ``keel events replay`` reads,
-kept for ``[events] retention_days``.
+``relayed_at``; each delivery adds its listener to ``done`` once it ran. An entry relayed
+but not done when Valkey lost its data (its queued jobs gone) is handed back to the relay
+(:func:`recover`, ``recovered`` counts how often). An event without durable listeners is
+stored already relayed: the outbox is also the event log that ``keel events list`` shows
+and ``keel events replay`` reads, kept for ``[events] retention_days``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class OutboxEntry(Model):
     deliveries: list[dict[str, str]] = Field(default_factory=list)
     relayed_at: datetime | None = None
     replays: int = 0
+    done: list[str] = Field(default_factory=list)
+    recovered: int = 0
 
 
 def collection(keel: Keel) -> AsyncIOMotorCollection[Any]:
@@ -80,6 +85,8 @@ def entry(
         "deliveries": [{"plugin": p, "listener": li, "queue": q} for p, li, q in deliveries],
         "relayed_at": None if deliveries else now,
         "replays": 0,
+        "done": [],
+        "recovered": 0,
     }
 
 
@@ -103,6 +110,38 @@ async def unrelayed(keel: Keel, limit: int) -> list[dict[str, Any]]:
 async def has_unrelayed(keel: Keel) -> bool:
     """Whether some entry waits for the relay."""
     return await collection(keel).find_one({"relayed_at": None}, {"_id": 1}) is not None
+
+
+async def mark_delivered(keel: Keel, event_id: str, listener: str) -> None:
+    """Record that ``listener`` (``<plugin>.<listener>``) handled event ``event_id``."""
+    await collection(keel).update_one({"event_id": event_id}, {"$addToSet": {"done": listener}})
+
+
+async def delivered(keel: Keel, event_id: str, listener: str) -> bool:
+    """Whether :func:`mark_delivered` recorded ``listener`` for ``event_id``."""
+    found = await collection(keel).find_one({"event_id": event_id, "done": listener}, {"_id": 1})
+    return found is not None
+
+
+async def recover(keel: Keel) -> int:
+    """Hand every relayed entry with a delivery not done back to the relay (Valkey lost
+    the jobs); how many. Entries written before ``done`` existed are left alone: without
+    the record, running them again could run a listener twice."""
+    cursor = collection(keel).find(
+        {"relayed_at": {"$ne": None}, "done": {"$exists": True}, "deliveries": {"$ne": []}},
+        {"deliveries": 1, "done": 1},
+    )
+    undone = [
+        doc["_id"]
+        async for doc in cursor
+        if {f"{d['plugin']}.{d['listener']}" for d in doc["deliveries"]} - set(doc["done"])
+    ]
+    for at in range(0, len(undone), PRUNE_BATCH):
+        await collection(keel).update_many(
+            {"_id": {"$in": undone[at : at + PRUNE_BATCH]}},
+            {"$set": {"relayed_at": None}, "$inc": {"recovered": 1}},
+        )
+    return len(undone)
 
 
 def query(

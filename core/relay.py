@@ -12,6 +12,16 @@ done-marker (after) make that a no-op, so each listener still runs once.
 Order per aggregate: each job names the previous event of the same aggregate delivered
 to the same listener (``after``), and the delivery waits for that one's done-marker
 (:meth:`core.events.EventBus.deliver`).
+
+Valkey losing its data (restarted without persistence, flushed, an empty replica promoted)
+takes the queued jobs and the done-markers with it. The active relay notices within
+``VALKEY_CHECK_S``: a marker it keeps in Valkey (``core:valkey-epoch``, its value also in
+MongoDB's ``core_valkey``) is gone. It then hands every relayed entry with a delivery not
+recorded done (:func:`core.outbox.recover`) back to itself; those deliveries look for the
+MongoDB record before running, so a listener that ran before the loss does not run again.
+Only the outbox is recovered this way: other jobs (mail queued by a listener, retries,
+schedules) and Valkey's other state are gone, which is why production Valkey must persist
+(docs/deploy.md). The loss is logged as an error either way.
 """
 
 from __future__ import annotations
@@ -20,11 +30,13 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import PyMongoError
+from valkey.exceptions import ValkeyError
 
 from core import outbox
 from core.errors import ServiceUnavailableError
@@ -40,6 +52,9 @@ WARN_EVERY_S = 10.0
 BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 CACHE_SIZE = 10_000
 PREDECESSOR_SCAN = 1000
+VALKEY_CHECK_S = 1.0
+"""How often the active relay checks that Valkey still holds its data."""
+EPOCH_COLLECTION = "core_valkey"
 RELAY = StashKey["Relay"]("core.relay")
 """``keel.stash`` key of the process's :class:`Relay`."""
 log = logging.getLogger("core.relay")
@@ -63,6 +78,8 @@ class Relay:
         self._warned_at = 0.0
         self._pruned_at = 0.0
         self._failures = 0
+        self._epoch: str | None = None
+        self._checked_at = 0.0
 
     async def run(self) -> None:
         """Relay until cancelled; gives the lease up on the way out."""
@@ -84,6 +101,7 @@ class Relay:
         try:
             if not await self._hold():
                 return conf.lease_s / 3
+            await self.check_valkey()
             moved = await self.relay_once()
             await self._maybe_prune()
         except (PyMongoError, ServiceUnavailableError) as exc:
@@ -103,6 +121,64 @@ class Relay:
         if held and not was_held:
             log.info("outbox relay active in this process (%s)", self.lease.owner)
         return held
+
+    async def check_valkey(self, *, now: float | None = None) -> int:
+        """Notice Valkey having lost its data (at most every ``VALKEY_CHECK_S``) and hand
+        the outbox entries whose jobs went with it back to the relay; how many.
+
+        Raises:
+            pymongo.errors.PyMongoError: MongoDB unreachable.
+        """
+        now = time.monotonic() if now is None else now
+        if now - self._checked_at < VALKEY_CHECK_S:
+            return 0
+        try:
+            handed = await self._check_epoch()
+        except (ValkeyError, OSError):
+            return 0  # unreachable: the enqueues say so; check again once it answers
+        self._checked_at = now
+        return handed
+
+    async def _check_epoch(self) -> int:
+        key = self.keel.key("core", "valkey-epoch")
+        raw = await self.keel.valkey.get(key)
+        current = raw.decode() if isinstance(raw, bytes) else raw
+        if self._epoch is None:
+            self._epoch = await self._known_epoch(current)
+            if current is None and not await self._lost_before():
+                await self.keel.valkey.set(key, self._epoch)  # a first start
+                return 0
+        if current == self._epoch:
+            return 0
+        handed = await outbox.recover(self.keel)
+        self._last.clear()  # the handed-back entries' predecessors come from MongoDB again
+        log.error(
+            "Valkey lost its data (restarted without persistence?): its queued jobs and"
+            " other state are gone; %d outbox entries handed back to the relay",
+            handed,
+        )
+        await self.keel.valkey.set(key, self._epoch)
+        self.keel.events.nudge()
+        return handed
+
+    async def _known_epoch(self, current: str | None) -> str:
+        """The marker value MongoDB keeps; set now (to Valkey's, or a new one) if none."""
+        coll = self.keel.db.database[EPOCH_COLLECTION]
+        fresh = {"epoch": current or uuid.uuid4().hex, "at": datetime.now(UTC), "new": True}
+        await coll.update_one({"_id": "epoch"}, {"$setOnInsert": fresh}, upsert=True)
+        found = await coll.find_one({"_id": "epoch"})
+        if found is None:  # written just above
+            raise PyMongoError("core_valkey: the Valkey epoch just written is missing")
+        return str(found["epoch"])
+
+    async def _lost_before(self) -> bool:
+        """Whether the epoch in MongoDB was ever seen in Valkey (else this is its first
+        start: nothing can have been lost); marks it seen from now on."""
+        coll = self.keel.db.database[EPOCH_COLLECTION]
+        first = await coll.find_one_and_update(
+            {"_id": "epoch", "new": True}, {"$set": {"new": False}}
+        )
+        return first is None
 
     async def relay_once(self) -> int:
         """Relay one batch of entries; how many were marked relayed.
@@ -146,6 +222,7 @@ class Relay:
                     plugin=plugin,
                     listener=listener,
                     after=after,
+                    recheck=bool(doc.get("recovered")),
                 )
             )
         await asyncio.gather(*jobs)

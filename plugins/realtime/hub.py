@@ -22,7 +22,7 @@ from plugins.realtime.connection import Connection
 from plugins.realtime.contacts import FORGET
 from plugins.realtime.maintenance import Maintenance
 from plugins.realtime.presence import Presence, PresenceChanges, Transition, iso_seen
-from plugins.realtime.protocol import CLOSE_GOING_AWAY, frame
+from plugins.realtime.protocol import BUS_LOST, CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN, frame
 from plugins.realtime.service import RoomCache
 from plugins.realtime.sockets import EVICT, SocketRegistry, evict
 from plugins.realtime.subscriber import Subscriber
@@ -109,6 +109,7 @@ class Hub:
             timeout_s=timeout,
             health_s=PUBSUB_HEALTH_S,
             name=f"keel-realtime-{self.process_id}",
+            on_lost=self._bus_lost,
         )
         self._tasks.append(asyncio.create_task(self.subscriber.run(), name="realtime:listen"))
         maintain = Maintenance(self).run()
@@ -129,6 +130,17 @@ class Hub:
         """Close every socket of this process (the plugin was switched off live)."""
         for conn in list(self.connections):
             conn.close(code, reason)
+
+    def _bus_lost(self) -> None:
+        """The channel's subscription broke (Valkey restarted or unreachable): frames sent
+        to this process's sockets meanwhile are lost, so close them with 1013 (try again);
+        clients reconnect once Valkey answers and read what they missed from the history."""
+        if self.closing:
+            return
+        if self.connections:
+            log.warning("realtime: closing %d socket(s): pub/sub lost", len(self.connections))
+        for conn in list(self.connections):
+            conn.close(CLOSE_TRY_AGAIN, BUS_LOST)
 
     async def close(self) -> None:
         """Close every socket with 1001, leave the presence cluster, stop the loops."""
@@ -167,6 +179,8 @@ class Hub:
         self.guard.watch(conn)
         if first and self.feature("presence"):
             self.changes.push(conn.user.id, True)
+        if self.subscriber is not None and not self.subscriber.subscribed.is_set():
+            conn.close(CLOSE_TRY_AGAIN, BUS_LOST)  # it would miss frames until resubscribed
 
     async def remove(self, conn: Connection) -> None:
         """Forget a closed socket; announce its user when they went offline everywhere."""

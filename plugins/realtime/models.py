@@ -50,7 +50,14 @@ class Message(Model):
 
     model_config = {  # noqa: RUF012 - odmantic reads a plain dict
         "collection": "realtime_messages",
-        "indexes": lambda: [pymongo.IndexModel([("room_id", _ASC), ("_id", _DESC)])],
+        "indexes": lambda: [
+            pymongo.IndexModel([("room_id", _ASC), ("_id", _DESC)]),
+            # a retried message (same sender, room and clientId) finds the first one
+            pymongo.IndexModel(
+                [("room_id", _ASC), ("sender_id", _ASC), ("client_id", _ASC)],
+                partialFilterExpression={"client_id": {"$type": "string"}},
+            ),
+        ],
     }
 
     room_id: ObjectId

@@ -22,7 +22,11 @@ CLOSE_TOO_BIG = 1009
 """A frame over ``max_frame_bytes``."""
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
-"""The client read too slowly: its send queue overflowed."""
+"""The client read too slowly: its send queue overflowed; or, with reason
+:data:`BUS_LOST`, the process lost Valkey pub/sub (frames meant for it may be gone):
+reconnect with a backoff and read the history."""
+BUS_LOST = "bus_lost"
+"""1013's reason when the process's pub/sub subscription broke."""
 CLOSE_UNAUTHORIZED = 4401
 """No, bad, expired or revoked access token; the reason says which."""
 TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a close reason
@@ -52,6 +56,7 @@ RATE_LIMITED = "rate_limited"
 NOT_FOUND = "not_found"
 UNAUTHORIZED = "unauthorized"
 INTERNAL = "internal_error"
+UNAVAILABLE = "service_unavailable"
 
 ObjectIdStr = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{24}$")]
 EventName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]

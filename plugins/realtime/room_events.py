@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from valkey.exceptions import ValkeyError
+
 from plugins.realtime import contacts, service
 from plugins.realtime.protocol import (
     INVALID_DATA,
     NOT_FOUND,
+    UNAVAILABLE,
     MessageIn,
     RoomRef,
     WsError,
@@ -115,7 +118,14 @@ async def on_message(ctx: WsContext, data: MessageIn) -> None:
     # before delivery, so that a reply finds the conversation started (both wrote: contacts)
     if await contacts.note_message(hub.keel, room_id, conn.user.id):
         hub.know(conn, members)
-    await hub.to_users(members, frame("message", service.message_data(message)))
+    try:
+        await hub.to_users(members, frame("message", service.message_data(message)))
+    except (ValkeyError, OSError):
+        raise WsError(
+            UNAVAILABLE,
+            f"message {message.client_id or message.id} stored but not delivered (Valkey"
+            " unreachable): send it again with the same clientId",
+        ) from None
     _touch(hub, room_id, len(members), message)
 
 

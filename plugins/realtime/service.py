@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pymongo
 from bson import ObjectId
 from odmantic import query
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from core.errors import BadRequestError, NotFoundError
@@ -126,7 +127,11 @@ async def record_booking(keel: Keel, booking_id: str, customer_id: str, provider
 async def post_message(
     keel: Keel, room_id: str, sender_id: str, text: str, client_id: str | None
 ) -> Message:
-    """Store a message in a room (membership is checked by the caller)."""
+    """Store a message in a room (membership is checked by the caller).
+
+    With a ``client_id``, sending again (a retry after a failed delivery) returns the
+    message already stored by this sender in this room under that id, not a second one.
+    """
     message = Message(
         id=ObjectId(),
         room_id=ObjectId(room_id),
@@ -134,8 +139,16 @@ async def post_message(
         text=text,
         client_id=client_id,
     )
-    await keel.db.get_collection(Message).insert_one(message.model_dump_doc())
-    return message
+    messages = keel.db.get_collection(Message)
+    if client_id is None:
+        await messages.insert_one(message.model_dump_doc())
+        return message
+    where = {"room_id": message.room_id, "sender_id": sender_id, "client_id": client_id}
+    doc = message.model_dump_doc()
+    stored = await messages.find_one_and_update(
+        where, {"$setOnInsert": doc}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    return Message.model_validate_doc(stored)
 
 
 async def touch_room(keel: Keel, message: Message) -> None:

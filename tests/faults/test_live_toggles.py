@@ -53,13 +53,13 @@ def _found(base: str, name: str) -> bool:
 
 
 @pytest.fixture
-def stack(cluster_factory: Callable[..., Cluster]) -> Iterator[tuple[Cluster, list[Any]]]:
+def stack(cluster_factory: Callable[..., Cluster]) -> tuple[Cluster, list[Any]]:
     cluster = cluster_factory(plugins=PLUGINS, extra=EXTRA)
     serves = [cluster.serve("serve1"), cluster.serve("serve2")]
     cluster.worker("worker")
     for serve in serves:
         serve.wait_ready(60)
-    yield cluster, serves
+    return cluster, serves  # the factory stops the processes
 
 
 def test_search_off_on_every_process_held_deliveries_and_refusals(
