@@ -138,8 +138,9 @@ def with_plugins(
         everything[cls.name] = InstalledPlugin(cls.name, cls, "0", "tests")
         tables.setdefault(cls.name, cls.settings_type())
     names = list(settings.plugins.enabled if enabled is None else enabled)
-    names += [cls.name for cls in extra if cls.name not in names]
-    plugins = PluginsSettings(enabled=names, tables=tables, standby=list(standby))
+    waiting = list(standby)
+    names += [cls.name for cls in extra if cls.name not in names and cls.name not in waiting]
+    plugins = PluginsSettings(enabled=names, tables=tables, standby=waiting)
     return msgspec.structs.replace(settings, plugins=plugins), everything
 
 

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 from keel_hello import Greeting, HelloGreeted
 
-from core import Plugin
+from core import Plugin, Toggle, hookimpl
+from core.context import Keel
 from core.testing import KeelTestApp
 from core.toggles import HeldDelivery
 
@@ -22,6 +23,29 @@ class NeedsHello(Plugin):
 
     name = "needs_hello"
     requires: ClassVar[tuple[str, ...]] = ("hello",)
+
+
+class Recorder(Plugin):
+    """A test plugin that notes its lifecycle hooks and declares a feature."""
+
+    name = "recorder"
+    calls: ClassVar[list[str]] = []
+
+    @hookimpl
+    def register_toggles(self) -> list[Toggle]:
+        return [Toggle("shiny", default=False, description="Something new")]
+
+    @hookimpl
+    async def on_startup(self, keel: Keel) -> None:
+        self.calls.append("startup")
+
+    @hookimpl
+    async def on_deactivate(self, keel: Keel) -> None:
+        self.calls.append(f"deactivate {keel.toggles.active(self.name)}")
+
+    @hookimpl
+    async def on_activate(self, keel: Keel) -> None:
+        self.calls.append(f"activate {keel.toggles.active(self.name)}")
 
 
 async def _admin(env: KeelTestApp) -> dict[str, str]:
@@ -149,3 +173,40 @@ async def test_a_standby_plugin_starts_off_and_switches_on_live(keel_app_factory
         assert (hello["active"], hello["default"]) == (False, False)
         await _set(env, admin, hello=True)
         assert (await env.client.get("/api/hello")).status_code == 200
+
+
+async def test_hook_register_toggles(keel_app_factory: Any) -> None:
+    async with keel_app_factory(plugins=[], extra=[Recorder]) as env:
+        admin = await _admin(env)
+        board = (await env.client.get(BOARD, headers=admin)).json()
+        [shiny] = [f for f in board["features"] if f["key"] == "recorder.shiny"]
+        assert shiny == {
+            "key": "recorder.shiny",
+            "enabled": False,
+            "default": False,
+            "source": "config",
+            "description": "Something new",
+        }
+        assert not env.keel.toggles.feature("recorder", "shiny")
+        await _set(env, admin, **{"recorder.shiny": True})
+        assert env.keel.toggles.feature("recorder", "shiny")
+        await _set(env, admin, recorder=False)
+        assert not env.keel.toggles.feature("recorder", "shiny")  # its plugin is off
+
+
+async def test_hook_on_deactivate(keel_app_factory: Any) -> None:
+    Recorder.calls.clear()
+    async with keel_app_factory(plugins=[], extra=[Recorder]) as env:
+        admin = await _admin(env)
+        await _set(env, admin, recorder=False)
+        await _set(env, admin, recorder=False)  # no change: not called again
+    assert Recorder.calls == ["startup", "deactivate False"]
+
+
+async def test_hook_on_activate(keel_app_factory: Any) -> None:
+    Recorder.calls.clear()
+    async with keel_app_factory(plugins=[], extra=[Recorder], standby=["recorder"]) as env:
+        admin = await _admin(env)
+        await _set(env, admin, recorder=True)
+    # a standby plugin starts, is deactivated at once, then switched on live
+    assert Recorder.calls == ["startup", "deactivate False", "activate True"]
