@@ -142,19 +142,23 @@ def apply_command(config: str | None, dry_run: bool) -> None:
 
     async def work(keel: Keel) -> tuple[list[Any], list[str]]:
         plan = plan_apply(settings, keel.host, await keel.toggles.running_config())
-        if dry_run:
-            return [], plan.restart
-        changed = await keel.toggles.set(plan.changes, by=_who(), source="config apply", pin=True)
+        changed = await keel.toggles.set(
+            plan.changes,
+            by=_who(),
+            source="config apply",
+            pin=True,
+            defaults=plan.defaults,
+            dry_run=dry_run,
+        )
         return changed, plan.restart
 
     try:
         changed, restart = with_keel(config, work)
     except DomainError as exc:
         fail(exc)
+    verb = "would apply" if dry_run else "applied"
     for c in changed:
-        click.echo(
-            f"applied {c.key}: {'on' if c.before else 'off'} -> {'on' if c.after else 'off'}"
-        )
+        click.echo(f"{verb} {c.key}: {'on' if c.before else 'off'} -> {'on' if c.after else 'off'}")
     if not changed and not dry_run:
         click.echo("the switchboard already matches config.toml")
     for line in restart:

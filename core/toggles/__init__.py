@@ -325,7 +325,14 @@ class Switchboard:
                     )
 
     async def set(
-        self, changes: Mapping[str, bool], *, by: str, source: str, pin: bool = False
+        self,
+        changes: Mapping[str, bool],
+        *,
+        by: str,
+        source: str,
+        pin: bool = False,
+        defaults: Mapping[str, bool] | None = None,
+        dry_run: bool = False,
     ) -> list[ToggleChange]:
         """Switch plugins (``"search"``) and features (``"realtime.typing"``) on or off on
         every process: the new state is stored, recorded and announced, and applied here
@@ -338,6 +345,9 @@ class Switchboard:
             pin: store every key of ``changes`` even where it equals this process's
                 effective value (``keel config apply``: processes started with another
                 ``config.toml`` have other defaults, so each value must be explicit).
+            defaults: the running processes' defaults (what they recorded at start), to
+                report ``before`` as they see it for keys no operator set.
+            dry_run: only say what would change.
 
         Returns:
             What changed (empty when everything already was so; no new version then).
@@ -359,12 +369,17 @@ class Switchboard:
                     (plugins if key in self._defaults else features)[key] = on
                 self._check_requires(plugins)
                 before = {**current.plugins, **current.features}
+                for key, value in (defaults or {}).items():
+                    if key in before and key not in current.stored:
+                        before[key] = value
                 diff = [
                     ToggleChange(key=k, before=before[k], after=v)
                     for k, v in changes.items()
                     if before[k] != v
                 ]
                 unpinned = pin and any(current.stored.get(k) != v for k, v in changes.items())
+                if dry_run:
+                    return diff
                 if not diff and not unpinned:
                     await self._apply(current)
                     return []
@@ -395,6 +410,10 @@ class Switchboard:
         doc = {
             "loaded": list(self._defaults),
             "features": list(self.toggles),
+            "defaults": [
+                *([k, v] for k, v in self._defaults.items()),
+                *([k, t.default] for k, t in self.toggles.items()),
+            ],
             "settings": config,
             "at": datetime.now(UTC),
         }

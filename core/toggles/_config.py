@@ -24,6 +24,8 @@ _SECRET = re.compile(r"(password|secret|token|api_key|private_key)", re.IGNORECA
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 _LIVE = ("plugins.enabled", "plugins.standby")
 """Settings that are switches of the switchboard, not restart-only settings."""
+_PER_PROCESS = frozenset(("server.host", "server.port", "server.workers"))
+"""Often given per process on the command line (``keel serve --port``): not compared."""
 
 
 def mask(value: Any, key: str = "") -> Any:
@@ -58,7 +60,7 @@ def restart_settings(settings: Settings, host: PluginHost) -> list[list[Any]]:
     switches = {(p, t.name) for p, t in host.toggles()}
     for name, table in tables.items():
         data["plugins"][name] = {k: v for k, v in table.items() if (name, k) not in switches}
-    return [[path, value] for path, value in _flat(data, "")]
+    return [[path, value] for path, value in _flat(data, "") if path not in _PER_PROCESS]
 
 
 @dataclass
@@ -67,6 +69,8 @@ class ApplyPlan:
 
     changes: dict[str, bool] = field(default_factory=dict)
     """Switches to set (explicit values for what the running processes loaded)."""
+    defaults: dict[str, bool] = field(default_factory=dict)
+    """The running processes' defaults, for reporting what changes as they see it."""
     restart: list[str] = field(default_factory=list)
     """Differences only a restart applies, one line each."""
 
@@ -98,6 +102,7 @@ def plan_apply(
         if key in features:
             plan.changes[key] = toggle.default
     if running:
+        plan.defaults = {key: bool(value) for key, value in running.get("defaults", [])}
         before = dict(running["settings"])
         after = dict(restart_settings(settings, host))
         for path in sorted(before.keys() | after.keys()):

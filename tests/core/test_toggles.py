@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import click
+import msgspec
+import pytest
 from keel_hello import Greeting, HelloGreeted
 
 from core import Plugin, Toggle, hookimpl
+from core.cli._toggles import parse_switches
 from core.context import Keel
+from core.pluginhost import PluginHost
+from core.runtime import close_keel, open_keel
 from core.testing import KeelTestApp
 from core.toggles import HeldDelivery
+from core.toggles._config import plan_apply
 
 BOARD = "/api/admin/toggles"
 
@@ -210,3 +217,58 @@ async def test_hook_on_activate(keel_app_factory: Any) -> None:
         await _set(env, admin, recorder=True)
     # a standby plugin starts, is deactivated at once, then switched on live
     assert Recorder.calls == ["startup", "deactivate False", "activate True"]
+
+
+def test_the_cli_reads_switches_as_words_or_pairs() -> None:
+    assert parse_switches(("search", "off")) == {"search": False}
+    assert parse_switches(("search=on", "realtime.typing=0")) == {
+        "search": True,
+        "realtime.typing": False,
+    }
+    for words in (("search=maybe",), ("search",), ("a", "b", "c")):
+        with pytest.raises(click.BadParameter):
+            parse_switches(words)
+
+
+async def test_config_apply_switches_what_changed_and_lists_what_needs_a_restart(
+    keel_app_factory: Any,
+) -> None:
+    async with keel_app_factory(plugins=["hello", "realtime"]) as env:
+        running = env.settings
+        tables = {**running.plugins.tables}
+        tables["realtime"] = msgspec.structs.replace(tables["realtime"], typing=False)
+        edited = msgspec.structs.replace(
+            running,
+            server=msgspec.structs.replace(running.server, grace_period_s=7.0),
+            plugins=msgspec.structs.replace(
+                running.plugins, enabled=["realtime"], standby=["hello"], tables=tables
+            ),
+        )
+        cli = await open_keel(edited, PluginHost(edited, env.keel.host.installed))
+        try:  # the `keel config apply` process: the edited file, the running processes' record
+            plan = plan_apply(edited, cli.host, await cli.toggles.running_config())
+            assert plan.changes["hello"] is False
+            assert plan.changes["realtime.typing"] is False
+            assert plan.restart == ["server.grace_period_s: 30.0 -> 7.0"]
+            dry = await cli.toggles.set(
+                plan.changes,
+                by="t",
+                source="config apply",
+                pin=True,
+                defaults=plan.defaults,
+                dry_run=True,
+            )
+            assert {(c.key, c.before, c.after) for c in dry} == {
+                ("hello", True, False),
+                ("realtime.typing", True, False),
+            }
+            assert env.keel.toggles.version == 0  # a dry run stores nothing
+            await cli.toggles.set(
+                plan.changes, by="t", source="config apply", pin=True, defaults=plan.defaults
+            )
+        finally:
+            await close_keel(cli)
+        await env.keel.toggles.refresh()  # what the announcement makes every process do
+        assert not env.keel.toggles.active("hello")
+        assert not env.keel.toggles.feature("realtime", "typing")
+        assert env.keel.toggles.feature("realtime", "presence")

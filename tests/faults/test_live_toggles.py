@@ -11,10 +11,12 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _keel_procs import run_keel
 from conftest import Cluster, make_service, signup
 from websockets.sync.client import ClientConnection, connect
 
@@ -186,3 +188,43 @@ def test_typing_and_a_plugin_schedule_follow_the_switch_live(
         cluster.wait_for(lambda: _ticks(cluster) >= before + 2, 10, "ticks resumed")
         _within(lambda: not _typing_refused(ws2), 5, "typing back on")
         assert _answer(ws2, "helloWave", {"to": "you"})["event"] == "helloWaved"
+
+
+@pytest.mark.timeout(300)  # six `keel` commands, each opening connections and indexes
+def test_the_cli_switches_live_and_config_apply_says_what_needs_a_restart(
+    stack: tuple[Cluster, list[Any]],
+) -> None:
+    cluster, (_, two) = stack
+    env = cluster.env
+    done = run_keel(["toggles", "set", "hello", "off"], env)
+    assert done.returncode == 0, done.stderr
+    assert "hello: on -> off" in done.stdout
+    _within(lambda: _status(two.url, "/api/hello/") == 404, 5, "hello off on serve2")
+    shown = json.loads(run_keel(["toggles", "show", "--json"], env).stdout)
+    hello = next(p for p in shown["plugins"] if p["name"] == "hello")
+    assert (hello["active"], hello["source"]) == (False, "switchboard")
+    refused = run_keel(["toggles", "set", "accounts=off"], env)
+    assert refused.returncode == 1
+    assert "essential" in refused.stderr
+
+    # an edited config.toml: hello back on, typing off, and a change that needs a restart
+    config = Path(env["KEEL_CONFIG"]).read_text(encoding="utf-8")
+    edited = Path(env["KEEL_CONFIG"]).with_name("edited.toml")
+    edited.write_text(
+        config.replace("grace_period_s = 5.0", "grace_period_s = 7.0")
+        + "\n[plugins.realtime]\ntyping = false\n",
+        encoding="utf-8",
+    )
+    dry = run_keel(["config", "apply", "--dry-run", "--config", str(edited)], env)
+    assert dry.returncode == 0, dry.stderr
+    assert "needs a restart: server.grace_period_s: 5.0 -> 7.0" in dry.stdout
+    assert "would apply realtime.typing: on -> off" in dry.stdout, dry.stdout
+    assert _status(two.url, "/api/hello/") == 404  # a dry run changes nothing
+    applied = run_keel(["config", "apply", "--config", str(edited)], env)
+    assert applied.returncode == 0, applied.stderr
+    assert "applied hello: off -> on" in applied.stdout
+    assert "applied realtime.typing: on -> off" in applied.stdout
+    assert "needs a restart: server.grace_period_s: 5.0 -> 7.0" in applied.stdout
+    _within(lambda: _status(two.url, "/api/hello/") == 200, 5, "hello on again")
+    again = run_keel(["config", "apply", "--config", str(edited)], env)
+    assert "the switchboard already matches config.toml" in again.stdout
