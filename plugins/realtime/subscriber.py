@@ -20,7 +20,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import libvalkey
@@ -105,6 +105,8 @@ class Subscriber:
         timeout_s: bound on connecting, subscribing and each health check.
         health_s: a quiet subscription is PINGed after this many seconds.
         name: the connection's name in ``CLIENT LIST``.
+        resolve: when given, asked for the URL before each (re)connection instead of
+            ``url`` (the primary that ``[valkey] sentinels`` name now).
     """
 
     def __init__(
@@ -116,8 +118,10 @@ class Subscriber:
         timeout_s: float,
         health_s: float,
         name: str = "keel-realtime",
+        resolve: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.url = url
+        self.resolve = resolve
         self.channel = channel.encode()
         self.on_message = on_message
         self.timeout_s = timeout_s
@@ -154,7 +158,9 @@ class Subscriber:
 
     async def _subscribe(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        options = parse_url(self.url)
+        async with asyncio.timeout(self.timeout_s):
+            url = await self.resolve() if self.resolve is not None else self.url
+        options = parse_url(url)
         kind = options.get("connection_class")
 
         def factory() -> _Protocol:
