@@ -217,8 +217,10 @@ class AuthSettings(_Section, frozen=True, kw_only=True):
     """Minimum time between two codes (or reset emails) asked for one email address."""
     reset_ttl_s: Annotated[int, msgspec.Meta(ge=300, le=86_400)] = 1800
     """Validity of a password-reset token (default 30 minutes)."""
-    reset_url: str = "http://127.0.0.1:8000/reset-password?token={token}"
-    """Link put in reset emails; ``{token}`` is replaced by the token."""
+    reset_url: str = "/reset-password?token={token}"
+    """Link put in reset emails; ``{token}`` is replaced by the token. A path is joined to
+    ``[app] public_url``; an absolute ``https://...`` URL (a client app elsewhere) is used
+    as it is."""
     login_free_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     """Failed logins for one account from one client IP before each further try waits."""
     login_delay_s: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 1.0
