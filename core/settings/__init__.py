@@ -19,7 +19,7 @@ from core.settings._types import (
     UploadsSettings,
     ValkeySettings,
 )
-from core.settings._urls import redis_url
+from core.settings._urls import public_link, public_url, redis_url
 
 __all__ = [
     "CONFIG_ENV",
@@ -41,5 +41,7 @@ __all__ = [
     "ValkeySettings",
     "config_path",
     "load_settings",
+    "public_link",
+    "public_url",
     "redis_url",
 ]
