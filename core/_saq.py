@@ -15,6 +15,11 @@ from typing import Any, TypeVar
 import redis.asyncio as redis_async
 import saq
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import (
+    Sentinel,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -23,6 +28,7 @@ from saq.queue.redis import RedisQueue
 from saq.utils import now
 
 from core.settings import ValkeySettings, redis_url
+from core.valkey import sentinel_addresses, sentinel_kwargs, url_options
 
 T = TypeVar("T")
 DEQUEUE_TIMEOUT_S = 1.0
@@ -37,17 +43,41 @@ SWEEP_EVERY_S = 60
 log = logging.getLogger("core.jobs")
 
 
+class SentinelRedis(redis_async.Redis):
+    """A redis-py client of the Sentinels' primary; closing it closes its Sentinel clients."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            await sentinel.aclose()
+
+
 def client(settings: ValkeySettings, *, blocking: bool) -> redis_async.Redis:
-    """A redis-py client for SAQ; a worker's (``blocking``) also outlasts a BLMOVE."""
+    """A redis-py client for SAQ; a worker's (``blocking``) also outlasts a BLMOVE.
+
+    With ``[valkey] sentinels`` it connects to the primary they name, found again on each
+    new connection (after a failover, the retried command reaches the new primary).
+    """
     extra = DEQUEUE_TIMEOUT_S + 1.0 if blocking else 0.0
-    return redis_async.Redis.from_url(
-        redis_url(settings.url),
-        socket_timeout=settings.timeout_s + extra,
-        socket_connect_timeout=settings.timeout_s,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-        retry_on_error=[RedisConnectionError],
-    )
+    options: dict[str, Any] = {
+        "socket_timeout": settings.timeout_s + extra,
+        "socket_connect_timeout": settings.timeout_s,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        "retry_on_error": [RedisConnectionError],
+    }
+    if settings.sentinels:
+        extras, tls = url_options(settings.url)
+        sentinel = Sentinel(sentinel_addresses(settings), sentinel_kwargs=sentinel_kwargs(settings))  # type: ignore[no-untyped-call]
+        primary: redis_async.Redis = sentinel.master_for(
+            settings.master_name,
+            redis_class=SentinelRedis,
+            connection_class=SentinelManagedSSLConnection if tls else SentinelManagedConnection,
+            **extras,
+            **options,
+        )
+        return primary
+    return redis_async.Redis.from_url(redis_url(settings.url), **options)
 
 
 class Queue(RedisQueue):

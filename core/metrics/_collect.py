@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from core.metrics._process import mark_dead_processes, multiprocess_dir
 from core.metrics._registry import process_metrics
 from core.settings import Settings
+from core.valkey import primary_url_sync
 
 __all__ = ["QueueCollector", "render", "scrape_registry"]
 
@@ -66,8 +67,9 @@ class QueueCollector(Collector):
         conf = self.settings.valkey
         names = self.settings.queue.names
         keys = [f"saq:{conf.key_prefix}:{name}:queued" for name in names]
+        url = primary_url_sync(conf, QUEUE_READ_TIMEOUT_S) if conf.url else ""
         client = valkey.Valkey.from_url(
-            conf.url or "valkey://127.0.0.1:6379",
+            url or "valkey://127.0.0.1:6379",
             socket_timeout=QUEUE_READ_TIMEOUT_S,
             socket_connect_timeout=QUEUE_READ_TIMEOUT_S,
         )

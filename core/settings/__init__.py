@@ -20,7 +20,7 @@ from core.settings._types import (
     UploadsSettings,
     ValkeySettings,
 )
-from core.settings._urls import redis_url
+from core.settings._urls import public_link, public_url, redis_url
 
 __all__ = [
     "CONFIG_ENV",
@@ -43,5 +43,7 @@ __all__ = [
     "ValkeySettings",
     "config_path",
     "load_settings",
+    "public_link",
+    "public_url",
     "redis_url",
 ]

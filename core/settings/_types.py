@@ -31,6 +31,10 @@ class AppSettings(_Section, frozen=True, kw_only=True):
     """Rotated copies kept per process log file; older ones are deleted at rotation."""
     access_log: bool = True
     """Log one line per HTTP request."""
+    public_url: str = ""
+    """Where users reach the service (``https://market.example.com``, no trailing path):
+    the base of every absolute link in emails. Empty: ``http://127.0.0.1:<[server] port>``,
+    right only for ``keel run`` on this machine; set it in production."""
 
 
 class RateLimitSettings(_Section, frozen=True, kw_only=True):
@@ -90,6 +94,18 @@ class ValkeySettings(_Section, frozen=True, kw_only=True):
     """Prefix of every key keel writes."""
     timeout_s: float = 2.0
     """Connect and command timeout; past it a request answers 503."""
+    sentinels: list[
+        Annotated[str, msgspec.Meta(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):[0-9]{1,5}$")]
+    ] = msgspec.field(default_factory=list)
+    """Valkey Sentinels (``host:port``) watching the primary called ``master_name``; empty
+    connects to ``url`` directly. When set, every connection asks them where the primary
+    is (again after a failover), and ``url`` gives only the scheme (``valkeys://``: TLS),
+    the username, password and database; its host and port are not used. As JSON in the
+    environment: ``KEEL_VALKEY__SENTINELS='["s1:26379","s2:26379"]'``."""
+    master_name: Annotated[str, msgspec.Meta(min_length=1)] = "mymaster"
+    """The name the Sentinels monitor the primary under (``sentinel monitor <name> ...``)."""
+    sentinel_password: str = ""
+    """Password of the Sentinels themselves (their ``requirepass``); empty: none."""
 
 
 class QueueSettings(_Section, frozen=True, kw_only=True):
@@ -210,8 +226,10 @@ class AuthSettings(_Section, frozen=True, kw_only=True):
     """Minimum time between two codes (or reset emails) asked for one email address."""
     reset_ttl_s: Annotated[int, msgspec.Meta(ge=300, le=86_400)] = 1800
     """Validity of a password-reset token (default 30 minutes)."""
-    reset_url: str = "http://127.0.0.1:8000/reset-password?token={token}"
-    """Link put in reset emails; ``{token}`` is replaced by the token."""
+    reset_url: str = "/reset-password?token={token}"
+    """Link put in reset emails; ``{token}`` is replaced by the token. A path is joined to
+    ``[app] public_url``; an absolute ``https://...`` URL (a client app elsewhere) is used
+    as it is."""
     login_free_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     """Failed logins for one account from one client IP before each further try waits."""
     login_delay_s: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 1.0

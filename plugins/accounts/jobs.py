@@ -22,6 +22,7 @@ import jinja2
 from core.context import Keel
 from core.mail import template_env
 from core.records import Job
+from core.settings import public_link
 
 from ._codes import issue_otp, issue_reset_token, pending_otp_purpose
 from ._users import find_by_email
@@ -74,7 +75,7 @@ async def send_code(ctx: dict[str, Any], *, email: str, purpose: CodePurpose) ->
     common = {"app_name": keel.settings.app.name, "name": user.name}
     if purpose == "reset":
         token = await issue_reset_token(keel, user.id)
-        url = auth.reset_url.replace("{token}", token)
+        url = public_link(keel.settings, auth.reset_url.replace("{token}", token))
         minutes = auth.reset_ttl_s // 60
         await keel.mail.deliver_now(
             user.email, templates(), "reset", token=token, url=url, minutes=minutes, **common

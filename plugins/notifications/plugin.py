@@ -9,6 +9,7 @@ from core import Plugin, RootRoutes, hookimpl
 from core.devstack import dev_pages
 from core.events import Event
 from core.records import Listener
+from core.settings import public_url
 from plugins.notifications.delivery import Reactor
 from plugins.notifications.devmail import DevMailboxController
 from plugins.notifications.events import EVENT_TYPES
@@ -34,7 +35,8 @@ class NotificationsPlugin(Plugin):
 
     def __init__(self, settings: Any, app_settings: Any) -> None:
         super().__init__(settings, app_settings)
-        self.reactor = Reactor(environment(settings.template_dir), settings.app_url)
+        app_url = settings.app_url.rstrip("/") or public_url(app_settings)
+        self.reactor = Reactor(environment(settings.template_dir), app_url)
 
     @hookimpl
     def register_routes(self) -> Sequence[Any]:

@@ -14,5 +14,6 @@ class NotificationsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=T
     replaces it. Empty: the shipped templates only."""
     queue: str = "notifications"
     """The queue that runs the reactions (durable listeners) to other plugins' events."""
-    app_url: str = "http://127.0.0.1:8000"
-    """Base URL of the client app, for links in emails (``{{ app_url }}`` in templates)."""
+    app_url: str = ""
+    """Base URL of the client app, for links in emails (``{{ app_url }}`` in templates);
+    empty: ``[app] public_url``."""

@@ -14,9 +14,11 @@ import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Coroutine, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from core.stash import StashKey
+from core.valkey import primary_url
 from plugins.realtime.bus import SEP, channel, envelope
 from plugins.realtime.connection import Connection
 from plugins.realtime.contacts import FORGET
@@ -110,6 +112,7 @@ class Hub:
             health_s=PUBSUB_HEALTH_S,
             name=f"keel-realtime-{self.process_id}",
             on_lost=self._bus_lost,
+            resolve=partial(primary_url, self.keel.settings.valkey),
         )
         self._tasks.append(asyncio.create_task(self.subscriber.run(), name="realtime:listen"))
         maintain = Maintenance(self).run()

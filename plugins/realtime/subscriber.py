@@ -20,7 +20,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import libvalkey
@@ -107,6 +107,8 @@ class Subscriber:
         name: the connection's name in ``CLIENT LIST``.
         on_lost: called when Valkey stays unreachable after a subscription was lost
             (see :meth:`run`): what is published until the next one never arrives here.
+        resolve: when given, asked for the URL before each (re)connection instead of
+            ``url`` (the primary that ``[valkey] sentinels`` name now).
     """
 
     def __init__(
@@ -119,8 +121,10 @@ class Subscriber:
         health_s: float,
         name: str = "keel-realtime",
         on_lost: Callable[[], None] | None = None,
+        resolve: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.url = url
+        self.resolve = resolve
         self.channel = channel.encode()
         self.on_message = on_message
         self.timeout_s = timeout_s
@@ -168,7 +172,9 @@ class Subscriber:
 
     async def _subscribe(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        options = parse_url(self.url)
+        async with asyncio.timeout(self.timeout_s):
+            url = await self.resolve() if self.resolve is not None else self.url
+        options = parse_url(url)
         kind = options.get("connection_class")
 
         def factory() -> _Protocol:
