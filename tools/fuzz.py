@@ -46,8 +46,11 @@ SELF_ENDING = (
     r"^/api/auth/(logout|logout-all|change-password)$"
     r"|^/api/auth/sessions/\{[^}]+\}$"
     r"|^/api/users/\{[^}]+\}$"
+    r"|^/api/admin/toggles$"
 )
-"""Paths whose operations end the caller's session or account (run as anonymous only)."""
+"""Paths whose operations end the caller's session or account, or switch the fuzzed
+server's plugins off for the rest of the run (``PUT /api/admin/toggles``): run as
+anonymous only."""
 
 
 def _say(line: str) -> None:
