@@ -221,6 +221,21 @@ MARKET: list[Step] = [
         save={"reportDay": "body.items[0].date"},
     ),
     Step("GET /api/cron/reports/{day}", auth="adminToken"),
+    # live toggles: the switchboard, a feature switched off and on again, the history
+    Step("GET /api/admin/toggles", auth="adminToken"),
+    Step(
+        "PUT /api/admin/toggles",
+        "Switch typing indicators off",
+        auth="adminToken",
+        body={"changes": {"realtime.typing": False}},
+    ),
+    Step(
+        "PUT /api/admin/toggles",
+        "Switch typing indicators back on",
+        auth="adminToken",
+        body={"changes": {"realtime.typing": True}},
+    ),
+    Step("GET /api/admin/toggles/history", auth="adminToken"),
     # health: the seed's four checks and the rest, detailed for admins
     Step("GET /health", auth=NONE),
     Step("GET /health/live", auth=NONE),
