@@ -35,6 +35,7 @@ import logging
 import socket
 import sys
 import termios
+import time
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -49,6 +50,8 @@ log = logging.getLogger("uvicorn.error")
 FIRST_REQUEST_S = 1.0
 """How long a connection accepted without a request yet may take to send its first one."""
 GOING_AWAY = 1001
+STARTUP_S = 60.0
+"""How long a new worker may take to start answering pings (see :class:`_Workers`)."""
 TICK_S = 0.05
 
 
@@ -175,24 +178,41 @@ class _DrainingProcess(Process):
 
 class _Workers(Multiprocess):
     """uvicorn's supervisor, spawning :class:`_DrainingProcess` workers (uvicorn's own
-    ``keep_subprocess_alive`` minus its hard-wired ``Process``)."""
+    ``keep_subprocess_alive`` minus its hard-wired ``Process``, plus a start-up allowance).
+
+    A worker answers the supervisor's pings from a thread it starts once its ``Process``
+    is unpickled, which imports keel (about 1 s of CPU, several on a loaded machine;
+    uvicorn's own module alone takes a fifth of that). uvicorn would kill a worker whose
+    ping takes over ``timeout_worker_healthcheck`` (5 s) and spawn the next one, which
+    starts over, forever; so for :data:`STARTUP_S` after its spawn a worker only has to be
+    alive, and is pinged from then on.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self._spawned: dict[int | None, float] = {}
 
     def _spawn(self) -> Process:
         process = _DrainingProcess(self.config, self.sockets)
         process.start()
+        self._spawned[process.pid] = time.monotonic()
         return process
 
     def init_processes(self) -> None:
         self.processes = [self._spawn() for _ in range(self.processes_num)]
 
+    def _healthy(self, process: Process) -> bool:
+        if time.monotonic() - self._spawned.get(process.pid, 0.0) < STARTUP_S:
+            return process.process.is_alive()
+        return process.is_alive(timeout=self.config.timeout_worker_healthcheck)
+
     def keep_subprocess_alive(self) -> None:
         for idx, process in enumerate(self.processes):
-            if self.should_exit.is_set():
-                return
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+            if self.should_exit.is_set() or self._healthy(process):
                 continue
             process.kill()  # hung or dead
             process.join()
+            self._spawned.pop(process.pid, None)
             if process.exitcode == STARTUP_FAILURE:  # every restart would fail the same way
                 log.error("Child process [%s] failed to start, stopping.", process.pid)
                 self.should_exit.set()

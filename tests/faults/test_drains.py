@@ -5,7 +5,7 @@ signal, so "in flight" is a fact and not a guess about the client's timing: some
 answered, some are accepted but unread, some still wait in the kernel's accept queue. Each
 must get its normal answer; connections opened after the signal must be refused (or
 reset) without hanging; WebSockets must be closed with 1001. Runtime: about 25 s on a
-quiet machine (four ``keel serve`` start-ups).
+quiet machine (three ``keel serve`` start-ups), up to ~75 s with the CPU saturated.
 """
 
 from __future__ import annotations
@@ -19,17 +19,29 @@ from typing import Any
 
 import pytest
 from _keel_procs import KeelProcess, free_port
-from conftest import Cluster, signup
+from conftest import Cluster, make_service, signup
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.e2e
 
 IN_FLIGHT = 200
+GRACE_S = 30
 REFUSED_WITHIN_S = 5.0
 """From the signal: the workers' supervisor looks at its signals every 0.5 s."""
 
 
 def serve(cluster: Cluster, workers: int) -> KeelProcess:
+    """``keel serve --workers N`` with the production grace period, and MongoDB/Valkey
+    timeouts long enough that 200 concurrent requests on a loaded 2-core machine do not
+    answer 503: that is the overload policy, not the drain under test (for the same reason
+    the requests are a public listing: a token check waits 0.5 s for Valkey at most)."""
+    cluster.env.update(
+        {
+            "KEEL_SERVER__GRACE_PERIOD_S": str(GRACE_S),
+            "KEEL_VALKEY__TIMEOUT_S": str(GRACE_S),
+            "KEEL_DATABASE__TIMEOUT_MS": str(GRACE_S * 1000),
+        }
+    )
     port = free_port()
     args = ["serve", "--port", str(port), "--workers", str(workers)]
     proc = KeelProcess(f"serve{workers}", args, cluster.env, cluster.tmp / "serve.log", port)
@@ -38,9 +50,8 @@ def serve(cluster: Cluster, workers: int) -> KeelProcess:
     return proc
 
 
-def request(path: str, token: str = "") -> bytes:
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n".encode()
+def request(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
 
 
 async def answer(reader: asyncio.StreamReader) -> tuple[int | str, bytes]:
@@ -83,8 +94,8 @@ async def after_signal(port: int) -> str:
 def test_serve_sigterm_with_200_requests_in_flight(cluster_factory: Any, workers: int) -> None:
     cluster = cluster_factory()
     proc = serve(cluster, workers)
-    email, headers = signup(cluster, proc.url, "customer")
-    token = headers["Authorization"].removeprefix("Bearer ")
+    _, provider = signup(cluster, proc.url, "provider")
+    made = make_service(proc.url, provider)
     assert proc.port is not None
     port = proc.port
 
@@ -92,7 +103,7 @@ def test_serve_sigterm_with_200_requests_in_flight(cluster_factory: Any, workers
         opened = [asyncio.open_connection("127.0.0.1", port) for _ in range(IN_FLIGHT)]
         conns = await asyncio.gather(*opened)
         for _, writer in conns:
-            writer.write(request("/api/users/me", token))
+            writer.write(request("/api/services"))
         await asyncio.gather(*(writer.drain() for _, writer in conns))
         proc.send(signal.SIGTERM)  # every request is established and sent by now
         answers = asyncio.gather(*(answer(reader) for reader, _ in conns))
@@ -104,12 +115,14 @@ def test_serve_sigterm_with_200_requests_in_flight(cluster_factory: Any, workers
 
     results, refused = asyncio.run(scenario())
     statuses = [status for status, _ in results]
-    assert statuses == [200] * IN_FLIGHT, collections.Counter(statuses)
-    assert all(json.loads(body)["email"] == email for _, body in results)
+    others = {str(status): body[:300] for status, body in results if status != 200}
+    log = proc.output()[-3000:]
+    assert statuses == [200] * IN_FLIGHT, (collections.Counter(statuses), others, log)
+    assert all([s["id"] for s in json.loads(body)["items"]] == [made["id"]] for _, body in results)
     assert refused in {"refused", "reset"}
-    code, took = proc.wait(15)
+    code, took = proc.wait(GRACE_S + 10)
     assert code == 0, proc.output()[-3000:]
-    assert took < 5 + 3  # the grace period (5 s in these configs) plus margin
+    assert took < GRACE_S
 
 
 def test_serve_sigterm_closes_websockets_with_1001(cluster_factory: Any) -> None:
@@ -134,6 +147,6 @@ def test_serve_sigterm_closes_websockets_with_1001(cluster_factory: Any) -> None
 
     closes = asyncio.run(scenario())
     assert closes == [(1001, "server shutting down")] * 3
-    code, took = proc.wait(15)
+    code, took = proc.wait(GRACE_S + 10)
     assert code == 0, proc.output()[-3000:]
-    assert took < 5  # no socket is left for the grace period to run out on
+    assert took < 10  # well within the grace period: no socket is left for it to run out on
