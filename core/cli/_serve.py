@@ -9,7 +9,6 @@ import signal
 from pathlib import Path
 
 import click
-import uvicorn
 
 from core.cli._common import config_option, fail, load
 from core.errors import ConfigError, PluginError
@@ -39,15 +38,18 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 
 def _run_uvicorn(target: object, **kwargs: object) -> None:
-    """``uvicorn.run`` that exits 0 after a graceful shutdown on SIGTERM or SIGINT.
+    """uvicorn with graceful drains (:mod:`core.http._drain`) that exits 0 after a
+    graceful shutdown on SIGTERM or SIGINT.
 
     uvicorn restores the previous handler and re-raises the signal it caught once it has
     shut down; with the default handlers that kills the process (-15) or prints a
     KeyboardInterrupt traceback, so install handlers that exit 0 instead.
     """
+    from core.http._drain import run  # noqa: PLC0415 - keeps `keel --help` fast
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    uvicorn.run(target, **kwargs)  # type: ignore[arg-type]
+    run(target, **kwargs)
 
 
 def _serve_metrics(settings: Settings) -> dict[str, str]:

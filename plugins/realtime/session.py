@@ -18,6 +18,7 @@ from plugins.realtime.dispatch import dispatch
 from plugins.realtime.hookspecs import WsContext
 from plugins.realtime.presence import iso_seen
 from plugins.realtime.protocol import (
+    CLOSE_GOING_AWAY,
     CLOSE_INTERNAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
@@ -117,7 +118,7 @@ async def open_session(hub: Hub, socket: WebSocket[Any, Any, Any]) -> None:
         await socket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
         return
     if hub.closing:
-        await socket.close(code=1001, reason="server shutting down")
+        await socket.close(code=CLOSE_GOING_AWAY, reason="server shutting down")
         return
     await hub.ensure_started()
     conn = Connection(user, server_send(socket), hub.settings, token or "")
