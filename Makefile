@@ -66,8 +66,10 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 # fault tests start included: tests/coverage_site on PYTHONPATH starts coverage in `keel`
 # commands only (not in SecantusDB, localstripe or valkey: tracing every child took the
 # suite from ~3 to 24 min), and pytest-cov combines their data files with its own.
-# Measured 2 Dec 2026: 95.0 % (14382 statements, 726 missed; in-process alone was ~78 %);
-# 29m40s with -n 2 while five other engineers kept the 2 cores at load 10-14 (16 CPU-min).
+# Measured 2 Dec 2026, 5 other engineers keeping the 2 cores at load 10-16: 95.3 % (core 93.1,
+# plugins 96.5; test processes alone 78.0, keel processes alone 83.9: `coverage report
+# --contexts=keel-process`); 30-37 min wall, 16-22 CPU-min, so roughly 10-12 min when quiet.
+# Under that load a few process tests time out (keel serve --workers 2 not ready in 60 s).
 .PHONY: coverage
 coverage: $(STAMP)
 	rm -rf var/coverage
