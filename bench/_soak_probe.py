@@ -18,7 +18,7 @@ from typing import Any
 import pymongo
 import valkey
 
-_VARIABLE = re.compile(r"^(?:[0-9a-f]{12,}|\d+(?:\.\d+)?|[0-9A-Za-z_-]{20,}|.*\d.*[-_].*\d.*)$")
+_VARIABLE = re.compile(r"^(?:[0-9a-f]{12,}|\d+(?:\.\d+)?|[0-9A-Za-z_-]{20,}|.*\d{6,}.*)$")
 """A key segment that names one thing (an id, a digest, a time, a token): not a family."""
 
 
