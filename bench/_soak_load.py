@@ -36,6 +36,8 @@ MIX = {
     "wsReconnect": 5,
 }
 WORDS = ["piano", "yoga", "guitar", "plumbing", "massage", "french", "math", "dog", "garden"]
+BURST = 8
+"""Concurrent sign-ins per API process at the end of the set-up."""
 MAX_IN_FLIGHT = 64
 """Operations running at once; past it a tick is skipped (and counted): the system lags."""
 
@@ -49,6 +51,15 @@ class Tally:
     samples: list[str] = field(default_factory=list)
     frames: collections.Counter[str] = field(default_factory=collections.Counter)
     skipped: int = 0
+    seconds: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
+    """Each operation's duration, failed ones included (a payment's includes its waits)."""
+
+    def pct(self, op: str, q: float) -> float:
+        """The ``q`` quantile of ``op``'s durations in ms (NaN before any)."""
+        ordered = sorted(self.seconds[op])
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
     def fail(self, op: str, what: str) -> None:
         self.failed[op] += 1
@@ -77,6 +88,7 @@ class World:
         )
     )
     pending: set[asyncio.Task[None]] = field(default_factory=set)
+    running: set[asyncio.Task[None]] = field(default_factory=set)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{random.choice(self.ports)}{path}"
@@ -135,6 +147,14 @@ async def setup(
         world.services.append(r.json()["id"])
     for i, uid in enumerate(ids):
         world.sockets[uid] = await _socket(world, uid, i)
+    # A burst of sign-ins on each process: every thread that will ever hash a password
+    # takes its argon2 block now, before the start sample (a plateau, not a drift).
+    burst = [
+        _login(http, f"http://127.0.0.1:{port}/api/auth/login", emails[uid])
+        for port in ports
+        for uid in world.customers[:BURST]
+    ]
+    await asyncio.gather(*burst)
     return world
 
 
@@ -267,17 +287,20 @@ def _expect(world: World, op: str, r: httpx.Response, status: int) -> bool:
 
 
 async def _guard(world: World, op: str, work: Coroutine[Any, Any, None]) -> None:
+    began = time.perf_counter()
     try:
         await work
     except (httpx.HTTPError, OSError, TimeoutError, ValueError) as exc:
-        world.tally.fail(op, f"{type(exc).__name__}: {exc}")
+        world.tally.fail(op, f"{type(exc).__name__} {exc}")
+    finally:
+        world.tally.seconds[op].append(time.perf_counter() - began)
 
 
-async def drive(world: World, rate: float, seconds: float) -> None:
-    """Start one operation every ``1 / rate`` s for ``seconds`` (open loop), then wait for
-    those still running (payments of the last bookings included)."""
+async def drive(world: World, rate: float, seconds: float, *, settle: bool = True) -> None:
+    """Start one operation every ``1 / rate`` s for ``seconds`` (open loop); with ``settle``,
+    then wait for every one still running (payments of the last bookings included)."""
     names, weights = list(MIX), list(MIX.values())
-    running: set[asyncio.Task[None]] = set()
+    running = world.running
     began = time.monotonic()
     i = 0
     while time.monotonic() < began + seconds:
@@ -290,7 +313,8 @@ async def drive(world: World, rate: float, seconds: float) -> None:
             world.tally.skipped += 1
         i += 1
         await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
-    await asyncio.gather(*running, *world.pending)
+    if settle:
+        await asyncio.gather(*running, *world.pending)
 
 
 async def close(world: World) -> None:

@@ -63,6 +63,8 @@ class KeySnapshot:
     """Every key of the database at one moment, by family, with and without a TTL."""
 
     total: int
+    used_memory: int = 0
+    """Valkey's ``used_memory`` (bytes) at the snapshot."""
     no_ttl: collections.Counter[str] = field(default_factory=collections.Counter)
     with_ttl: collections.Counter[str] = field(default_factory=collections.Counter)
     ttl_max: dict[str, int] = field(default_factory=dict)
@@ -76,7 +78,8 @@ class KeySnapshot:
 def valkey_keys(client: valkey.Valkey) -> KeySnapshot:
     """``DBSIZE`` and each key's family and TTL (``SCAN``, pipelined ``TTL``)."""
     total: int = client.dbsize()  # type: ignore[assignment]
-    snap = KeySnapshot(total)
+    memory: dict[str, Any] = client.info("memory")  # type: ignore[assignment]
+    snap = KeySnapshot(total, int(memory["used_memory"]))
     keys = [k.decode(errors="replace") for k in client.scan_iter(count=1000)]
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
@@ -163,7 +166,9 @@ def log_counts(log_dir: Path, outputs: list[Path]) -> LogCounts:
             counts.levels[level] += 1
             if level in {"ERROR", "CRITICAL", "WARNING"}:
                 bucket = counts.samples.setdefault(level, [])
-                text = f"{record.get('logger', '')}: {record.get('msg', '')}"[:300]
+                text = f"{record.get('logger', '')}: {record.get('msg', '')}"[:240]
+                if record.get("exc"):
+                    text += " | " + str(record["exc"]).strip().splitlines()[-1][:200]
                 if len(bucket) < 5 and text not in bucket:
                     bucket.append(text)
     for path in outputs:

@@ -49,6 +49,8 @@ def _keys(system: SoakSystem, r: dict[str, Any]) -> Verdicts:
     print(f"\nValkey keys (both snapshots after a drain; <p> = key prefix {system.prefix})")
     print(f"{'':<66}{'start':>8}{'end':>8}{'max TTL':>10}")
     print(f"{'DBSIZE':<66}{k0.total:>8}{k1.total:>8}")
+    mib0, mib1 = k0.used_memory / 2**20, k1.used_memory / 2**20
+    print(f"{'used_memory, MiB':<66}{mib0:>8.1f}{mib1:>8.1f}")
     for label, a, b in (
         ("without TTL", k0.no_ttl, k1.no_ttl),
         ("with TTL", k0.with_ttl, k1.with_ttl),
@@ -102,7 +104,10 @@ def _client(system: SoakSystem, r: dict[str, Any]) -> Verdicts:
     mails = len(list(system.stack.mail_dir.glob("*.eml")))
     print("\nClient side (whole run)")
     for op in load.MIX | {"payment": 0, "wsFrame": 0}:
-        print(f"  {op:<12} ok {tally.ok[op]:>7}  failed {tally.failed[op]:>5}")
+        print(
+            f"  {op:<12} ok {tally.ok[op]:>7}  failed {tally.failed[op]:>5}"
+            f"  p50 {tally.pct(op, 0.5):>7.0f} ms  p99 {tally.pct(op, 0.99):>7.0f} ms"
+        )
     print(f"  frames received: {dict(tally.frames)}")
     print(f"  ticks skipped (>{load.MAX_IN_FLIGHT} in flight): {tally.skipped}")
     hooks = r["mongo"][1].get("payments_webhook_events", 0)

@@ -10,9 +10,10 @@ localstripe's test card (localstripe then posts a signed webhook to keel; keel e
 customer), WebSocket messages from customers to providers over long-lived sockets,
 reconnects, inbox reads; ``--rate`` operations per second, paced open-loop.
 
-Timeline: set-up, ``--warmup`` s of load (caches, pools and allocators fill), **start**
-sample, ``--minutes`` of load with an RSS line each minute, **end** sample, then the load
-stops and the queues drain. Targets:
+Timeline: set-up (ending with a burst of concurrent sign-ins on each API process, so
+each of its argon2 threads holds its memory block before the start), ``--warmup`` s of
+load (caches, pools and allocators fill), **start** sample, ``--minutes`` of load with an
+RSS line each minute, **end** sample, then the load stops and the queues drain. Targets:
 
 - RSS growth <= 10 % per keel process, from the start to the end sample (both under load).
 - Valkey keys flat: keys *without a TTL* after a drain at the end vs after a drain at the
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -90,9 +92,10 @@ async def _drain(
         await asyncio.sleep(1.0)
 
 
-def _print_rss_line(label: str, rss: dict[str, int], began: float) -> None:
+def _print_rss_line(label: str, rss: dict[str, int], began: float, note: str = "") -> None:
     cells = "  ".join(f"{name} {kb / 1024:7.1f}" for name, kb in rss.items())
-    print(f"  {label:<10} t={time.monotonic() - began:6.0f} s  {cells} MiB  load {load_avg()}")
+    elapsed = time.monotonic() - began
+    print(f"  {label:<10} t={elapsed:5.0f} s  {cells} MiB  load {load_avg()}  {note}", flush=True)
 
 
 async def session(system: SoakSystem, args: argparse.Namespace) -> dict[str, Any]:
@@ -122,13 +125,14 @@ async def session(system: SoakSystem, args: argparse.Namespace) -> dict[str, Any
     samples = [rss_start]
     minutes = max(1, round(args.minutes))
     for minute in range(minutes):
-        await load.drive(world, args.rate, args.minutes * 60 / minutes)
+        last = minute == minutes - 1
+        await load.drive(world, args.rate, args.minutes * 60 / minutes, settle=last)
         for proc in system.processes:
             proc.check_alive()
         samples.append(_rss(system))
-        _print_rss_line(
-            "end" if minute == minutes - 1 else f"minute {minute + 1}", samples[-1], began
-        )
+        failed = sum(world.tally.failed.values())
+        label = "end" if last else f"minute {minute + 1}"
+        _print_rss_line(label, samples[-1], began, f"failed ops so far {failed}")
     paid = world.tally.ok["payment"]
     drained_s, depths, outbox = await _drain(system, kv, mongo, args.drain, paid)
     rss_drained = _rss(system)
@@ -159,6 +163,12 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=120.0, help="longest drain wait, s")
     parser.add_argument("--customers", type=int, default=40)
     parser.add_argument("--providers", type=int, default=10)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / f"keel-soak-{time.strftime('%Y%m%d-%H%M%S')}",
+        help="where the processes' logs and output are copied at the end",
+    )
     args = parser.parse_args()
     print(
         f"soak: {args.minutes:g} min at {args.rate:g} ops/s after a {args.warmup:g} s warm-up;"
@@ -170,6 +180,10 @@ def main() -> None:
         stopped = system.stop()
         print("stopped: " + ", ".join(f"{n} exit {c} in {s} s" for n, c, s in stopped))
         passed = report(system, args, results)
+        shutil.copytree(system.log_dir, args.keep / "logs")
+        for proc in system.processes:
+            shutil.copy(proc.log_path, args.keep)
+        print(f"logs kept in {args.keep}")
     sys.exit(0 if passed else 1)
 
 
