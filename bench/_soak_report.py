@@ -103,7 +103,7 @@ def _client(system: SoakSystem, r: dict[str, Any]) -> Verdicts:
     tally: load.Tally = r["tally"]
     mails = len(list(system.stack.mail_dir.glob("*.eml")))
     print("\nClient side (whole run)")
-    for op in load.MIX | {"payment": 0, "wsFrame": 0}:
+    for op in load.MIX | {"payment": 0, "cancel": 0, "wsFrame": 0}:
         print(
             f"  {op:<12} ok {tally.ok[op]:>7}  failed {tally.failed[op]:>5}"
             f"  p50 {tally.pct(op, 0.5):>7.0f} ms  p99 {tally.pct(op, 0.99):>7.0f} ms"

@@ -5,9 +5,9 @@
 
 One embedded stack (SecantusDB, valkey-server, the SMTP sink, localstripe), every
 built-in plugin, production settings (JSON logs, WARNING and up, also into one file per
-process). The load (``bench/_soak_load.py``): sign-ins, searches, bookings each paid with
-localstripe's test card (localstripe then posts a signed webhook to keel; keel emails the
-customer), WebSocket messages from customers to providers over long-lived sockets,
+process). The load (``bench/_soak_load.py``): sign-ins, searches, bookings (emailed;
+40 % paid with localstripe's test card, localstripe then posting a signed webhook to keel,
+the rest cancelled), WebSocket messages from customers to providers over long-lived sockets,
 reconnects, inbox reads; ``--rate`` operations per second, paced open-loop.
 
 Timeline: set-up (ending with a burst of concurrent sign-ins on each API process, so
