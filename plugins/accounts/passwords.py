@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
+from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,6 +19,33 @@ from core.settings import AuthSettings
 
 MAX_PASSWORD_LENGTH = 256
 """Longest accepted password (argon2 takes any length; this caps the request size)."""
+MAX_HASH_THREADS = 4
+"""Most threads of a process that run argon2 (fewer on a host with fewer cores)."""
+T = TypeVar("T")
+
+
+def hash_threads() -> int:
+    """Threads that run argon2 in this process: one per core, at most
+    :data:`MAX_HASH_THREADS` (each hash keeps one core busy: more would not go faster)."""
+    return min(MAX_HASH_THREADS, os.cpu_count() or 1)
+
+
+@functools.cache
+def _pool(_pid: int) -> ThreadPoolExecutor:
+    """The process's argon2 threads (keyed by pid: a forked child makes its own).
+
+    Not the event loop's default executor: glibc keeps each thread's freed argon2 block
+    (``argon2_memory_kib``, 19 MiB by default) in that thread's malloc arena, so every
+    thread that ever hashed holds one for good. The default executor has up to
+    ``cpu_count + 4`` threads (6 on 2 cores, 20 on 16), which a burst of logins would
+    each leave holding a block; these few threads bound that memory (and a login burst
+    no longer occupies the threads the rest of the process uses for ``to_thread``).
+    """
+    return ThreadPoolExecutor(hash_threads(), thread_name_prefix="argon2")
+
+
+async def _in_pool(call: Callable[..., T], *args: str) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_pool(os.getpid()), call, *args)
 
 
 @functools.cache
@@ -58,10 +89,12 @@ def check_policy(
 
 
 class PasswordHasher:
-    """argon2id hashing with the configured parameters, run in worker threads.
+    """argon2id hashing with the configured parameters, run in the process's argon2 threads.
 
     argon2 takes tens of milliseconds of CPU on purpose; running it in a thread keeps
-    the event loop serving other requests meanwhile.
+    the event loop serving other requests meanwhile. At most :func:`hash_threads` hashes
+    run at once per process (the rest wait their turn), so a process holds at most that
+    many times ``argon2_memory_kib`` for hashing, however many logins arrive together.
     """
 
     def __init__(self, settings: AuthSettings) -> None:
@@ -83,7 +116,7 @@ class PasswordHasher:
 
     async def hash(self, password: str) -> str:
         """The argon2id hash of ``password``."""
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await _in_pool(self._hasher.hash, password)
 
     async def verify(self, stored: str | None, password: str) -> bool:
         """Whether ``password`` matches ``stored``.
@@ -92,9 +125,9 @@ class PasswordHasher:
         of the same cost, so the answer takes as long as for a real user.
         """
         if stored is None:
-            await asyncio.to_thread(self._verify, await self._dummy_hash(), password)
+            await _in_pool(self._verify, await self._dummy_hash(), password)
             return False
-        return await asyncio.to_thread(self._verify, stored, password)
+        return await _in_pool(self._verify, stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
         """Whether ``stored`` was made with weaker (or other) parameters than configured."""
