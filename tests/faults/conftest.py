@@ -370,6 +370,35 @@ def booking_body(service: dict[str, Any], hours: int) -> dict[str, Any]:
     return {"serviceId": service["id"], "start": iso}
 
 
+MAIL_WITHIN_S = 20.0
+"""How long an accepted booking's email may take to arrive in a fault case."""
+
+
+def market(cluster: Cluster, base: str) -> tuple[dict[str, Any], str, dict[str, str]]:
+    """A provider's service, and a signed-in customer (email, auth headers) to book it."""
+    _, provider = signup(cluster, base, "provider")
+    service = make_service(base, provider)
+    email, customer = signup(cluster, base, "customer")
+    me = httpx.get(f"{base}/api/users/me", headers=customer, timeout=10)
+    assert me.status_code == 200, me.text
+    return service, email, customer
+
+
+def book(base: str, service: dict[str, Any], headers: dict[str, str], hours: int) -> Any:
+    """``POST /api/bookings`` of ``service`` ``hours`` from now."""
+    return httpx.post(
+        f"{base}/api/bookings", json=booking_body(service, hours), headers=headers, timeout=15
+    )
+
+
+def wait_mails(cluster: Cluster, email: str, n: int) -> float:
+    """Seconds until ``email`` has ``n`` mails; fails if a duplicate follows within 1 s."""
+    took = cluster.wait_for(lambda: len(cluster.mails_to(email)) >= n, MAIL_WITHIN_S, f"{n} mails")
+    time.sleep(1.0)  # a duplicate would land by now
+    assert len(cluster.mails_to(email)) == n
+    return took
+
+
 @pytest.fixture
 def cluster_factory(keel_stack: DevStack, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     """``make(services=("valkey",), extra="", plugins=PLUGINS)``: a :class:`Cluster` (no

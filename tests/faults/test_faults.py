@@ -10,15 +10,12 @@ import signal
 import time
 from typing import Any
 
-import httpx
 import pytest
-from conftest import Cluster, booking_body, make_service, signup
+from conftest import Cluster, book, market, wait_mails
 
 from core.testing import frozen
 
 pytestmark = pytest.mark.e2e
-
-MAIL_WITHIN_S = 20.0
 
 
 def ready(cluster: Cluster, *, workers: int = 1) -> tuple[Any, list[Any]]:
@@ -26,28 +23,6 @@ def ready(cluster: Cluster, *, workers: int = 1) -> tuple[Any, list[Any]]:
     procs = [cluster.worker(f"worker{i}") for i in range(1, workers + 1)]
     serve.wait_ready()
     return serve, procs
-
-
-def market(cluster: Cluster, base: str) -> tuple[dict[str, Any], str, dict[str, str]]:
-    _, provider = signup(cluster, base, "provider")
-    service = make_service(base, provider)
-    email, customer = signup(cluster, base, "customer")
-    me = httpx.get(f"{base}/api/users/me", headers=customer, timeout=10)
-    assert me.status_code == 200, me.text
-    return service, email, customer
-
-
-def book(base: str, service: dict[str, Any], headers: dict[str, str], hours: int) -> Any:
-    return httpx.post(
-        f"{base}/api/bookings", json=booking_body(service, hours), headers=headers, timeout=15
-    )
-
-
-def wait_mails(cluster: Cluster, email: str, n: int) -> float:
-    took = cluster.wait_for(lambda: len(cluster.mails_to(email)) >= n, MAIL_WITHIN_S, f"{n} mails")
-    time.sleep(1.0)  # a duplicate would land by now
-    assert len(cluster.mails_to(email)) == n
-    return took
 
 
 def lease_holder_pid(cluster: Cluster) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Cluster, booking_body, make_service, relay_now, signup
+from conftest import Cluster, book, make_service, market, relay_now, signup, wait_mails
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "plugins" / "realtime"))
@@ -24,29 +24,8 @@ from _realtime_helpers import Client
 
 pytestmark = pytest.mark.e2e
 
-MAIL_WITHIN_S = 20.0
 LEASE = "[events]\nlease_s = 1.0\n"
 HEARTBEAT_S = 1.0
-
-
-def market(cluster: Cluster, base: str) -> tuple[dict[str, Any], str, dict[str, str]]:
-    _, provider = signup(cluster, base, "provider")
-    service = make_service(base, provider)
-    email, customer = signup(cluster, base, "customer")
-    return service, email, customer
-
-
-def book(base: str, service: dict[str, Any], headers: dict[str, str], hours: int) -> Any:
-    return httpx.post(
-        f"{base}/api/bookings", json=booking_body(service, hours), headers=headers, timeout=15
-    )
-
-
-def wait_mails(cluster: Cluster, email: str, n: int) -> float:
-    took = cluster.wait_for(lambda: len(cluster.mails_to(email)) >= n, MAIL_WITHIN_S, f"{n} mails")
-    time.sleep(1.0)  # a duplicate would land by now
-    assert len(cluster.mails_to(email)) == n
-    return took
 
 
 def outbox_bookings(cluster: Cluster) -> list[dict[str, Any]]:
