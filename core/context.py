@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,10 +54,11 @@ class Keel:
     """This process's runtime objects (clients, hubs, caches), under typed keys
     (:class:`core.stash.StashKey`); see :meth:`Stash.get_or_create`."""
 
-    @property
+    @functools.cached_property
     def toggles(self) -> Switchboard:
         """This process's live toggles (:mod:`core.toggles`): ``keel.toggles.active(name)``,
-        ``keel.toggles.feature(plugin, name)``; in-memory reads."""
+        ``keel.toggles.feature(plugin, name)``; in-memory reads. Cached on the instance:
+        every plugin route reads it (its gate), so after the first call it is an attribute."""
         from core.toggles import get_switchboard  # noqa: PLC0415 - core.toggles imports this
 
         return get_switchboard(self)

@@ -41,7 +41,7 @@ from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from core.stash import StashKey
 from core.toggles._config import restart_settings
 from core.toggles._held import HeldDelivery, hold, release
-from core.toggles._models import HISTORY, SwitchboardDoc, ToggleChange, ToggleHistory
+from core.toggles._models import SwitchboardDoc, ToggleChange, ToggleHistory
 
 if TYPE_CHECKING:
     from core.context import Keel
@@ -388,7 +388,7 @@ class Switchboard:
             else:
                 raise ServiceUnavailableError("the switchboard kept changing; try again")
             version = current.version + 1
-            await self._collection(HISTORY).insert_one(
+            await self._collection(ToggleHistory).insert_one(
                 {
                     "version": version,
                     "at": datetime.now(UTC),
@@ -475,7 +475,7 @@ class Switchboard:
 
     async def history(self, *, page: int = 1, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
         """One page of the changes, newest first, and how many there are in all."""
-        history = self._collection(HISTORY)
+        history = self._collection(ToggleHistory)
         cursor = history.find({}, {"_id": 0}).sort("version", -1).skip((page - 1) * limit)
         items = [doc async for doc in cursor.limit(limit)]
         return items, await history.count_documents({})

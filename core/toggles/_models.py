@@ -37,10 +37,6 @@ class ToggleHistory(Model):
     changes: list[dict[str, Any]] = Field(default_factory=list)
 
 
-SWITCHBOARD = SwitchboardDoc
-HISTORY = ToggleHistory
-
-
 class ToggleChange(msgspec.Struct, frozen=True, kw_only=True):
     """One key of a change: a plugin name or ``<plugin>.<feature>``, before and after."""
 
